@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-run
+
+.PHONY: setup demo test test-fast clean
+
+setup: $(VENV)/.installed
+
+# torch goes in first and pinned, so nothing later can resolve an unpinned (CUDA) build.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/spasmscope demo --out $(DEMO_OUT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,154 @@
+"""The segment cache: each segment decoded and resized once, then read by every fold and epoch.
+
+An entry is ``[K, T, S, S, 3] uint8`` (see ``preprocess.make_clips``) in ``ROOT/ab/<key>.npy``, where
+the key hashes the video's content, the segment's start and end, and the ``ClipConfig`` (T, S and
+the temporal and spatial modes). Content, not path: a renamed or copied file hits the cache, and an
+edited file misses it. Entries are written atomically, so a killed ``prepare`` leaves whole entries
+only and a re-run does just the missing ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spasmscope import atomic
+from spasmscope.batch import Skipped, default_workers, probe_manifest, run_jobs
+from spasmscope.errors import VideoError
+from spasmscope.manifest import Manifest
+from spasmscope.preprocess import ClipConfig, decode_size, make_clips
+
+FORMAT_VERSION = 1  # bump when the stored arrays change meaning
+_CHUNK = 1 << 20
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """BLAKE2b (128-bit) of a file's bytes, hex."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class SegmentCache:
+    """Decoded, resized segments on disk, keyed by (file content, start, end, ClipConfig)."""
+
+    def __init__(self, root: str | os.PathLike, cfg: ClipConfig):
+        self.root = Path(root)
+        self.cfg = cfg
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._digests_path = self.root / "digests.json"
+        self._digests: dict[str, str] = json.loads(self._digests_path.read_text()) if self._digests_path.exists() else {}
+
+    def digest(self, video: str | os.PathLike) -> str:
+        """Content digest of ``video``; remembered per (path, size, modification time) so a large file
+        is hashed once, not on every run."""
+        st = os.stat(video)
+        memo = f"{os.path.abspath(video)}|{st.st_size}|{st.st_mtime_ns}"
+        if memo not in self._digests:
+            self._digests[memo] = file_digest(video)
+            atomic.write_json(self._digests_path, self._digests)
+        return self._digests[memo]
+
+    def key(self, digest: str, start: float, end: float) -> str:
+        spec = {"v": FORMAT_VERSION, "file": digest, "start": round(float(start), 4), "end": round(float(end), 4), "clip": self.cfg.as_dict()}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The cached clips ``[K, T, S, S, 3] uint8``, or ``None`` when absent."""
+        p = self.path(key)
+        return np.load(p) if p.exists() else None
+
+    def put(self, key: str, clips: np.ndarray) -> None:
+        with atomic.atomic_path(self.path(key)) as tmp, open(tmp, "wb") as f:
+            np.save(f, clips)
+
+
+@dataclass(frozen=True)
+class _Job:
+    video: str
+    start: float
+    end: float
+    key: str
+    size: tuple[int, int]
+    root: str
+    cfg: ClipConfig
+
+
+def _decode_job(job: _Job) -> None:
+    from spasmscope.video import read_segment
+
+    frames = read_segment(job.video, job.start, job.end, size=job.size)
+    SegmentCache(job.root, job.cfg).put(job.key, make_clips(frames, job.cfg))
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    total: int  # segments in the manifest
+    decoded: int  # decoded in this run
+    cached: int  # already in the cache
+    skipped: Skipped  # videos and segments left out, with reasons
+
+
+def prepare(
+    manifest: Manifest,
+    cache_root: str | os.PathLike,
+    cfg: ClipConfig,
+    workers: int | None = None,
+    strict: bool = False,
+    progress=None,
+) -> PrepareResult:
+    """Decode and resize every segment of ``manifest`` into the cache, once, on ``workers`` processes.
+
+    Bad videos are skipped and reported (fatal with ``strict``); segments already cached are not
+    decoded again. ``progress(total, done)`` returns a context manager yielding ``advance()``.
+    """
+    cache = SegmentCache(cache_root, cfg)
+    skipped = Skipped()
+    infos = probe_manifest(manifest, strict, skipped)
+    jobs: list[_Job] = []
+    cached = 0
+    for row in manifest.rows.itertuples(index=False):
+        info = infos.get(row.path)
+        if info is None:
+            continue
+        key = cache.key(cache.digest(row.path), row.start, row.end)
+        if cache.path(key).exists():
+            cached += 1
+            continue
+        jobs.append(_Job(row.path, float(row.start), float(row.end), key, decode_size(info.width, info.height, cfg), str(cache.root), cfg))
+
+    decoded = 0
+    from contextlib import nullcontext
+
+    with progress(len(jobs) + cached, cached) if progress else nullcontext(lambda n=1: None) as advance:
+
+        def on_done(job: _Job, _result, error: BaseException | None) -> None:
+            nonlocal decoded
+            if error is not None:
+                if strict:
+                    raise error
+                skipped.add(f"{job.video} {job.start:g}-{job.end:g} s", str(error))
+            else:
+                decoded += 1
+            advance()
+
+        run_jobs(_decode_job, jobs, workers or default_workers(), on_done)
+    return PrepareResult(total=len(manifest.rows), decoded=decoded, cached=cached, skipped=skipped)
+
+
+def load_clips(cache: SegmentCache, video: str, start: float, end: float) -> np.ndarray:
+    """Cached clips of a segment; ``VideoError`` when it was never prepared."""
+    clips = cache.get(cache.key(cache.digest(video), start, end))
+    if clips is None:
+        raise VideoError(video, f"segment {start:g}-{end:g} s is not in the cache {cache.root}", "run `spasmscope prepare` on this manifest first")
+    return clips

@@ -1,0 +1,300 @@
+"""Technical and visual characteristics of videos and segments (METHOD §7, the paper's Table 1).
+
+- brightness: mean grey level (0-255) over sampled frames;
+- night statistic: mean over pixels of the variance across the R, G, B channels; infrared night video
+  is grey, so the statistic is near 0, and ``night = statistic < NIGHT_THRESHOLD``;
+- motion: mean absolute grey-level difference of consecutive frames (at 30 fps);
+- sharpness: variance of the Laplacian of the grey frame, averaged over sampled frames.
+
+Frames are sampled as pairs one 30-fps frame apart, at native resolution (sharpness depends on it),
+so a characteristic costs a fixed number of decoded frames whatever the length of the span.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from spasmscope.video import TARGET_FPS, VideoInfo, read_frames
+
+# Mean per-pixel variance across R, G, B (grey levels squared) below which a recording counts as
+# infrared night video. Colour video of a scene lit by day or lamps lies well above 20 (a muted scene
+# with channel differences of ~8 grey levels gives ~20); IR video is grey, with compression and
+# noise keeping the statistic below ~5.
+NIGHT_THRESHOLD = 20.0
+PAIRS_PER_SEGMENT = 8  # frame pairs sampled in a segment
+PAIRS_PER_VIDEO = 16  # frame pairs sampled across a whole video
+
+
+@dataclass(frozen=True)
+class Visual:
+    brightness: float  # mean grey level, 0-255
+    night_stat: float  # mean per-pixel variance across R, G, B (grey levels squared)
+    night: bool  # night_stat < NIGHT_THRESHOLD
+    motion: float  # mean |frame - previous frame| at 30 fps, grey levels
+    sharpness: float  # variance of the Laplacian, grey levels squared
+
+
+def grey(frames: np.ndarray) -> np.ndarray:
+    """``[N, H, W, 3] uint8`` RGB -> ``[N, H, W] float32`` grey (ITU-R BT.601 luma, as OpenCV)."""
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]).astype(np.float32)
+
+
+def brightness(frames: np.ndarray) -> float:
+    """Mean grey level of ``[N, H, W, 3] uint8`` frames."""
+    return float(grey(frames).mean())
+
+
+def night_statistic(frames: np.ndarray) -> float:
+    """Mean over pixels (and frames) of the variance across the three colour channels."""
+    return float(frames.astype(np.float32).var(axis=-1).mean())
+
+
+def motion(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean absolute grey difference between frame pairs: ``first[i]`` and ``second[i]`` are consecutive."""
+    return float(np.abs(grey(second) - grey(first)).mean())
+
+
+def sharpness(frames: np.ndarray) -> float:
+    """Mean over frames of the variance of the Laplacian (OpenCV, 64-bit) of the grey frame."""
+    return float(np.mean([cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for f in frames]))
+
+
+def visual(first: np.ndarray, second: np.ndarray) -> Visual:
+    """Characteristics from frame pairs ``first[i]``, ``second[i]`` one frame apart, ``[N, H, W, 3] uint8``."""
+    stat = night_statistic(first)
+    return Visual(
+        brightness=brightness(first),
+        night_stat=stat,
+        night=stat < NIGHT_THRESHOLD,
+        motion=motion(first, second),
+        sharpness=sharpness(first),
+    )
+
+
+def pair_times(start: float, end: float, pairs: int) -> np.ndarray:
+    """``2 * pairs`` ascending times: ``pairs`` evenly spread instants in ``[start, end)``, each followed
+    by the instant one 30-fps frame later."""
+    step = 1.0 / TARGET_FPS
+    span = max(end - start - step, 0.0)
+    firsts = start + span * (np.arange(pairs) + 0.5) / pairs
+    return np.stack([firsts, firsts + step], axis=1).ravel()
+
+
+def span_visual(path: str | os.PathLike, start: float, end: float, pairs: int) -> Visual:
+    """Visual characteristics of ``[start, end)`` seconds of a video."""
+    frames = read_frames(path, pair_times(start, end, pairs))
+    return visual(frames[0::2], frames[1::2])
+
+
+def video_row(info: VideoInfo) -> dict:
+    """One table row for a whole video: technical fields from ``info`` plus visual characteristics."""
+    row = {
+        "level": "video",
+        "path": info.path,
+        "codec": info.codec,
+        "width": info.width,
+        "height": info.height,
+        "rotation": info.rotation,
+        "duration": round(info.duration, 3),
+        "fps": round(info.fps, 3),
+        "bitrate": info.bitrate,
+        "frame_count": info.frame_count,
+        "variable_frame_rate": int(info.variable_frame_rate),
+    }
+    row.update(_visual_fields(span_visual(info.path, 0.0, info.duration, PAIRS_PER_VIDEO)))
+    return row
+
+
+def segment_row(info: VideoInfo, start: float, end: float) -> dict:
+    """One table row for a segment: the video's technical fields plus the segment's visual ones."""
+    row = {
+        "level": "segment",
+        "path": info.path,
+        "start": start,
+        "end": end,
+        "width": info.width,
+        "height": info.height,
+        "fps": round(info.fps, 3),
+        "bitrate": info.bitrate,
+    }
+    row.update(_visual_fields(span_visual(info.path, start, min(end, info.duration), PAIRS_PER_SEGMENT)))
+    return row
+
+
+def _visual_fields(v: Visual) -> dict:
+    d = asdict(v)
+    d["night"] = int(d["night"])
+    return {k: (round(x, 4) if isinstance(x, float) else x) for k, x in d.items()}
+
+
+# --- Table 1 -------------------------------------------------------------------------------------
+
+VIDEO_COLUMNS = ["width", "height", "duration", "fps", "bitrate"]  # summarised over videos
+SEGMENT_COLUMNS = ["brightness", "motion", "sharpness", "night"]  # summarised over segments
+_NOT_EXTRA = {"video", "child", "start", "end", "label", "cohort", "level", "path", "codec", "rotation", "frame_count", "variable_frame_rate", "night_stat"}
+
+
+def cohort_table(table, manifest=None):
+    """Table 1 in long form: one row per (cohort, variable) with n, median, q1, q3, min, max.
+
+    ``table`` is the output of ``spasmscope probe`` over a manifest (``level`` video and segment rows,
+    segment rows carrying the manifest's columns). Besides the characteristics it reports per cohort
+    the children, the segments, segments per child and the spasm segments, and every extra numeric
+    manifest column (views, likes, upload year, ...), summarised over videos.
+    """
+    import pandas as pd
+
+    segments = table[table["level"] == "segment"]
+    videos = table[table["level"] == "video"]
+    if "cohort" not in segments.columns:
+        segments = segments.assign(cohort="all")
+    cohort_of_video = segments.groupby("path")["cohort"].first()
+    videos = videos.assign(cohort=videos["path"].map(cohort_of_video).fillna("all"))
+    # Manifest columns arrive as text: an extra column counts as numeric when all its filled cells are.
+    extra = []
+    for c in segments.columns:
+        if c in _NOT_EXTRA or c in VIDEO_COLUMNS or c in SEGMENT_COLUMNS:
+            continue
+        filled = segments[c].replace("", np.nan).dropna()
+        if len(filled) and pd.to_numeric(filled, errors="coerce").notna().all():
+            extra.append(c)
+    rows = []
+
+    def summarise(cohort: str, name: str, values) -> None:
+        v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+        if len(v) == 0:
+            return
+        rows.append(
+            {
+                "cohort": cohort,
+                "variable": name,
+                "n": int(len(v)),
+                "median": float(v.median()),
+                "q1": float(v.quantile(0.25)),
+                "q3": float(v.quantile(0.75)),
+                "min": float(v.min()),
+                "max": float(v.max()),
+            }
+        )
+
+    for cohort, seg in segments.groupby("cohort", sort=True):
+        vid = videos[videos["cohort"] == cohort]
+        if "child" in seg.columns:
+            per_child = seg.groupby("child").size()
+            rows.append({"cohort": cohort, "variable": "children", "n": int(per_child.size)})
+            summarise(cohort, "segments per child", per_child.values)
+        rows.append({"cohort": cohort, "variable": "segments", "n": int(len(seg))})
+        if "label" in seg.columns:
+            rows.append({"cohort": cohort, "variable": "spasm segments", "n": int((seg["label"] == 1).sum())})
+        for col in VIDEO_COLUMNS:
+            summarise(cohort, col, vid[col] if col in vid else [])
+        for col in SEGMENT_COLUMNS:
+            summarise(cohort, col, seg[col] if col in seg else [])
+        for col in extra:
+            summarise(cohort, col, seg.groupby("path")[col].first())
+    return pd.DataFrame(rows, columns=["cohort", "variable", "n", "median", "q1", "q3", "min", "max"])
+
+
+def format_table1(long) -> "object":
+    """Table 1 as text cells, variables as rows and cohorts as columns: "median [q1-q3] (min-max)"."""
+    import pandas as pd
+
+    def cell(r) -> str:
+        if pd.isna(r["median"]):
+            return f"{int(r['n'])}"
+        if r["variable"] == "segments per child":
+            return f"{r['median']:g} [{r['q1']:g}-{r['q3']:g}] ({r['min']:g}-{r['max']:g})"
+        return f"{_num(r['median'])} [{_num(r['q1'])}-{_num(r['q3'])}]"
+
+    cells = long.assign(cell=long.apply(cell, axis=1))
+    order = list(dict.fromkeys(long["variable"]))
+    return cells.pivot(index="variable", columns="cohort", values="cell").reindex(order).fillna("")
+
+
+def _num(x: float) -> str:
+    if abs(x) >= 10000:
+        return f"{x:,.0f}"
+    if abs(x) >= 1000:
+        return f"{x:.0f}"
+    return f"{x:.3g}"
+
+
+# --- over files and manifests --------------------------------------------------------------------
+
+
+def _characterise_video(job: tuple[str, list[tuple[float, float]]]) -> list[dict]:
+    from spasmscope.video import probe
+
+    path, spans = job
+    info = probe(path)
+    return [video_row(info)] + [segment_row(info, s, e) for s, e in spans]
+
+
+def consecutive_spans(duration: float, length: float = 5.0) -> list[tuple[float, float]]:
+    """``[0, 5), [5, 10), ...`` seconds covering ``duration``; a last piece shorter than 1 s is dropped,
+    and a video shorter than ``length`` is one span."""
+    spans = [(s, min(s + length, duration)) for s in np.arange(0.0, duration, length)]
+    spans = [(float(s), float(e)) for s, e in spans if e - s >= 1.0]
+    return spans or [(0.0, float(duration))]
+
+
+def characterise(videos: list[str], manifest=None, workers: int | None = None, strict: bool = False, progress=None):
+    """The characteristics table: a ``video`` row per file and a ``segment`` row per segment.
+
+    With a ``manifest`` (``spasmscope.manifest.Manifest``) the segments are its rows and carry its
+    columns; otherwise each video is cut into consecutive 5-s segments. Returns ``(table, skipped)``.
+    """
+    from contextlib import nullcontext
+
+    import pandas as pd
+
+    from spasmscope.batch import Skipped, default_workers, probe_manifest, run_jobs
+    from spasmscope.video import probe
+
+    skipped = Skipped()
+    if manifest is not None:
+        infos = probe_manifest(manifest, strict, skipped)
+        jobs = [(v, list(zip(r["start"], r["end"], strict=True))) for v, r in manifest.rows.groupby("path", sort=False) if v in infos]
+    else:
+        jobs = []
+        for v in videos:
+            try:
+                info = probe(v)
+            except Exception as e:  # noqa: BLE001 - VideoError is reported; anything else re-raised below
+                from spasmscope.errors import VideoError
+
+                if strict or not isinstance(e, VideoError):
+                    raise
+                skipped.add(v, str(e))
+                continue
+            jobs.append((v, consecutive_spans(info.duration)))
+    rows: list[dict] = []
+    with progress(len(jobs), 0) if progress else nullcontext(lambda n=1: None) as advance:
+
+        def on_done(job, result, error) -> None:
+            if error is not None:
+                if strict:
+                    raise error
+                skipped.add(job[0], str(error))
+            else:
+                rows.extend(result)
+            advance()
+
+        run_jobs(_characterise_video, jobs, workers or default_workers(), on_done)
+    table = pd.DataFrame(rows)
+    if manifest is not None and len(table):
+        meta = manifest.rows.drop(columns=["line"]).rename(columns={"path": "_path"})
+        # A manifest column named like a measured one (e.g. its own `night`) is kept beside it.
+        clash = {c: f"{c}_manifest" for c in meta.columns if c in table.columns and c not in ("start", "end")}
+        meta = meta.rename(columns=clash)
+        seg = table[table["level"] == "segment"].merge(meta, left_on=["path", "start", "end"], right_on=["_path", "start", "end"], how="left")
+        seg = seg.drop(columns=["_path"])
+        vid = table[table["level"] == "video"]
+        first = manifest.rows.groupby("path")[[c for c in ("video", "child", "cohort") if c in manifest.rows]].first()
+        vid = vid.merge(first, left_on="path", right_index=True, how="left")
+        table = pd.concat([vid, seg], ignore_index=True)
+    return table, skipped

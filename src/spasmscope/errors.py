@@ -1,0 +1,30 @@
+"""The one exception type for bad input, so the CLI can print it as one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad input from the user: names the file, the offending value and the fix.
+
+    The CLI prints ``str(error)`` on one line and exits non-zero without a traceback.
+    """
+
+    def __init__(self, path: str | Path | None, problem: str, fix: str = "", line: int | None = None):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        self.fix = fix
+        self.line = line
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path or ""
+        if self.line is not None:
+            where += f" line {self.line}"
+        text = f"{where}: {self.problem}" if where else self.problem
+        return f"{text}; {self.fix}" if self.fix else text
+
+
+class VideoError(InputError):
+    """A video that cannot be read: missing, empty, truncated, not a video, no video stream."""

@@ -1,0 +1,172 @@
+"""Segment preprocessing (METHOD §3): spatial mode, trilinear resize, augmentation, normalisation.
+
+Pipeline for one 5-s segment decoded at 30 fps (150 frames):
+
+1. spatial mode: ``squash`` (the paper: the frame is squashed to a square), ``pad`` (letterbox to a
+   square with the Kinetics mean grey, keeping the aspect ratio) or ``crop`` (centre square);
+2. resize by trilinear interpolation of the whole clip: ``temporal="resize"`` makes 150 frames into
+   ``frames`` (paper: 16 x 224 x 224); ``temporal="clips"`` takes ``clips`` clips of 16 frames at
+   stride 4 (Hiera's pretraining sampling) and resizes only in space;
+3. (training only) augmentation: sample parameters, record them, apply them;
+4. normalisation with the Kinetics statistics: ``(x / 255 - 0.45) / 0.225`` per channel.
+
+Steps 1-2 give a ``uint8`` array ``[K, T, S, S, 3]`` (K = 1 for ``resize``): that is what the segment
+cache stores. The augmentations (flips, quarter turns, inversion) commute with the square resize,
+so applying them to cached clips equals applying them to the raw frames (a test checks this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+KINETICS_MEAN = (0.45, 0.45, 0.45)  # per RGB channel, on a 0-1 scale: what Hiera's K400 weights expect
+KINETICS_STD = (0.225, 0.225, 0.225)
+TEMPORAL_MODES = ("resize", "clips")
+SPATIAL_MODES = ("squash", "pad", "crop")
+PAD_VALUE = round(KINETICS_MEAN[0] * 255)  # padding normalises to ~0, so it carries no signal
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """How a segment becomes model input; part of the segment cache key."""
+
+    frames: int = 16  # T: frames per clip (paper: 16)
+    size: int = 224  # S: square side in pixels (paper: 224)
+    temporal: str = "resize"  # "resize": whole segment -> T frames; "clips": K clips of 16 at stride 4
+    clips: int = 3  # K, for temporal="clips"
+    clip_stride: int = 4  # source frames between clip frames, for temporal="clips"
+    spatial: str = "squash"  # "squash" (paper), "pad" or "crop"
+
+    def __post_init__(self) -> None:
+        if self.temporal not in TEMPORAL_MODES:
+            raise ValueError(f"temporal={self.temporal!r}; use one of {', '.join(TEMPORAL_MODES)}")
+        if self.spatial not in SPATIAL_MODES:
+            raise ValueError(f"spatial={self.spatial!r}; use one of {', '.join(SPATIAL_MODES)}")
+        if self.frames < 1 or self.size < 8:
+            raise ValueError(f"frames={self.frames}, size={self.size}; need frames >= 1 and size >= 8")
+        if self.clips < 1 or self.clip_stride < 1:
+            raise ValueError(f"clips={self.clips}, clip_stride={self.clip_stride}; both must be >= 1")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def decode_size(width: int, height: int, cfg: ClipConfig) -> tuple[int, int]:
+    """Upright ``(width, height)`` to decode a ``width x height`` video at before the trilinear resize.
+
+    FFmpeg's area filter first brings frames to at most twice the target, which bounds memory for
+    1080p input; from 2S to S, trilinear interpolation (align_corners=False) averages 2 x 2 pixels.
+    """
+    limit = 2 * cfg.size
+    if cfg.spatial == "squash":
+        w, h = min(width, limit), min(height, limit)
+    else:
+        # pad keeps the whole frame (scale the long side), crop keeps the centre (scale the short side).
+        side = max(width, height) if cfg.spatial == "pad" else min(width, height)
+        scale = min(1.0, limit / side)
+        w, h = width * scale, height * scale
+    return max(2, int(round(w / 2)) * 2), max(2, int(round(h / 2)) * 2)
+
+
+def to_square(frames: np.ndarray, spatial: str) -> np.ndarray:
+    """``[N, H, W, 3]`` -> ``[N, L, L, 3]`` for ``pad`` (L = max side) or ``crop`` (L = min side);
+    ``squash`` returns the frames unchanged (the resize squashes them)."""
+    n, h, w, c = frames.shape
+    if spatial == "squash" or h == w:
+        return frames
+    if spatial == "crop":
+        side = min(h, w)
+        y, x = (h - side) // 2, (w - side) // 2
+        return frames[:, y : y + side, x : x + side]
+    side = max(h, w)
+    out = np.full((n, side, side, c), PAD_VALUE, dtype=frames.dtype)
+    y, x = (side - h) // 2, (side - w) // 2
+    out[:, y : y + h, x : x + w] = frames
+    return out
+
+
+def resize_clip(frames: np.ndarray, frames_out: int, size: int) -> np.ndarray:
+    """Trilinear resize of a whole clip: ``[N, H, W, 3] uint8`` -> ``[frames_out, size, size, 3] uint8``.
+
+    PyTorch ``interpolate(mode="trilinear", align_corners=False)`` over (time, height, width), then
+    rounded to the nearest grey level.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float()  # [1, 3, N, H, W]
+    y = F.interpolate(x, size=(frames_out, size, size), mode="trilinear", align_corners=False)
+    return y[0].permute(1, 2, 3, 0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def clip_indices(n_frames: int, clips: int, length: int = 16, stride: int = 4) -> np.ndarray:
+    """``[clips, length]`` source frame indices: clips of ``length`` frames ``stride`` apart, spread
+    evenly over ``n_frames`` (a clip that does not fit repeats the last frame)."""
+    span = (length - 1) * stride
+    starts = np.linspace(0, max(n_frames - 1 - span, 0), clips).round().astype(int)
+    idx = starts[:, None] + stride * np.arange(length)[None, :]
+    return np.minimum(idx, n_frames - 1)
+
+
+def make_clips(frames: np.ndarray, cfg: ClipConfig) -> np.ndarray:
+    """Decoded segment ``[N, H, W, 3] uint8`` (30 fps) -> model clips ``[K, T, S, S, 3] uint8``."""
+    square = to_square(frames, cfg.spatial)
+    if cfg.temporal == "resize":
+        return resize_clip(square, cfg.frames, cfg.size)[None]
+    idx = clip_indices(len(square), cfg.clips, cfg.frames, cfg.clip_stride)
+    return np.stack([resize_clip(square[i], cfg.frames, cfg.size) for i in idx])
+
+
+# --- augmentation --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Sampled parameters of the paper's five augmentations, recorded so a clip can be replayed."""
+
+    vflip: bool = False
+    hflip: bool = False
+    rotate: int = 0  # quarter turns: 0 none, -1 = 90 degrees clockwise, 1 = 90 degrees counter-clockwise
+    invert: bool = False  # colour inversion: 255 - x
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_augmentation(rng: np.random.Generator, p: float = 0.5) -> Augmentation:
+    """Draw each augmentation with probability ``p`` (a rotation is clockwise or counter-clockwise)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p={p}; an augmentation probability must be in [0, 1]")
+    rotate = 0
+    if rng.uniform() < p:
+        rotate = -1 if rng.uniform() < 0.5 else 1
+    return Augmentation(vflip=bool(rng.uniform() < p), hflip=bool(rng.uniform() < p), rotate=rotate, invert=bool(rng.uniform() < p))
+
+
+def apply_augmentation(clip: np.ndarray, aug: Augmentation) -> np.ndarray:
+    """Apply ``aug`` to ``[..., T, H, W, 3] uint8`` (H = W for quarter turns); returns a new array."""
+    out = clip
+    if aug.vflip:
+        out = out[..., ::-1, :, :]
+    if aug.hflip:
+        out = out[..., :, ::-1, :]
+    if aug.rotate:
+        # np.rot90 turns counter-clockwise for k > 0 in the (row, column) plane as an image is shown.
+        out = np.rot90(out, k=aug.rotate, axes=(-3, -2))
+    out = np.ascontiguousarray(out)
+    if aug.invert:
+        out = 255 - out
+    return out
+
+
+def normalise(clip: np.ndarray):
+    """``[..., T, S, S, 3] uint8`` -> ``torch.float32 [..., 3, T, S, S]`` with the Kinetics statistics."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(clip)).float().div_(255.0)
+    mean = torch.tensor(KINETICS_MEAN).view(3, 1, 1, 1)
+    std = torch.tensor(KINETICS_STD).view(3, 1, 1, 1)
+    x = x.movedim(-1, -4)  # channels before time
+    return (x - mean) / std

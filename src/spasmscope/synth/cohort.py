@@ -1,0 +1,273 @@
+"""Synthetic cohorts: children with spasms and healthy infants, their videos, manifest and events.
+
+Layout written under ``out``::
+
+    videos/*.mp4       one file per recording (H.264 through PyAV)
+    long/*.mp4         long wide-view recordings for screening (``long_minutes > 0``)
+    manifest.csv       5-s segments: video, child, start, end, label, cohort + recording metadata
+    events.csv         every spasm: video, onset, offset, child (seconds)
+    positions.csv      the infant's box every 0.5 s: video, time, x, y, w, h (upright pixels)
+    synth.json         the configuration and version that made it
+
+Everything is decided from ``seed`` before any video is drawn, and each video has its own seed, so the
+output does not depend on the number of worker processes. A re-run with the same configuration
+skips videos that are already complete (each is written atomically).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spasmscope import __version__, atomic
+from spasmscope.errors import InputError
+from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
+from spasmscope.synth.motion import Spasm, Timeline, make_timeline, sample_spasm
+from spasmscope.synth.render import Scene
+
+SEGMENT_S = 5.0
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    children: int = 20  # children with spasms
+    healthy: int = 10  # infants without spasms (their segments are all label 0)
+    seed: int = 0
+    cohort: str = "derivation"  # cohort of the children with spasms
+    healthy_cohort: str = "healthy"  # cohort of the healthy infants
+    id_prefix: str = ""  # prepended to child ids, to keep several cohorts apart
+    videos_per_child: tuple[int, int] = (1, 3)  # inclusive range
+    segments_per_video: tuple[int, int] = (2, 5)  # inclusive range of 5-s segments
+    spasm_fraction: float = 0.6  # segments with a spasm in children with spasms (paper: 991 of 1,588)
+    confounder_rate: float = 0.9  # kicks, flails, turns, hands, jolts per 5 s in segments without a spasm
+    wide_fraction: float = 0.12  # recordings in wide view (video-EEG style)
+    night_fraction: float = 0.08  # close-view recordings at night (wide views: 45%)
+    shifted_look: bool = False  # draw looks from the disjoint domain (generalisation tests)
+    long_minutes: float = 0.0  # length of each long recording; 0 for none
+    long_count: int = 1  # how many long recordings (children with spasms, in turn)
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    name: str  # file name under videos/ or long/
+    folder: str
+    child: str
+    cohort: str
+    look: ChildLook
+    rec: Recording
+    duration: float  # seconds
+    spasms: tuple[Spasm, ...]
+    confounders: tuple[tuple[float, float, float], ...]
+    labels: tuple[int, ...]  # per 5-s segment; empty for long recordings (not in the manifest)
+    meta: tuple[tuple[str, float], ...]  # extra manifest columns (social-media metadata)
+    seed: int
+
+
+def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
+    """Decide every child, recording, segment label and spasm time from ``cfg.seed``."""
+    if cfg.children < 0 or cfg.healthy < 0 or cfg.children + cfg.healthy == 0:
+        raise InputError(None, f"--children {cfg.children} --healthy {cfg.healthy} make an empty cohort", "ask for at least one child")
+    rng = np.random.default_rng(cfg.seed)
+    seeds = iter(np.random.SeedSequence(cfg.seed).spawn(10_000 + 10 * (cfg.children + cfg.healthy)))
+    plans: list[VideoPlan] = []
+    children = [(f"{cfg.id_prefix}es{i:03d}", True) for i in range(cfg.children)]
+    children += [(f"{cfg.id_prefix}hc{i:03d}", False) for i in range(cfg.healthy)]
+    looks: dict[str, ChildLook] = {}
+    for child, has_spasms in children:
+        look = sample_look(rng, shifted=cfg.shifted_look)
+        looks[child] = look
+        n_videos = int(rng.integers(cfg.videos_per_child[0], cfg.videos_per_child[1] + 1))
+        for v in range(n_videos):
+            rec = _recording(rng, cfg)
+            n_seg = int(rng.integers(cfg.segments_per_video[0], cfg.segments_per_video[1] + 1))
+            labels = [int(has_spasms and rng.uniform() < cfg.spasm_fraction) for _ in range(n_seg)]
+            if has_spasms and v == 0 and not any(labels):
+                labels[int(rng.integers(n_seg))] = 1  # every child with spasms shows at least one
+            spasms, confounders = [], []
+            for s, label in enumerate(labels):
+                lo, hi = s * SEGMENT_S, (s + 1) * SEGMENT_S
+                if label:
+                    spasm = sample_spasm(rng, look, 0.0)
+                    onset = rng.uniform(lo + 0.2, hi - spasm.duration - 0.2)
+                    spasms.append(dataclasses.replace(spasm, onset=float(onset)))
+                # A spasm segment has fewer other events, so that motion energy does not give it away.
+                confounders.append((lo, hi, cfg.confounder_rate * (0.55 if label else 1.0)))
+            meta = _social_meta(rng) if not rec.wide else ()
+            plans.append(
+                VideoPlan(
+                    name=f"{child}_v{v}.mp4",
+                    folder="videos",
+                    child=child,
+                    cohort=cfg.cohort if has_spasms else cfg.healthy_cohort,
+                    look=look,
+                    rec=rec,
+                    duration=n_seg * SEGMENT_S,
+                    spasms=tuple(spasms),
+                    confounders=tuple(confounders),
+                    labels=tuple(labels),
+                    meta=meta,
+                    seed=int(next(seeds).generate_state(1)[0]),
+                )
+            )
+    with_spasms = [c for c, s in children if s] or [c for c, _ in children]
+    for j in range(cfg.long_count if cfg.long_minutes > 0 else 0):
+        child = with_spasms[j % len(with_spasms)]
+        look = looks[child]
+        rec = sample_recording(rng, wide=True, night=bool(j % 2))
+        duration = float(cfg.long_minutes) * 60
+        spasms = _clusters(rng, look, duration) if child.startswith(f"{cfg.id_prefix}es") else []
+        plans.append(
+            VideoPlan(
+                name=f"{child}_long{j}.mp4",
+                folder="long",
+                child=child,
+                cohort=cfg.cohort,
+                look=look,
+                rec=rec,
+                duration=duration,
+                spasms=tuple(spasms),
+                confounders=((0.0, duration, cfg.confounder_rate * 0.5),),
+                labels=(),
+                meta=(),
+                seed=int(next(seeds).generate_state(1)[0]),
+            )
+        )
+    return plans
+
+
+def _recording(rng: np.random.Generator, cfg: SynthConfig) -> Recording:
+    wide = bool(rng.uniform() < cfg.wide_fraction)
+    night = bool(rng.uniform() < (0.45 if wide else cfg.night_fraction))
+    return sample_recording(rng, wide=wide, night=night)
+
+
+def _social_meta(rng: np.random.Generator) -> tuple[tuple[str, float], ...]:
+    views = float(np.round(np.exp(rng.normal(9.0, 1.8))))
+    return (
+        ("upload_year", float(rng.integers(2007, 2025))),
+        ("views", views),
+        ("likes", float(np.round(views * rng.uniform(0.001, 0.01)))),
+        ("comments", float(np.round(views * rng.uniform(0.0001, 0.002)))),
+    )
+
+
+def _clusters(rng: np.random.Generator, look: ChildLook, duration: float) -> list[Spasm]:
+    """Spasms in clusters: a cluster every few minutes, spasms in it 5-30 s apart."""
+    spasms: list[Spasm] = []
+    t = rng.uniform(30, 240)
+    while t < duration - 10:
+        onset = t
+        for _ in range(int(rng.integers(3, 12))):
+            s = sample_spasm(rng, look, float(onset))
+            if s.offset > duration - 1:
+                break
+            spasms.append(s)
+            onset = s.offset + rng.uniform(4, 28)
+        t = onset + rng.uniform(240, 900)
+    return spasms
+
+
+def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
+    rng = np.random.default_rng(plan.seed)
+    scene = Scene(plan.look, plan.rec, rng)
+    return scene, make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders))
+
+
+def render_video(plan: VideoPlan, out: Path) -> None:
+    """Draw and encode one planned video to ``out/plan.folder/plan.name`` (atomically)."""
+    from spasmscope.video import VideoWriter
+
+    rec = plan.rec
+    scene, timeline = _scene_and_timeline(plan)
+    coded_w, coded_h = (rec.height, rec.width) if rec.rotation in (90, 270) else (rec.width, rec.height)
+    with atomic.atomic_path(out / plan.folder / plan.name) as tmp:
+        with VideoWriter(tmp, coded_w, coded_h, fps=rec.fps, bitrate=rec.bitrate, rotation=rec.rotation, gop=int(2 * float(rec.fps)), preset="ultrafast") as writer:
+            for k in range(len(timeline.t)):
+                frame = scene.render(timeline, k)
+                # Store as a phone would: coded frames turned back, the display matrix turns them upright.
+                writer.write(np.rot90(frame, -(rec.rotation // 90)) if rec.rotation else frame)
+
+
+def infant_boxes(plan: VideoPlan, every_s: float = 0.5) -> list[tuple[float, float, float, float, float]]:
+    """The infant's box ``(time, x, y, w, h)`` (seconds, upright pixels) every ``every_s`` seconds."""
+    scene, timeline = _scene_and_timeline(plan)
+    step = max(1, int(round(float(plan.rec.fps) * every_s)))
+    return [(float(timeline.t[k]), *scene.box(timeline, k)) for k in range(0, len(timeline.t), step)]
+
+
+def _render_job(args: tuple[VideoPlan, str]) -> None:
+    plan, out = args
+    render_video(plan, Path(out))
+
+
+def generate(
+    cfg: SynthConfig,
+    out: str | os.PathLike,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write a synthetic cohort to ``out`` (see the module docstring); returns the manifest's path.
+
+    ``progress(done, total)`` is called after each video. Videos render on ``workers`` processes
+    (default: all cores).
+    """
+    import pandas as pd
+
+    out = Path(out)
+    record = {"version": __version__, "config": dataclasses.asdict(cfg)}
+    record_path = out / "synth.json"
+    if record_path.exists():
+        old = json.loads(record_path.read_text())
+        if old.get("config") != json.loads(json.dumps(record["config"])):
+            raise InputError(out, "already holds a different synthetic cohort", "choose an empty folder or delete this one")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(record_path, record)
+
+    plans = plan_cohort(cfg)
+    todo = [p for p in plans if not (out / p.folder / p.name).exists()]
+    workers = workers or os.cpu_count() or 1
+    done = len(plans) - len(todo)
+    if progress:
+        progress(done, len(plans))
+    jobs = [(p, str(out)) for p in todo]
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else _Serial() as pool:
+        for _ in pool.map(_render_job, jobs):
+            done += 1
+            if progress:
+                progress(done, len(plans))
+
+    rows, events, positions = [], [], []
+    for p in plans:
+        video = f"{p.folder}/{p.name}"
+        extra = {"view": "wide" if p.rec.wide else "close", "recorded_night": int(p.rec.night), **dict(p.meta)}
+        for s, label in enumerate(p.labels):
+            rows.append({"video": video, "child": p.child, "start": s * SEGMENT_S, "end": (s + 1) * SEGMENT_S, "label": label, "cohort": p.cohort, **extra})
+        for sp in p.spasms:
+            events.append({"video": video, "onset": round(sp.onset, 3), "offset": round(sp.offset, 3), "child": p.child})
+        for t, x, y, w, h in infant_boxes(p):
+            positions.append({"video": video, "time": round(t, 3), "x": round(x, 1), "y": round(y, 1), "w": round(w, 1), "h": round(h, 1)})
+    manifest = out / "manifest.csv"
+    atomic.write_csv(manifest, pd.DataFrame(rows))
+    atomic.write_csv(out / "events.csv", pd.DataFrame(events, columns=["video", "onset", "offset", "child"]))
+    atomic.write_csv(out / "positions.csv", pd.DataFrame(positions, columns=["video", "time", "x", "y", "w", "h"]))
+    return manifest
+
+
+class _Serial:
+    """Stand-in for a process pool when one worker is enough."""
+
+    def map(self, fn, items):
+        return map(fn, items)
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass

@@ -1,0 +1,194 @@
+"""Movement over time for one synthetic recording: pose, body placement, camera and a parent's hand.
+
+Ordinary infant movement is smooth and asymmetric (each limb on its own), with kicks, arm flails and
+turning; a parent's hand may reach in; a handheld camera shakes, jolts and zooms. A spasm is the
+child's own stereotyped symmetric offset of neck, trunk and all limbs, reached suddenly (0.2-0.5 s),
+held (0.5-2 s), then released. The confounders are as fast and as large as spasms, so frame
+difference alone cannot tell them apart; the symmetric, held posture can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spasmscope.synth.look import ARM_ELEV, ELBOW, HIP, KNEE, LEG_ELEV, N_POSE, NECK, SHOULDER, TRUNK, YAW, ChildLook, Recording
+
+RELAX_S = (0.4, 0.9)  # seconds a spasm takes to release
+
+
+@dataclass(frozen=True)
+class Spasm:
+    onset: float  # seconds
+    rise: float
+    hold: float
+    relax: float
+    strength: float  # multiplier of the child's spasm offset
+
+    @property
+    def offset(self) -> float:
+        return self.onset + self.rise + self.hold + self.relax
+
+    @property
+    def duration(self) -> float:
+        return self.rise + self.hold + self.relax
+
+
+@dataclass
+class Timeline:
+    """Per-frame state, each array's first axis is frames at times ``t``."""
+
+    t: np.ndarray  # [N] seconds
+    pose: np.ndarray  # [N, N_POSE]
+    body: np.ndarray  # [N, 3] infant placement in the scene: (dx, dy) body units, rotation radians
+    camera: np.ndarray  # [N, 4] (dx, dy) fraction of the frame's short side, rotation radians, zoom factor
+    hand: np.ndarray  # [N, 4] parent's hand: visible (0/1), reach (0-1), entry angle radians, finger spread
+
+
+def sample_spasm(rng: np.random.Generator, look: ChildLook, onset: float) -> Spasm:
+    """One spasm of this child: stereotyped timing and strength with small jitter between spasms."""
+    return Spasm(
+        onset=onset,
+        rise=float(np.clip(look.spasm_rise * rng.uniform(0.85, 1.15), 0.2, 0.5)),
+        hold=float(np.clip(look.spasm_hold * rng.uniform(0.8, 1.2), 0.5, 2.0)),
+        relax=float(rng.uniform(*RELAX_S)),
+        strength=float(rng.uniform(0.85, 1.1)),
+    )
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _smooth_noise(rng: np.random.Generator, t: np.ndarray, n: int, f_lo: float, f_hi: float) -> np.ndarray:
+    """``[len(t), n]`` smooth random signals with unit-ish amplitude: sums of three slow sinusoids."""
+    out = np.zeros((len(t), n))
+    for _ in range(3):
+        f = rng.uniform(f_lo, f_hi, n)
+        phase = rng.uniform(0, 2 * np.pi, n)
+        out += np.sin(2 * np.pi * t[:, None] * f + phase) / 3**0.5
+    return out
+
+
+def _burst(t: np.ndarray, start: float, length: float) -> np.ndarray:
+    """Envelope 0 -> 1 -> 0 over ``[start, start + length]`` with quick (0.15 s) edges."""
+    edge = min(0.15, length / 3)
+    return _smoothstep((t - start) / edge) * (1 - _smoothstep((t - start - length + edge) / edge))
+
+
+def spasm_envelope(t: np.ndarray, s: Spasm, rng: np.random.Generator) -> np.ndarray:
+    """Contraction level 0-1 over time: sudden rise, held with a slight tremor, release."""
+    rise = _smoothstep((t - s.onset) / s.rise)
+    release = 1 - _smoothstep((t - s.onset - s.rise - s.hold) / s.relax)
+    tremor = 1 + 0.04 * np.sin(2 * np.pi * rng.uniform(6, 9) * t)
+    return rise * release * tremor
+
+
+def make_timeline(
+    rng: np.random.Generator,
+    look: ChildLook,
+    rec: Recording,
+    duration: float,
+    spasms: list[Spasm],
+    confounders: list[tuple[float, float, float]],
+) -> Timeline:
+    """Build the per-frame movement of a recording of ``duration`` seconds at ``rec.fps``.
+
+    ``confounders`` lists windows ``(start, end, rate)``: in each, kicks, flails, turns, hand entries
+    and camera jolts start at ``rate`` per 5 s (times the child's activity factor).
+    """
+    fps = float(rec.fps)
+    n = int(round(duration * fps))
+    t = np.arange(n) / fps
+    act = look.activity
+
+    pose = np.tile(np.asarray(look.rest), (n, 1))
+    # Ordinary movement: each joint on its own slow random course (asymmetric between sides).
+    amp = np.full(N_POSE, 0.18)
+    amp[[NECK, TRUNK]] = 0.06
+    amp[YAW] = 0.3
+    pose += act * amp * _smooth_noise(rng, t, N_POSE, 0.08, 0.6)
+    # Fidgeting: small quicker wiggles of hands and feet.
+    fidget = _smooth_noise(rng, t, 4, 1.0, 2.5) * 0.08 * act
+    pose[:, list(ELBOW)] += fidget[:, :2]
+    pose[:, list(KNEE)] += fidget[:, 2:]
+
+    body = np.zeros((n, 3))
+    body[:, :2] = 0.03 * _smooth_noise(rng, t, 2, 0.05, 0.3)
+    camera = np.zeros((n, 4))
+    camera[:, 3] = 1.0
+    if rec.handheld:
+        camera[:, :2] = 0.012 * _smooth_noise(rng, t, 2, 0.3, 1.5)
+        camera[:, 2] = 0.01 * _smooth_noise(rng, t, 1, 0.2, 1.0)[:, 0]
+        camera[:, 3] = 1 + 0.04 * _smooth_noise(rng, t, 1, 0.03, 0.15)[:, 0]
+    hand = np.zeros((n, 4))
+
+    # Confounders: placed uniformly in time, as fast and as large as spasms.
+    kinds = ["kick", "kick", "flail", "flail", "turn", "hand", "jolt" if rec.handheld else "kick", "zoom" if rec.handheld else "flail"]
+    starts = [rng.uniform(lo, hi) for lo, hi, rate in confounders for _ in range(rng.poisson(rate * act * (hi - lo) / 5.0))]
+    for start in starts:
+        kind = kinds[int(rng.integers(len(kinds)))]
+        if kind == "kick":
+            length, f = rng.uniform(0.8, 2.5), rng.uniform(1.2, 2.8)
+            env = _burst(t, start, length)
+            both = rng.uniform() < 0.5
+            for side in (0, 1) if both else (int(rng.integers(2)),):
+                phase = np.pi * side if both else 0.0  # alternating legs, never in step
+                wave = np.sin(2 * np.pi * f * (t - start) + phase)
+                pose[:, KNEE[side]] += env * rng.uniform(0.5, 1.0) * wave
+                pose[:, LEG_ELEV[side]] += env * rng.uniform(0.3, 0.7) * (0.5 + 0.5 * wave)
+        elif kind == "flail":
+            length, f = rng.uniform(0.6, 2.0), rng.uniform(1.2, 3.0)
+            env = _burst(t, start, length)
+            side = int(rng.integers(2))
+            wave = np.sin(2 * np.pi * f * (t - start))
+            pose[:, SHOULDER[side]] += env * rng.uniform(0.5, 1.1) * wave
+            pose[:, ELBOW[side]] += env * rng.uniform(0.3, 0.9) * np.cos(2 * np.pi * f * (t - start))
+            pose[:, ARM_ELEV[side]] += env * rng.uniform(0.1, 0.5) * (0.5 + 0.5 * wave)
+        elif kind == "turn":
+            length = rng.uniform(0.8, 2.0)
+            angle = rng.choice([-1, 1]) * rng.uniform(0.25, 0.6)
+            back = start + length + rng.uniform(0.5, 4.0)
+            body[:, 2] += angle * (_smoothstep((t - start) / length) - _smoothstep((t - back) / length))
+            pose[:, YAW] += np.sign(angle) * 0.6 * _burst(t, start, back - start + length)
+        elif kind == "hand":
+            length = rng.uniform(1.5, 3.5)
+            env = _burst(t, start, length)
+            reach = np.sin(np.pi * np.clip((t - start) / length, 0, 1))
+            visible = env > 0.01
+            entry = rng.uniform(-np.pi, np.pi)
+            hand[visible, 0] = 1
+            hand[visible, 1] = reach[visible]
+            hand[visible, 2] = entry
+            hand[visible, 3] = rng.uniform(0.2, 0.8)
+            # The touch moves the infant a little.
+            body[:, :2] += (0.05 * env * reach)[:, None] * np.array([np.cos(entry), np.sin(entry)])
+        elif kind == "jolt":
+            length = rng.uniform(0.2, 0.6)
+            shift = rng.normal(0, 0.05, 2)
+            env = _smoothstep((t - start) / 0.12) * (1 - _smoothstep((t - start - length) / rng.uniform(0.3, 1.0)))
+            camera[:, :2] += env[:, None] * shift
+            camera[:, 2] += env * rng.normal(0, 0.04)
+        elif kind == "zoom":
+            length = rng.uniform(0.5, 1.5)
+            factor = rng.uniform(-0.2, 0.25)
+            back = start + length + rng.uniform(0.5, 3.0)
+            camera[:, 3] *= 1 + factor * (_smoothstep((t - start) / length) - _smoothstep((t - back) / length))
+
+    spasm_offset = np.asarray(look.spasm)
+    for s in spasms:
+        env = spasm_envelope(t, s, rng) * s.strength
+        pose += env[:, None] * spasm_offset
+        # The whole body jerks slightly with the contraction.
+        body[:, 1] += 0.02 * np.sign(spasm_offset[TRUNK]) * env
+
+    for side in (0, 1):
+        pose[:, ARM_ELEV[side]] = np.clip(pose[:, ARM_ELEV[side]], -0.3, 0.95)
+        pose[:, LEG_ELEV[side]] = np.clip(pose[:, LEG_ELEV[side]], -0.5, 0.95)
+        pose[:, ELBOW[side]] = np.clip(pose[:, ELBOW[side]], -0.3, 2.4)
+        pose[:, KNEE[side]] = np.clip(pose[:, KNEE[side]], -0.3, 2.2)
+        pose[:, HIP[side]] = np.clip(pose[:, HIP[side]], -0.4, 1.3)
+    pose[:, NECK] = np.clip(pose[:, NECK], -1.0, 1.0)
+    return Timeline(t=t, pose=pose, body=body, camera=camera, hand=hand)

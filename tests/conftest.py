@@ -1,0 +1,120 @@
+"""Shared test helpers: real video files made with PyAV, and FFmpeg's own reading of them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spasmscope.video import VideoWriter
+
+BITS = 8  # frame index encoded as 8 black/white stripes: survives lossy compression
+
+
+def index_frame(k: int, width: int, height: int) -> np.ndarray:
+    """An RGB frame whose top half encodes ``k % 256`` in binary stripes; bottom half a colour ramp."""
+    img = np.zeros((height, width, 3), np.uint8)
+    stripe = width // BITS
+    for b in range(BITS):
+        if (k >> b) & 1:
+            img[: height // 2, b * stripe : (b + 1) * stripe] = 255
+    img[height // 2 :, :, 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    img[height // 2 :, :, 2] = 90
+    return img
+
+
+def read_index(frame: np.ndarray) -> int:
+    """Inverse of ``index_frame`` for an upright decoded frame."""
+    h, w = frame.shape[:2]
+    stripe = w // BITS
+    top = frame[: h // 2].mean(axis=2)
+    return sum(1 << b for b in range(BITS) if top[h // 8 : h * 3 // 8, b * stripe + stripe // 4 : (b + 1) * stripe - stripe // 4].mean() > 127)
+
+
+def make_video(
+    path: Path,
+    n_frames: int,
+    width: int = 160,
+    height: int = 96,
+    fps: float | Fraction = 30,
+    codec: str = "libx264",
+    rotation: int = 0,
+    times: list[float] | None = None,
+    gop: int | None = None,
+) -> Path:
+    """Write ``n_frames`` index frames. ``rotation`` stores them turned back with a display matrix, so
+    the upright picture is ``width x height``; ``times`` (seconds) makes a variable-frame-rate file."""
+    coded_w, coded_h = (height, width) if rotation in (90, 270) else (width, height)
+    with VideoWriter(path, coded_w, coded_h, fps=fps, codec=codec, crf=12, rotation=rotation, gop=gop, variable_rate=times is not None) as w:
+        for k in range(n_frames):
+            frame = index_frame(k, width, height)
+            if rotation:
+                frame = np.rot90(frame, -(rotation // 90))
+            w.write(frame, t=None if times is None else times[k])
+    return path
+
+
+def make_audio_only(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=16000)
+        samples = (np.sin(np.linspace(0, 200, 16000)) * 0.3).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for p in s.encode(frame):
+            c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_reading(path: Path) -> dict:
+    """What FFmpeg's own command-line tool reports (an independent build, from imageio-ffmpeg)."""
+    text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    h, m, s = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text).groups()
+    stream = next(line for line in text.splitlines() if "Video:" in line)
+    w, hh = map(int, re.search(r", (\d{2,5})x(\d{2,5})", stream).groups())
+    fps = float(re.search(r", ([\d.]+) fps", stream).group(1))
+    rot = re.search(r"rotation of (-?[\d.]+) degrees", text)
+    rotation = int(round(float(rot.group(1)))) % 360 if rot else 0
+    if rotation in (90, 270):
+        w, hh = hh, w
+    return {"duration": int(h) * 3600 + int(m) * 60 + float(s), "width": w, "height": hh, "fps": fps, "rotation": rotation, "codec": stream.split("Video: ")[1].split()[0]}
+
+
+def ffmpeg_decode(path: Path, width: int, height: int, n: int) -> np.ndarray:
+    """The first ``n`` upright frames as FFmpeg's tool decodes them (it applies rotation itself)."""
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-frames:v", str(n), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(n, height, width, 3)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real ``spasmscope`` console script of this environment."""
+    exe = Path(sys.executable).with_name("spasmscope")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory) -> Path:
+    """A small synthetic cohort (3 children with spasms, 2 healthy), written once per test session."""
+    from spasmscope.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("small_cohort")
+    generate(SynthConfig(children=3, healthy=2, seed=11, wide_fraction=0.3, night_fraction=0.3, segments_per_video=(2, 3)), out)
+    return out
