@@ -134,3 +134,10 @@ def test_bad_files_raise_one_line_errors_naming_the_file(files, tmp_path, kind):
         assert str(path) in message and "\n" not in message
     expected = {"missing": "not found", "empty": "empty", "truncated": "truncated", "text": "not a readable video", "audio": "no video stream", "folder": "folder"}
     assert expected[kind] in str(err.value)
+
+
+def test_sparse_reads_terminate_with_keyframes_further_apart_than_the_seek_step(tmp_path):
+    # One keyframe for the whole file: every seek lands on frame 0.
+    path = make_video(tmp_path / "one_gop.mp4", 30 * 20, width=64, height=48, gop=1000)
+    frames = read_frames(path, [0.5, 6.0, 12.0, 18.0])
+    assert [read_index(f) for f in frames] == [15, 180, 360 % 256, 540 % 256]

@@ -208,6 +208,7 @@ def read_frames(
             while i < len(times):
                 container.seek(int((times[i] + t0) / stream.time_base), stream=stream, backward=True)
                 stats.seeks += 1
+                filled_at_seek = i
                 reseek = False
                 for frame in container.decode(stream):
                     stats.decoded += 1
@@ -220,7 +221,9 @@ def read_frames(
                     if i == len(times):
                         break
                     prev = frame
-                    if times[i] - t > SEEK_AHEAD_S:
+                    # Re-seek only once this seek has filled a frame: a keyframe interval longer than
+                    # SEEK_AHEAD_S would otherwise land on the same keyframe again and again.
+                    if times[i] - t > SEEK_AHEAD_S and i > filled_at_seek:
                         reseek = True
                         break
                 if not reseek:

@@ -1,0 +1,132 @@
+"""The command line: instant help, one-line errors without tracebacks, skip-and-report in batches."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import make_audio_only, make_video, run_cli
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    make_video(d / "good.mp4", 30 * 11)  # 11 s
+    make_video(d / "good2.mp4", 30 * 6)
+    (d / "empty.mp4").write_bytes(b"")
+    data = (d / "good.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (d / "text.mp4").write_text("not a video\n" * 50)
+    make_audio_only(d / "audio.mp4")
+    return d
+
+
+def test_help_is_instant_and_lists_commands():
+    start = time.perf_counter()
+    r = run_cli("--help")
+    assert r.returncode == 0 and time.perf_counter() - start < 5
+    for cmd in ("synth", "prepare", "probe", "demo"):
+        assert cmd in r.stdout
+
+
+def one_line_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("missing.mp4", ["missing.mp4", "file not found"]),
+        ("empty.mp4", ["empty.mp4", "empty (0 bytes)"]),
+        ("truncated.mp4", ["truncated.mp4", "truncated"]),
+        ("text.mp4", ["text.mp4", "not a readable video"]),
+        ("audio.mp4", ["audio.mp4", "no video stream"]),
+    ],
+)
+def test_probe_of_a_bad_video_is_one_line(folder, tmp_path, name, words):
+    one_line_error(run_cli("probe", str(folder / name), "--out", str(tmp_path / "t.csv")), *words)
+
+
+MANIFEST_ERRORS = [
+    ("video,start,label\ngood.mp4,0,1\n", ["line 1", "no column 'child'"]),
+    ("video,child,start,label\ngood.mp4,c1,0,2\n", ["line 2", "label is '2'"]),
+    ("video,child,start,end\ngood.mp4,c1,5,5\n", ["line 2", "is not after start"]),
+    ("video,child,start\ngood.mp4,c1,0\ngood.mp4,c1,8\n", ["line 3", "past the end of good.mp4"]),
+    ("video,child,start,cohort\ngood.mp4,c1,0,derivation\ngood2.mp4,c1,0,healthy\n", ["line 3", "two cohorts"]),
+    ("video,child,start\ngood.mp4,c1,0\ngood.mp4,c1,0\n", ["line 3", "duplicate segment"]),
+    ("video,child,start\nnothere.mp4,c1,0\n", ["line 2", "video not found"]),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), MANIFEST_ERRORS)
+@pytest.mark.parametrize("command", ["prepare", "probe"])
+def test_bad_manifest_is_one_line_before_work(folder, tmp_path, text, words, command):
+    manifest = folder / f"m_{abs(hash(text))}.csv"
+    manifest.write_text(text)
+    cache = tmp_path / "cache"
+    args = ["prepare", str(manifest), "--cache", str(cache), "--size", "32", "--workers", "1"] if command == "prepare" else ["probe", str(manifest), "--out", str(tmp_path / "t.csv")]
+    r = run_cli(*args)
+    one_line_error(r, manifest.name, *words)
+    assert not list(cache.rglob("*.npy"))  # refused before any work
+
+
+@pytest.mark.parametrize("command", ["prepare", "probe"])
+def test_batch_skips_bad_videos_and_finishes(folder, tmp_path, command):
+    rows = ["video,child,start"] + [f"{v},c{i},0" for i, v in enumerate(["good.mp4", "empty.mp4", "truncated.mp4", "good2.mp4", "text.mp4", "audio.mp4"])]
+    manifest = folder / "mixed.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    cache, table = tmp_path / "cache", tmp_path / "t.csv"
+    if command == "prepare":
+        args = ["prepare", str(manifest), "--cache", str(cache), "--size", "32", "--workers", "2"]
+    else:
+        args = ["probe", str(manifest), "--out", str(table), "--workers", "2"]
+    r = run_cli(*args)
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr
+    skipped = [line for line in r.stderr.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == 4
+    for bad in ("empty.mp4", "truncated.mp4", "text.mp4", "audio.mp4"):
+        assert sum(bad in line for line in skipped) == 1
+    if command == "prepare":
+        assert len(list(cache.rglob("*.npy"))) == 2
+        assert "2 decoded" in r.stdout
+    else:
+        import pandas as pd
+
+        t = pd.read_csv(table)
+        assert sorted(t.loc[t.level == "video", "video"]) == ["good.mp4", "good2.mp4"]
+    strict = run_cli(*args, "--strict")
+    one_line_error(strict, "empty.mp4")
+
+
+def test_bad_option_values_are_one_line(folder, tmp_path):
+    manifest = folder / "ok.csv"
+    manifest.write_text("video,child,start\ngood.mp4,c1,0\n")
+    one_line_error(run_cli("prepare", str(manifest), "--cache", str(tmp_path / "c"), "--spatial", "zoom"), "spatial='zoom'", "squash")
+    one_line_error(run_cli("synth", str(tmp_path / "s"), "--children", "0", "--healthy", "0"), "empty cohort")
+
+
+def test_probe_videos_writes_video_and_segment_rows(folder, tmp_path):
+    out = tmp_path / "t.csv"
+    r = run_cli("probe", str(folder / "good.mp4"), str(folder / "good2.mp4"), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    t = pd.read_csv(out)
+    assert list(t.level).count("video") == 2
+    seg = t[t.level == "segment"]
+    # 11 s -> [0,5) [5,10) (the 1-s tail is kept: >= 1 s); 6 s -> [0,5) [5,6)
+    assert sorted(zip(seg.path.str.rsplit("/", n=1).str[-1], seg.start, seg.end)) == [
+        ("good.mp4", 0, 5),
+        ("good.mp4", 5, 10),
+        ("good.mp4", 10, 11),
+        ("good2.mp4", 0, 5),
+        ("good2.mp4", 5, 6),
+    ]
+    assert np.all(t.width == 160) and np.all(t.height == 96)

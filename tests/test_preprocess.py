@@ -1,0 +1,128 @@
+"""Preprocessing (METHOD §3): trilinear resize, spatial and temporal modes, augmentation, normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spasmscope.preprocess import (
+    PAD_VALUE,
+    Augmentation,
+    ClipConfig,
+    apply_augmentation,
+    clip_indices,
+    decode_size,
+    make_clips,
+    normalise,
+    resize_clip,
+    sample_augmentation,
+    to_square,
+)
+
+
+def _source_coords(n_in: int, n_out: int) -> np.ndarray:
+    """Sample positions of align_corners=False interpolation (half-pixel centres), clamped to the input."""
+    return np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+
+
+def test_trilinear_resize_is_exact_on_a_linear_clip():
+    # Linear interpolation reproduces a linear function of (t, y, x) exactly at its sample positions.
+    t, h, w = 150, 40, 64
+    tt, yy, xx = np.meshgrid(np.arange(t), np.arange(h), np.arange(w), indexing="ij")
+    clip = np.stack([tt * 1.0, yy * 5.0, xx * 3.0], axis=-1)  # integer slopes: the uint8 input is exactly linear
+    out = resize_clip(clip.round().astype(np.uint8), 16, 24)
+    assert out.shape == (16, 24, 24, 3) and out.dtype == np.uint8
+    ts, ys, xs = _source_coords(t, 16), _source_coords(h, 24), _source_coords(w, 24)
+    assert np.abs(out[..., 0] - 1.0 * ts[:, None, None]).max() <= 0.51
+    assert np.abs(out[..., 1] - 5.0 * ys[None, :, None]).max() <= 0.51
+    assert np.abs(out[..., 2] - 3.0 * xs[None, None, :]).max() <= 0.51
+
+
+def test_resize_matches_torch_reference_and_identity():
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 256, (30, 20, 28, 3), dtype=np.uint8)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float(), size=(8, 16, 16), mode="trilinear", align_corners=False)
+    ref = ref[0].permute(1, 2, 3, 0).round().clamp(0, 255).byte().numpy()
+    assert np.array_equal(resize_clip(clip, 8, 16), ref)
+    square = clip[:, :20, :20]
+    assert np.array_equal(resize_clip(square, 30, 20), square)
+
+
+def test_spatial_modes():
+    frames = np.zeros((2, 60, 100, 3), np.uint8)
+    frames[:, :, 20:80] = 200
+    padded, cropped = to_square(frames, "pad"), to_square(frames, "crop")
+    assert padded.shape == (2, 100, 100, 3) and cropped.shape == (2, 60, 60, 3)
+    assert np.all(padded[:, :20] == PAD_VALUE) and np.all(padded[:, 20:80, 20:80] == 200)
+    assert np.all(cropped == 200)  # the centre 60 columns are 20..80
+    assert to_square(frames, "squash") is frames
+
+
+def test_decode_size_bounds_memory_and_keeps_aspect_where_needed():
+    cfg = ClipConfig(size=224)
+    assert decode_size(1920, 1080, cfg) == (448, 448)
+    assert decode_size(426, 240, cfg) == (426, 240)  # never upscaled
+    assert decode_size(1920, 1080, ClipConfig(size=224, spatial="pad")) == (448, 252)
+    assert decode_size(1080, 1920, ClipConfig(size=224, spatial="crop")) == (448, 796)
+
+
+def test_temporal_modes():
+    frames = np.broadcast_to(np.arange(150, dtype=np.uint8)[:, None, None, None], (150, 8, 8, 3)).copy()
+    resized = make_clips(frames, ClipConfig(frames=16, size=8))
+    assert resized.shape == (1, 16, 8, 8, 3)
+    assert np.allclose(resized[0, :, 0, 0, 0], _source_coords(150, 16), atol=0.51)
+    clips = make_clips(frames, ClipConfig(frames=16, size=8, temporal="clips", clips=3))
+    assert clips.shape == (3, 16, 8, 8, 3)
+    idx = clip_indices(150, 3)
+    assert np.array_equal(clips[:, :, 0, 0, 0], idx)
+    assert idx[0, 0] == 0 and idx[-1, -1] == 149 and np.all(np.diff(idx, axis=1) == 4)
+
+
+@pytest.mark.parametrize("bad", [dict(temporal="sparse"), dict(spatial="zoom"), dict(frames=0), dict(clips=0)])
+def test_config_rejects_bad_values_naming_them(bad):
+    with pytest.raises(ValueError, match=str(list(bad.values())[0])):
+        ClipConfig(**bad)
+
+
+def test_augmentations_sample_record_replay():
+    rng = np.random.default_rng(3)
+    clip = np.random.default_rng(4).integers(0, 256, (2, 4, 16, 16, 3), dtype=np.uint8)
+    seen = set()
+    for _ in range(200):
+        aug = sample_augmentation(rng)
+        seen.add((aug.vflip, aug.hflip, aug.rotate, aug.invert))
+        replay = Augmentation(**aug.as_dict())
+        assert np.array_equal(apply_augmentation(clip, aug), apply_augmentation(clip, replay))
+    assert {r for _, _, r, _ in seen} == {-1, 0, 1} and len(seen) > 20
+    none = sample_augmentation(rng, p=0.0)
+    assert none == Augmentation() and np.array_equal(apply_augmentation(clip, none), clip)
+
+
+def test_augmentation_geometry():
+    img = np.zeros((1, 4, 4, 3), np.uint8)
+    img[0, 0, 3] = 255  # top-right corner
+    assert apply_augmentation(img, Augmentation(vflip=True))[0, 3, 3, 0] == 255
+    assert apply_augmentation(img, Augmentation(hflip=True))[0, 0, 0, 0] == 255
+    assert apply_augmentation(img, Augmentation(rotate=-1))[0, 3, 3, 0] == 255  # clockwise: top-right -> bottom-right
+    assert apply_augmentation(img, Augmentation(rotate=1))[0, 0, 0, 0] == 255  # counter-clockwise: -> top-left
+    inv = Augmentation(invert=True)
+    assert np.array_equal(apply_augmentation(apply_augmentation(img, inv), inv), img)
+
+
+@pytest.mark.parametrize("aug", [Augmentation(vflip=True), Augmentation(hflip=True), Augmentation(rotate=1), Augmentation(rotate=-1), Augmentation(invert=True)])
+def test_augmentations_commute_with_the_square_resize(aug):
+    # So the cache can hold unaugmented clips: augmenting raw frames then resizing == resizing then augmenting.
+    frames = np.random.default_rng(5).integers(0, 256, (20, 36, 36, 3), dtype=np.uint8)
+    a = resize_clip(apply_augmentation(frames, aug), 8, 12)
+    b = apply_augmentation(resize_clip(frames, 8, 12), aug)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # rounding of .5 ties only
+
+
+def test_normalise_layout_and_values():
+    clip = np.full((2, 4, 8, 8, 3), PAD_VALUE, np.uint8)
+    clip[..., 0] = 255
+    x = normalise(clip)
+    assert x.shape == (2, 3, 4, 8, 8) and x.dtype == torch.float32
+    assert torch.allclose(x[:, 0], torch.tensor((1 - 0.45) / 0.225))
+    assert torch.allclose(x[:, 1], torch.tensor((PAD_VALUE / 255 - 0.45) / 0.225))
