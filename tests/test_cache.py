@@ -1,0 +1,90 @@
+"""The segment cache: one decode per segment, content keys, atomic entries, resume after a kill."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spasmscope.cache import SegmentCache, load_clips, prepare
+from spasmscope.manifest import read_manifest
+from spasmscope.preprocess import ClipConfig, decode_size, make_clips
+from spasmscope.video import probe, read_segment
+
+CFG = ClipConfig(frames=8, size=32)
+
+
+def test_prepare_fills_cache_with_the_preprocessed_segments(small_cohort, tmp_path):
+    m = read_manifest(small_cohort / "manifest.csv")
+    result = prepare(m, tmp_path / "cache", CFG, workers=2)
+    assert result.decoded == result.total == len(m.rows) and result.cached == 0 and not result.skipped
+    cache = SegmentCache(tmp_path / "cache", CFG)
+    for row in m.rows.sample(4, random_state=0).itertuples():
+        clips = load_clips(cache, row.path, row.start, row.end)
+        assert clips.shape == (1, 8, 32, 32, 3) and clips.dtype == np.uint8
+        info = probe(row.path)
+        direct = make_clips(read_segment(row.path, row.start, row.end, size=decode_size(info.width, info.height, CFG)), CFG)
+        assert np.array_equal(clips, direct)
+    again = prepare(m, tmp_path / "cache", CFG, workers=1)
+    assert again.decoded == 0 and again.cached == len(m.rows)
+    # Another clip configuration is another key.
+    other = prepare(m, tmp_path / "cache", ClipConfig(frames=8, size=32, temporal="clips", clips=2), workers=2)
+    assert other.decoded == len(m.rows)
+
+
+def test_key_is_file_content_not_path(small_cohort, tmp_path):
+    video = next((small_cohort / "videos").glob("*.mp4"))
+    copy = tmp_path / "renamed.mp4"
+    shutil.copy(video, copy)
+    cache = SegmentCache(tmp_path / "cache", CFG)
+    assert cache.key(cache.digest(video), 0, 5) == cache.key(cache.digest(copy), 0, 5)
+    assert cache.key(cache.digest(video), 0, 5) != cache.key(cache.digest(video), 5, 10)
+    with open(copy, "ab") as f:
+        f.write(b"\0")
+    os.utime(copy, ns=(1, 1))  # a new modification time invalidates the remembered digest
+    assert cache.key(cache.digest(video), 0, 5) != cache.key(cache.digest(copy), 0, 5)
+    assert cache.key(cache.digest(video), 0, 5) != SegmentCache(tmp_path / "cache", ClipConfig(frames=8, size=64)).key(cache.digest(video), 0, 5)
+
+
+def test_killed_prepare_leaves_whole_entries_and_resumes(small_cohort, tmp_path):
+    # Many segments so the kill lands mid-run: every segment of the cohort at several offsets.
+    m = pd.read_csv(small_cohort / "manifest.csv")
+    rows = [r._replace(start=r.start + d, end=r.end + d) for r in m.itertuples(index=False) for d in (0.0, 0.5, 1.0) if r.end + d <= r.end // 5 * 5 + 5 and r.end + d <= m[m.video == r.video].end.max()]
+    big = pd.DataFrame(rows, columns=m.columns).drop_duplicates(["video", "start", "end"])
+    manifest = small_cohort / "many.csv"
+    big.to_csv(manifest, index=False)
+    cache_dir = tmp_path / "cache"
+    exe = Path(sys.executable).with_name("spasmscope")
+    args = [str(exe), "prepare", str(manifest), "--cache", str(cache_dir), "--frames", "8", "--size", "64", "--workers", "2"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(cache_dir.rglob("*.npy"))) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the main process dies at once; its workers must not outlive it
+    proc.wait()
+    time.sleep(1.0)
+    assert not _alive_children(proc.pid)
+    done_before = list(cache_dir.rglob("*.npy"))
+    assert 3 <= len(done_before) < len(big), "the kill should land mid-run"
+    for p in done_before:
+        assert np.load(p).shape == (1, 8, 64, 64, 3)  # no torn entry
+    r = subprocess.run(args, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    summary = r.stdout.strip().splitlines()[-1]
+    decoded = int(summary.split(": ")[1].split(" decoded")[0])
+    cached = int(summary.split("decoded, ")[1].split(" already")[0])
+    assert cached >= len(done_before) and decoded + cached == len(big)
+    assert len(list(cache_dir.rglob("*.npy"))) == len(big)
+
+
+def _alive_children(pid: int) -> list[int]:
+    """Processes whose parent was ``pid`` and still run (orphans are re-parented, so search by group)."""
+    out = subprocess.run(["ps", "-o", "pid=,pgid=,stat=", "-e"], capture_output=True, text=True).stdout.split("\n")
+    return [int(p) for p, g, s in (line.split() for line in out if line.strip()) if int(g) == pid and int(p) != pid and not s.startswith("Z")]
