@@ -1,0 +1,137 @@
+"""The synthetic cohort: structure, determinism, labels against events, recording variety, difficulty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from spasmscope.characteristics import grey
+from spasmscope.manifest import read_manifest, read_events
+from spasmscope.synth import SynthConfig, plan_cohort
+from spasmscope.synth.cohort import infant_boxes
+from spasmscope.synth.look import N_POSE
+from spasmscope.video import probe, read_frames, read_segment
+
+
+def test_plans_are_deterministic_and_looks_stay_with_the_child():
+    a, b = plan_cohort(SynthConfig(children=4, healthy=2, seed=3)), plan_cohort(SynthConfig(children=4, healthy=2, seed=3))
+    assert a == b
+    assert a != plan_cohort(SynthConfig(children=4, healthy=2, seed=4))
+    by_child: dict[str, set] = {}
+    for p in a:
+        by_child.setdefault(p.child, set()).add(p.look)
+        assert len(p.look.rest) == len(p.look.spasm) == N_POSE
+    assert all(len(looks) == 1 for looks in by_child.values())
+    assert len({next(iter(v)) for v in by_child.values()}) == len(by_child)  # every child looks different
+
+
+def test_spasms_are_symmetric_and_inside_spasm_segments():
+    for p in plan_cohort(SynthConfig(children=6, healthy=2, seed=5)):
+        spasm = np.asarray(p.look.spasm)
+        assert np.allclose(spasm[[3, 5, 7, 9, 11, 13]], spasm[[4, 6, 8, 10, 12, 14]])  # left == right
+        for s in p.spasms:
+            assert 0.2 <= s.rise <= 0.5 and 0.5 <= s.hold <= 2.0
+            seg = int(s.onset // 5)
+            assert p.labels[seg] == 1 and s.offset <= (seg + 1) * 5
+        assert sum(p.labels) == len(p.spasms)
+        if p.child.startswith("hc"):
+            assert not p.spasms and not any(p.labels)
+
+
+def test_recording_variety_over_a_large_plan():
+    recs = [p.rec for p in plan_cohort(SynthConfig(children=120, healthy=60, seed=0))]
+    heights = {min(r.width, r.height) for r in recs}
+    assert {240, 1080} <= heights
+    assert {15.0, 60.0} <= {float(r.fps) for r in recs} and any(abs(float(r.fps) - 29.97) < 0.01 for r in recs)
+    assert any(r.height > r.width for r in recs) and any(r.width > r.height for r in recs)
+    assert {90, 270} <= {r.rotation for r in recs}
+    assert any(r.night for r in recs) and any(r.wide for r in recs) and any(r.blur > 0 for r in recs)
+    assert len({r.bitrate for r in recs}) > len(recs) // 2
+
+
+def test_written_cohort_matches_its_plan(small_cohort):
+    m = read_manifest(small_cohort / "manifest.csv", require_labels=True)
+    events = read_events(small_cohort / "events.csv")
+    cfg = SynthConfig(children=3, healthy=2, seed=11, wide_fraction=0.3, night_fraction=0.3, segments_per_video=(2, 3))
+    plans = {f"{p.folder}/{p.name}": p for p in plan_cohort(cfg)}
+    assert set(m.rows.video) == set(plans)
+    for video, p in plans.items():
+        info = probe(small_cohort / video)
+        assert (info.width, info.height, info.rotation) == (p.rec.width, p.rec.height, p.rec.rotation)
+        assert info.fps == pytest.approx(float(p.rec.fps), rel=1e-3) and info.duration == pytest.approx(p.duration, abs=0.1)
+    # Every spasm segment holds an event and every event lies in a spasm segment.
+    for r in m.rows.itertuples():
+        ev = events[(events.video == r.video) & (events.onset >= r.start) & (events.offset <= r.end)]
+        assert len(ev) == r.label
+    assert len(events) == m.rows.label.sum()
+    assert set(m.rows.cohort) == {"derivation", "healthy"}
+
+
+def test_infant_box_is_where_the_infant_is(small_cohort):
+    # The infant differs from its surroundings: pixels inside the written box change when the infant
+    # moves, pixels far outside (static camera) do not.
+    plans = [p for p in plan_cohort(SynthConfig(children=3, healthy=2, seed=11, wide_fraction=0.3, night_fraction=0.3, segments_per_video=(2, 3))) if p.rec.wide]
+    assert plans, "the small cohort has wide-view recordings"
+    pos = pd.read_csv(small_cohort / "positions.csv")
+    for p in plans:
+        video = f"{p.folder}/{p.name}"
+        boxes = pos[pos.video == video]
+        assert len(boxes) == len(infant_boxes(p))
+        x, y, w, h = boxes[["x", "y", "w", "h"]].median()
+        assert w * h < 0.25 * p.rec.width * p.rec.height  # small infant in a wide view
+        frames = grey(read_frames(small_cohort / video, np.arange(0.0, p.duration - 0.1, 0.25)))
+        change = np.abs(np.diff(frames, axis=0)).mean(axis=0)
+        inside = np.zeros_like(change, bool)
+        inside[int(y) : int(y + h), int(x) : int(x + w)] = True
+        assert change[inside].mean() > 3 * change[~inside].mean()
+
+
+@pytest.fixture(scope="module")
+def cohort20(tmp_path_factory):
+    """The acceptance cohort: 20 children with spasms and 10 healthy, through the real CLI."""
+    out = tmp_path_factory.mktemp("cohort20")
+    r = run_cli("synth", str(out), "--children", "20", "--healthy", "10", "--seed", "0", timeout=1200)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_motion_statistics_do_not_separate_spasms(cohort20):
+    """A logistic regression on mean and maximum frame difference reaches child-level CV AUC <= 0.80."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    m = pd.read_csv(cohort20 / "manifest.csv")
+    features = []
+    for r in m.itertuples():
+        diffs = np.abs(np.diff(grey(read_segment(cohort20 / r.video, r.start, r.end, size=(128, 128))), axis=0)).mean(axis=(1, 2))
+        features.append((diffs.mean(), diffs.max()))
+    x, y = np.asarray(features), m.label.to_numpy()
+    assert 0.2 < y.mean() < 0.6
+    cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
+    scores = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression()), x, y, groups=m.child, cv=cv, method="predict_proba")[:, 1]
+    auc = roc_auc_score(y, scores)
+    print(f"motion-statistics logistic regression, child-level 5-fold CV AUC = {auc:.3f}")
+    assert auc <= 0.80
+
+
+@pytest.mark.slow
+def test_synth_prepare_probe_end_to_end(cohort20, tmp_path):
+    prep = run_cli("prepare", str(cohort20 / "manifest.csv"), "--cache", str(tmp_path / "cache"), "--size", "64", timeout=1200)
+    assert prep.returncode == 0, prep.stderr
+    n = len(pd.read_csv(cohort20 / "manifest.csv"))
+    assert f"{n} segments: {n} decoded" in prep.stdout
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == n
+    probe_run = run_cli("probe", str(cohort20 / "manifest.csv"), "--out", str(tmp_path / "t.csv"), "--table1", str(tmp_path / "t1.csv"), timeout=1200)
+    assert probe_run.returncode == 0, probe_run.stderr
+    table, t1 = pd.read_csv(tmp_path / "t.csv"), pd.read_csv(tmp_path / "t1.csv")
+    assert (table.level == "segment").sum() == n and (table.level == "video").sum() == pd.read_csv(cohort20 / "manifest.csv").video.nunique()
+    children = t1[t1.variable == "children"].set_index("cohort")["n"]
+    assert children.to_dict() == {"derivation": 20, "healthy": 10}
+    assert {"views", "likes", "brightness", "sharpness", "motion", "bitrate"} <= set(t1.variable)
+    assert "derivation" in probe_run.stdout and "segments per child" in probe_run.stdout
