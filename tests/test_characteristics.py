@@ -113,3 +113,5 @@ def test_cohort_table_medians_iqr_and_counts():
         assert got.loc["views", "n"] == len(views) and got.loc["views", "median"] == pytest.approx(views.median())
     text = format_table1(long)
     assert list(text.columns) == ["a", "b"] and "children" in text.index and "[" in text.loc["brightness", "a"]
+    night = seg[seg.cohort == "a"].night.mean()
+    assert text.loc["night", "a"] == f"{100 * night:.0f}%"

@@ -135,3 +135,14 @@ def test_synth_prepare_probe_end_to_end(cohort20, tmp_path):
     assert children.to_dict() == {"derivation": 20, "healthy": 10}
     assert {"views", "likes", "brightness", "sharpness", "motion", "bitrate"} <= set(t1.variable)
     assert "derivation" in probe_run.stdout and "segments per child" in probe_run.stdout
+
+
+def test_measured_night_flag_matches_the_generator(small_cohort):
+    from spasmscope.characteristics import span_visual
+
+    m = pd.read_csv(small_cohort / "manifest.csv")
+    truth = m.groupby("video")["recorded_night"].first()
+    assert 0 < truth.sum() < len(truth)
+    for video, night in truth.items():
+        info = probe(small_cohort / video)
+        assert span_visual(small_cohort / video, 0.0, info.duration, 6).night == bool(night), video

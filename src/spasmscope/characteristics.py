@@ -178,6 +178,7 @@ def cohort_table(table, manifest=None):
                 "q3": float(v.quantile(0.75)),
                 "min": float(v.min()),
                 "max": float(v.max()),
+                "mean": float(v.mean()),
             }
         )
 
@@ -196,20 +197,24 @@ def cohort_table(table, manifest=None):
             summarise(cohort, col, seg[col] if col in seg else [])
         for col in extra:
             summarise(cohort, col, seg.groupby("path")[col].first())
-    return pd.DataFrame(rows, columns=["cohort", "variable", "n", "median", "q1", "q3", "min", "max"])
+    return pd.DataFrame(rows, columns=["cohort", "variable", "n", "median", "q1", "q3", "min", "max", "mean"])
 
 
 def format_table1(long) -> "object":
-    """Table 1 as text cells, variables as rows and cohorts as columns: "median [q1-q3] (min-max)"."""
+    """Table 1 as text cells, variables as rows and cohorts as columns: counts, "median [q1-q3]",
+    "median [q1-q3] (min-max)" for segments per child, and the share of night segments."""
     import pandas as pd
 
     def cell(r) -> str:
         if pd.isna(r["median"]):
             return f"{int(r['n'])}"
+        if r["min"] >= 0 and r["max"] <= 1 and r["variable"] in binary:  # a flag: its share
+            return f"{100 * r['mean']:.0f}%"
         if r["variable"] == "segments per child":
             return f"{r['median']:g} [{r['q1']:g}-{r['q3']:g}] ({r['min']:g}-{r['max']:g})"
         return f"{_num(r['median'])} [{_num(r['q1'])}-{_num(r['q3'])}]"
 
+    binary = {"night", "recorded_night"}
     cells = long.assign(cell=long.apply(cell, axis=1))
     order = list(dict.fromkeys(long["variable"]))
     return cells.pivot(index="variable", columns="cohort", values="cell").reindex(order).fillna("")
@@ -253,6 +258,7 @@ def characterise(videos: list[str], manifest=None, workers: int | None = None, s
     import pandas as pd
 
     from spasmscope.batch import Skipped, default_workers, probe_manifest, run_jobs
+    from spasmscope.errors import VideoError
     from spasmscope.video import probe
 
     skipped = Skipped()
@@ -264,10 +270,8 @@ def characterise(videos: list[str], manifest=None, workers: int | None = None, s
         for v in videos:
             try:
                 info = probe(v)
-            except Exception as e:  # noqa: BLE001 - VideoError is reported; anything else re-raised below
-                from spasmscope.errors import VideoError
-
-                if strict or not isinstance(e, VideoError):
+            except VideoError as e:
+                if strict:
                     raise
                 skipped.add(v, str(e))
                 continue
