@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,8 +129,6 @@ def prepare(
         jobs.append(_Job(row.path, float(row.start), float(row.end), key, decode_size(info.width, info.height, cfg), str(cache.root), cfg))
 
     decoded = 0
-    from contextlib import nullcontext
-
     with progress(len(jobs) + cached, cached) if progress else nullcontext(lambda n=1: None) as advance:
 
         def on_done(job: _Job, _result, error: BaseException | None) -> None:

@@ -121,7 +121,6 @@ def prepare(
     """Decode and resize every segment once into the cache (resumable)."""
     from spasmscope.cache import prepare as run_prepare
     from spasmscope.manifest import read_manifest
-    from spasmscope.preprocess import ClipConfig
     from spasmscope.progress import bar
 
     cfg = _clip_config(frames, size, temporal, clips, spatial)

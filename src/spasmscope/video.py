@@ -13,7 +13,7 @@ Conventions used everywhere in spasmscope:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -264,17 +264,6 @@ def read_segment(
     ``size=(width, height)`` scales frames in FFmpeg; default is the upright native size.
     """
     return read_frames(path, segment_times(start, end, fps), size=size, stats=stats)
-
-
-def iter_segments(
-    path: str | os.PathLike,
-    spans: Sequence[tuple[float, float]],
-    size: tuple[int, int] | None = None,
-    fps: float = TARGET_FPS,
-) -> Iterator[np.ndarray]:
-    """``read_segment`` for each ``(start, end)`` of ``spans``; one call per span keeps memory flat."""
-    for start, end in spans:
-        yield read_segment(path, start, end, size=size, fps=fps)
 
 
 class VideoWriter:
