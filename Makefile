@@ -9,11 +9,14 @@ DEMO_OUT ?= demo-run
 setup: $(VENV)/.installed
 
 # torch goes in first and pinned, so nothing later can resolve an unpinned (CUDA) build.
-$(VENV)/.installed: pyproject.toml constraints.txt
+# The official hiera-transformer goes in without its dependencies (timm and torchvision do not install
+# beside a CPU torch): only the compatibility test imports it, supplying the two timm layers it needs.
+$(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps hiera-transformer==0.1.4
 	touch $@
 
 demo: setup
