@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spasmscope.atomic import atomic_path
 from spasmscope.video import DecodeStats, VideoWriter, probe, read_segment
 
 
@@ -25,19 +26,17 @@ def write(path: Path, seconds: float, width: int = 640, height: int = 360, fps: 
         return path
     rng = np.random.default_rng(0)
     background = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-    tmp = path.with_suffix(".tmp.mp4")
-    with VideoWriter(tmp, width, height, fps=fps, preset="ultrafast", gop=2 * fps, bitrate=800_000) as w:
+    with atomic_path(path) as tmp, VideoWriter(tmp, width, height, fps=fps, preset="ultrafast", gop=2 * fps, bitrate=800_000) as w:
         for k in range(int(seconds * fps)):
             frame = background.copy()
             x = (k * 5) % (width - 40)
             frame[100:200, x : x + 40] = (k * 3) % 256
             w.write(frame)
-    tmp.rename(path)
     return path
 
 
 def time_read(path: Path, start: float, repeats: int) -> dict:
-    times, stats = [], DecodeStats()
+    times = []
     for _ in range(repeats):
         stats = DecodeStats()
         t = time.perf_counter()
@@ -58,10 +57,10 @@ def main() -> None:
     long = write(args.out / f"seek_{int(args.minutes)}min.mp4", args.minutes * 60)
     short = write(args.out / "seek_10s.mp4", 10.0)
     made = time.perf_counter() - t
-    middle = probe(long).duration / 2
+    duration = probe(long).duration
     result = {
-        "long_file": {"path": str(long), "duration_s": round(probe(long).duration, 1), "bytes": long.stat().st_size},
-        "read_5s_middle_of_long": time_read(long, middle, args.repeats),
+        "long_file": {"path": str(long), "duration_s": round(duration, 1), "bytes": long.stat().st_size},
+        "read_5s_middle_of_long": time_read(long, duration / 2, args.repeats),
         "read_5s_middle_of_10s": time_read(short, 2.5, args.repeats),
         "write_s": round(made, 1),
     }

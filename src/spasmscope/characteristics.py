@@ -179,6 +179,7 @@ def cohort_table(table, manifest=None):
                 "min": float(v.min()),
                 "max": float(v.max()),
                 "mean": float(v.mean()),
+                "flag": bool(v.isin([0, 1]).all()),  # a 0/1 column: Table 1 shows its share
             }
         )
 
@@ -197,24 +198,23 @@ def cohort_table(table, manifest=None):
             summarise(cohort, col, seg[col] if col in seg else [])
         for col in extra:
             summarise(cohort, col, seg.groupby("path")[col].first())
-    return pd.DataFrame(rows, columns=["cohort", "variable", "n", "median", "q1", "q3", "min", "max", "mean"])
+    return pd.DataFrame(rows, columns=["cohort", "variable", "n", "median", "q1", "q3", "min", "max", "mean", "flag"])
 
 
 def format_table1(long) -> "object":
     """Table 1 as text cells, variables as rows and cohorts as columns: counts, "median [q1-q3]",
-    "median [q1-q3] (min-max)" for segments per child, and the share of night segments."""
+    "median [q1-q3] (min-max)" for segments per child, and the share of 1s for 0/1 columns (night)."""
     import pandas as pd
 
     def cell(r) -> str:
         if pd.isna(r["median"]):
             return f"{int(r['n'])}"
-        if r["min"] >= 0 and r["max"] <= 1 and r["variable"] in binary:  # a flag: its share
+        if r["flag"]:
             return f"{100 * r['mean']:.0f}%"
         if r["variable"] == "segments per child":
             return f"{r['median']:g} [{r['q1']:g}-{r['q3']:g}] ({r['min']:g}-{r['max']:g})"
         return f"{_num(r['median'])} [{_num(r['q1'])}-{_num(r['q3'])}]"
 
-    binary = {"night", "recorded_night"}
     cells = long.assign(cell=long.apply(cell, axis=1))
     order = list(dict.fromkeys(long["variable"]))
     return cells.pivot(index="variable", columns="cohort", values="cell").reindex(order).fillna("")

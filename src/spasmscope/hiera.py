@@ -48,9 +48,7 @@ class HieraConfig:
 
     def __post_init__(self) -> None:
         tokens = [i // s for i, s in zip(self.input_size, self.patch_stride, strict=True)]
-        pooled = [t // (q**self.q_pool) for t, q in zip(tokens, self.q_stride, strict=True)]
-        units = [t % m for t, m in zip(tokens, self.mask_unit_size, strict=True)]
-        if any(u for u in units) or any(p < 1 for p in pooled) or any(t % (q**self.q_pool) for t, q in zip(tokens, self.q_stride, strict=True)):
+        if any(t == 0 or t % m or t % (q**self.q_pool) for t, m, q in zip(tokens, self.mask_unit_size, self.q_stride, strict=True)):
             raise ValueError(
                 f"input_size={self.input_size} gives {tokens} tokens, which mask units {self.mask_unit_size} and "
                 f"{self.q_pool} poolings by {self.q_stride} do not divide; choose sizes that are multiples of them"
