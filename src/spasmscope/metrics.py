@@ -1,0 +1,102 @@
+"""Segment-level metrics of the paper (METHOD §6): pooled over segments, and per child with a bootstrap CI.
+
+Pure functions of labels and scores. A child with one class has no AUC and no metric of the missing class
+(NaN, shown grey in the report), as in the paper; FAR is defined on seizure-free children only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import bootstrap
+from sklearn.metrics import roc_auc_score
+
+METRICS = ("auc", "sensitivity", "specificity", "accuracy", "far")
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def segment_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUC, sensitivity, specificity and accuracy of ``[n]`` 0/1 labels against ``[n]`` probabilities; a metric
+    that needs a class the labels lack is NaN."""
+    y = np.asarray(labels).astype(int)
+    s = np.asarray(scores, dtype=float)
+    pred = s >= threshold
+    pos, neg = y == 1, y == 0
+    nan = float("nan")
+    return {
+        "auc": float(roc_auc_score(y, s)) if pos.any() and neg.any() else nan,
+        "sensitivity": float(pred[pos].mean()) if pos.any() else nan,
+        "specificity": float((~pred[neg]).mean()) if neg.any() else nan,
+        "accuracy": float((pred == pos).mean()) if len(y) else nan,
+    }
+
+
+def seizure_free(table: pd.DataFrame) -> pd.Series:
+    """Per row: is its child seizure-free (no segment labelled 1 in ``table``)?"""
+    return table.groupby("child")["label"].transform("max").eq(0)
+
+
+def pooled(table: pd.DataFrame, threshold: float) -> dict[str, float]:
+    """Metrics over all segments of ``table`` (columns ``child``, ``label``, ``score``). FAR is the share of the
+    seizure-free children's segments scored positive (paper: 5/666 = 0.75%); counts come along."""
+    out = segment_metrics(table["label"], table["score"], threshold)
+    free = table[seizure_free(table)]
+    false_alarms = int((free["score"] >= threshold).sum())
+    out["far"] = false_alarms / len(free) if len(free) else float("nan")
+    out.update(
+        n_segments=len(table), n_positive=int(table["label"].sum()), n_seizure_free_segments=len(free), n_false_alarms=false_alarms,
+        true_positive=int(((table["score"] >= threshold) & (table["label"] == 1)).sum()),
+        false_positive=int(((table["score"] >= threshold) & (table["label"] == 0)).sum()),
+    )  # fmt: skip
+    return out
+
+
+def per_child(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """One row per child: ``n``, ``n_positive`` and each of ``METRICS`` (NaN where undefined; ``far`` only for
+    seizure-free children, where it equals 1 - specificity)."""
+    rows = []
+    for child, g in table.groupby("child", sort=True):
+        m = segment_metrics(g["label"], g["score"], threshold)
+        free = g["label"].max() == 0
+        m["far"] = float((g["score"] >= threshold).mean()) if free else float("nan")
+        rows.append({"child": child, "n": len(g), "n_positive": int(g["label"].sum()), **m})
+    return pd.DataFrame(rows)
+
+
+def mean_ci(values: np.ndarray, seed: int, level: float = 0.95) -> dict[str, float]:
+    """Mean over children and its percentile bootstrap CI (resampling children, seeded), NaNs left out.
+
+    Fewer than two values give a NaN interval; identical values give the value as both bounds.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    nan = float("nan")
+    if len(v) == 0:
+        return {"mean": nan, "ci_low": nan, "ci_high": nan, "n": 0}
+    mean = float(v.mean())
+    if len(v) < 2:
+        return {"mean": mean, "ci_low": nan, "ci_high": nan, "n": 1}
+    if np.all(v == v[0]):  # SciPy warns on degenerate data; the interval is the point
+        return {"mean": mean, "ci_low": mean, "ci_high": mean, "n": len(v)}
+    res = bootstrap((v,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+    return {"mean": mean, "ci_low": float(res.confidence_interval.low), "ci_high": float(res.confidence_interval.high), "n": len(v)}
+
+
+def summarise(table: pd.DataFrame, threshold: float, seed: int = 0) -> dict:
+    """``metrics.json`` (METHOD §9): pooled metrics, per-child means with CIs, counts, and the per-child rows."""
+    children = per_child(table, threshold)
+    return {
+        "threshold": threshold,
+        "n_segments": len(table),
+        "n_children": int(table["child"].nunique()),
+        "pooled": _clean(pooled(table, threshold)),
+        "per_child": {m: _clean(mean_ci(children[m].to_numpy(), seed)) for m in METRICS},
+        "children": [_clean(r) for r in children.to_dict("records")],
+    }
+
+
+def _clean(d: dict) -> dict:
+    """JSON has no NaN: undefined metrics are written as null."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}

@@ -1,0 +1,203 @@
+"""The study's runs (METHOD §5): child-level cross-validation, the final model, and external evaluation.
+
+Each run folder describes itself (``run.json``: resolved config, version, seed, data fingerprint) and is
+written so that a killed run loses at most the fold it was in: a fold is done when its ``predictions.csv``
+exists, and a re-run starts at the first fold without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spasmscope import __version__, atomic
+from spasmscope.batch import Skipped
+from spasmscope.cache import SegmentCache, prepare
+from spasmscope.config import RunConfig
+from spasmscope.errors import InputError
+from spasmscope.folds import TRAIN_ONLY, assign_folds, fold_rows
+from spasmscope.hiera import Hiera
+from spasmscope.manifest import Manifest
+from spasmscope.metrics import summarise
+from spasmscope.progress import bar
+from spasmscope.train import LoadClips, fit, predict
+from spasmscope.weights import load_backbone, load_model, save_model
+
+RUN_FILE = "run.json"
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+
+
+@dataclass(frozen=True)
+class Segments:
+    """The readable rows of a manifest with their cache: what training and scoring read."""
+
+    rows: pd.DataFrame  # manifest rows (``path``, ``start``, ``end``, ...), index 0..n-1
+    cache: SegmentCache
+    skipped: Skipped
+
+    def loader(self, positions: np.ndarray) -> LoadClips:
+        """Row ``i`` of the subset ``positions`` -> its cached clips ``uint8 [K, T, S, S, 3]``."""
+        paths = self.rows["path"].to_numpy()[positions]
+        starts, ends = self.rows["start"].to_numpy()[positions], self.rows["end"].to_numpy()[positions]
+        digests = {p: self.cache.digest(p) for p in set(paths)}
+
+        def load(i: int) -> np.ndarray:
+            clips = self.cache.get(self.cache.key(digests[paths[i]], starts[i], ends[i]))
+            assert clips is not None, "prepare() filled the cache for every readable row"
+            return clips
+
+        return load
+
+    def fingerprint(self) -> str:
+        """SHA-256 over each row's video content digest, segment, child and label: the data a run saw."""
+        h = hashlib.sha256()
+        for r in self.rows.itertuples(index=False):
+            h.update(f"{self.cache.digest(r.path)},{r.start:g},{r.end:g},{r.child},{getattr(r, 'label', '')}\n".encode())
+        return h.hexdigest()
+
+
+def load_segments(manifest: Manifest, cache_root: Path, cfg: RunConfig, workers: int | None, strict: bool) -> Segments:
+    """Fill the cache for ``manifest`` (decoding only what is missing) and keep the rows that could be read."""
+    result = prepare(manifest, cache_root, cfg.clip, workers=workers, strict=strict, progress=lambda total, done: bar(total, "prepare segments", done))
+    unreadable = {what for what, _ in result.skipped.items}
+    rows = manifest.rows[~manifest.rows["path"].isin(unreadable)].reset_index(drop=True)
+    if rows.empty:
+        raise InputError(manifest.path, "no readable segment", "check the videos listed above")
+    return Segments(rows, SegmentCache(cache_root, cfg.clip), result.skipped)
+
+
+def output_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """The manifest's own columns (``path`` and ``line`` are ours)."""
+    return rows.drop(columns=[c for c in ("path", "line") if c in rows.columns])
+
+
+def _check_run(out: Path, meta: dict) -> None:
+    """A run folder belongs to one config and one dataset; resuming with another would mix them."""
+    path = out / RUN_FILE
+    meta = json.loads(json.dumps(meta))  # compare as stored: tuples become lists
+    if path.exists():
+        old = json.loads(path.read_text())
+        for key in ("config", "data_fingerprint", "folds", "train_only", "weights"):
+            if old.get(key) != meta.get(key):
+                raise InputError(out, f"holds a run made with another {key.replace('_', ' ')}", "use a new --out folder, or delete this one to start over")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(path, meta)
+
+
+def _new_model(cfg: RunConfig, weights: str, seed: int) -> tuple[Hiera, dict]:
+    torch.manual_seed(seed)  # the random initialisation (and the fresh head) depend on the seed only
+    model = Hiera(cfg.model)
+    return model, load_backbone(model, weights)
+
+
+@contextmanager
+def _training_bar(label: str, total: int):
+    with bar(total, label) as advance:
+        done = 0
+
+        def progress(step: int, _total: int, _record: dict) -> None:
+            nonlocal done
+            advance(step - done)
+            done = step
+
+        yield progress
+
+
+def cross_validate(
+    manifest: Manifest,
+    out: Path,
+    cfg: RunConfig,
+    k: int = 5,
+    train_only: tuple[str, ...] = ("healthy",),
+    weights: str = "none",
+    cache_root: Path | None = None,
+    workers: int | None = None,
+    strict: bool = False,
+) -> tuple[pd.DataFrame, dict, Skipped]:
+    """Child-level k-fold CV; writes ``out/predictions.csv`` (test rows + ``fold`` 1..k + ``score``) and
+    ``out/metrics.json``. Resumes at the first fold without predictions. Returns (predictions, metrics, skipped)."""
+    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict)
+    try:
+        folds = assign_folds(segs.rows, k, train_only, cfg.train.seed)
+    except ValueError as e:
+        raise InputError(manifest.path, str(e), "add children with spasms or use fewer --folds") from None
+    meta = {"spasmscope": __version__, "command": "cv", "config": cfg.as_dict(), "folds": k, "train_only": list(train_only),
+            "weights": weights, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path)}  # fmt: skip
+    _check_run(out, meta)
+    atomic.write_csv(out / "folds.csv", pd.DataFrame({"child": segs.rows["child"], "fold": np.where(folds == TRAIN_ONLY, 0, folds + 1)}).drop_duplicates())
+    parts = []
+    for fold in range(k):
+        fold_dir = out / f"fold-{fold + 1}"
+        done = fold_dir / PREDICTIONS
+        if done.exists():
+            print(f"fold {fold + 1}/{k}: done earlier, kept", file=sys.stderr)
+            parts.append(pd.read_csv(done, keep_default_na=False, na_values=[""]))
+            continue
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        train_idx, test_idx = fold_rows(folds, fold)
+        seed = cfg.train.seed + fold
+        model, source = _new_model(cfg, weights, seed)
+        log = fold_dir / "train.jsonl"
+        log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
+        train_cfg = replace(cfg.train, seed=seed)
+        steps = cfg.train.epochs * -(-len(train_idx) // cfg.train.batch_size)
+        with _training_bar(f"fold {fold + 1}/{k} train", steps) as progress:
+            fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], train_cfg, log=log, progress=progress)
+        scores = predict(model, segs.loader(test_idx), len(test_idx))
+        part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
+        atomic.write_json(fold_dir / "weights.json", source)
+        atomic.write_csv(done, part)  # written last: its existence marks the fold as finished
+        parts.append(part)
+    predictions = pd.concat(parts, ignore_index=True)
+    atomic.write_csv(out / PREDICTIONS, predictions)
+    metrics = summarise(predictions, cfg.train.threshold, seed=cfg.train.seed)
+    atomic.write_json(out / METRICS, metrics)
+    return predictions, metrics, segs.skipped
+
+
+def train_final(
+    manifest: Manifest, out: Path, cfg: RunConfig, weights: str = "none", cache_root: Path | None = None, workers: int | None = None, strict: bool = False
+) -> tuple[list[dict], Skipped]:
+    """The final model on every readable row (derivation and train-only cohorts), saved to ``out``."""
+    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict)
+    model, source = _new_model(cfg, weights, cfg.train.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "train.jsonl"
+    log.unlink(missing_ok=True)
+    idx = np.arange(len(segs.rows))
+    steps = cfg.train.epochs * -(-len(idx) // cfg.train.batch_size)
+    with _training_bar("train final model", steps) as progress:
+        records = fit(model, segs.loader(idx), segs.rows["label"].to_numpy(), cfg.train, log=log, progress=progress)
+    save_model(out, model, cfg, {"weights": source, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path),
+                                 "n_segments": len(idx), "n_children": int(segs.rows["child"].nunique())})  # fmt: skip
+    return records, segs.skipped
+
+
+def evaluate(
+    model_dir: Path, manifest: Manifest, out: Path, threshold: float | None = None, cache_root: Path | None = None, workers: int | None = None, strict: bool = False
+) -> tuple[pd.DataFrame, dict, Skipped]:
+    """Score an external cohort with a trained model at its fixed threshold; writes predictions and metrics."""
+    model, cfg, meta = load_model(model_dir)
+    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict)
+    with bar(len(segs.rows), "score segments") as advance:
+        scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), progress=advance)
+    predictions = output_columns(segs.rows).assign(fold=0, score=scores)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / RUN_FILE, {"spasmscope": __version__, "command": "evaluate", "model": str(model_dir), "model_config": meta,
+                                       "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path)})  # fmt: skip
+    atomic.write_csv(out / PREDICTIONS, predictions)
+    threshold = cfg.train.threshold if threshold is None else threshold
+    metrics = summarise(predictions, threshold, seed=cfg.train.seed)
+    atomic.write_json(out / METRICS, metrics)
+    return predictions, metrics, segs.skipped
+

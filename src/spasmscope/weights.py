@@ -1,0 +1,168 @@
+"""Where model weights come from and where they go: checkpoints, official Hiera files, HF folders, the hub.
+
+A spasmscope model folder holds ``model.safetensors`` and ``config.json`` (the resolved ``RunConfig``, version,
+seed, data fingerprint), so a model is rebuilt from its folder alone and loading never unpickles code
+(METHOD §4). Official ``.pth`` files are read with ``torch.load(weights_only=True)``, which refuses pickled code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from spasmscope import __version__, atomic
+from spasmscope.config import RunConfig
+from spasmscope.errors import InputError
+from spasmscope.hiera import HEAD_KEYS, OFFICIAL_LICENCE, Hiera, load_official_state
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+# The Kinetics-400 fine-tuned checkpoint the paper used (official release, checkpoint "mae_k400_ft_k400").
+HUB_URL = "https://dl.fbaipublicfiles.com/hiera/hiera_base_16x224.pth"
+HUB_FILE = "hiera_base_16x224.pth"
+
+
+def hub_cache_dir() -> Path:
+    """Where ``--weights hub`` keeps the download: ``$SPASMSCOPE_HOME`` or ``~/.cache/spasmscope``."""
+    return Path(os.environ.get("SPASMSCOPE_HOME", Path.home() / ".cache" / "spasmscope"))
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(folder: str | os.PathLike, model: Hiera, cfg: RunConfig, extra: dict[str, Any]) -> None:
+    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (weights first, so a config
+    only ever describes weights that exist)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic.atomic_path(folder / MODEL_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "spasmscope": __version__})
+    atomic.write_json(folder / CONFIG_FILE, {"spasmscope": __version__, "config": cfg.as_dict(), **extra})
+
+
+def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``config.json`` of a spasmscope model folder, or an ``InputError`` saying what the folder lacks."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not (folder / MODEL_FILE).is_file() or not path.is_file():
+        raise InputError(folder, f"is not a spasmscope model (needs {MODEL_FILE} and {CONFIG_FILE})", "give the --out folder of `spasmscope train`")
+    meta = json.loads(path.read_text())
+    if "spasmscope" not in meta:
+        raise InputError(path, "is not a spasmscope model config", "give the --out folder of `spasmscope train`")
+    return meta
+
+
+def load_model(folder: str | os.PathLike) -> tuple[Hiera, RunConfig, dict[str, Any]]:
+    """Rebuild a trained model from its folder: ``(model in eval mode, config, config.json contents)``."""
+    meta = read_model_config(folder)
+    cfg = RunConfig.from_dict(meta["config"])
+    model = Hiera(cfg.model)
+    model.load_state_dict(load_file(str(Path(folder) / MODEL_FILE)))
+    return model.eval(), cfg, meta
+
+
+def load_backbone(model: Hiera, spec: str) -> dict[str, Any]:
+    """Initialise ``model``'s backbone from ``spec``; the head is always fresh. Returns a description for the
+    run's config (source, file, sha256, licence).
+
+    ``spec``: ``none`` (random weights); ``hub`` (the official Kinetics-400 file, downloaded only now);
+    an official ``.pth``/``.pt`` file (key ``model_state``); a folder with ``config.json`` + ``model.safetensors``
+    (HF format of the official release, or a spasmscope model/backbone); a ``.safetensors`` file.
+    """
+    if spec == "none":
+        return {"source": "none"}
+    if spec == "hub":
+        path = download_official()
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise InputError(path, "weights not found", "give an official Hiera .pth file, a folder with config.json and model.safetensors, 'hub' or 'none'")
+    if path.is_dir():
+        state = load_file(str(_folder_weights(path)))
+    elif path.suffix == ".safetensors":
+        state = load_file(str(path))
+    else:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a pickle with code, a truncated download, not a checkpoint at all
+            raise InputError(path, f"cannot be read as a PyTorch checkpoint ({type(e).__name__})", "download it again or give another file") from None
+        state = obj.get("model_state", obj) if isinstance(obj, dict) else None
+        if not isinstance(state, dict):
+            raise InputError(path, "holds no 'model_state' dictionary", "give an official Hiera checkpoint")
+    _check_backbone_keys(model, state, path)
+    load_official_state(model, state)
+    licence = OFFICIAL_LICENCE if spec == "hub" or path.suffix in (".pth", ".pt") or _is_official_folder(path) else ""
+    if licence:
+        print(f"loaded {path}. {licence}", file=sys.stderr)
+    return {"source": str(spec), "file": str(path), "sha256": sha256(_folder_weights(path) if path.is_dir() else path), "licence": licence}
+
+
+def _folder_weights(folder: Path) -> Path:
+    weights = folder / MODEL_FILE
+    if not weights.is_file():
+        raise InputError(folder, f"has no {MODEL_FILE}", "give a folder with config.json and model.safetensors (HF format)")
+    return weights
+
+
+def _is_official_folder(folder: Path) -> bool:
+    """An HF-format folder of the official release: its config.json is Hiera's constructor arguments."""
+    cfg = folder / CONFIG_FILE
+    return folder.is_dir() and cfg.is_file() and "spasmscope" not in json.loads(cfg.read_text())
+
+
+def _check_backbone_keys(model: Hiera, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse, as one line naming the file, weights of another variant: every backbone key, same shapes."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items() if k not in HEAD_KEYS}
+    have = {k: tuple(v.shape) for k, v in state.items() if not k.startswith("head.")}
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    shapes = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+    if missing or extra or shapes:
+        first = (missing or extra or shapes)[0]
+        raise InputError(
+            path, f"does not fit this model ({len(missing)} missing, {len(extra)} unexpected, {len(shapes)} mis-shaped keys, e.g. {first!r})",
+            "use weights of the same Hiera variant as the preset (paper: hiera_base_16x224)",
+        )  # fmt: skip
+
+
+def download_official(url: str = HUB_URL, dest_dir: Path | None = None, timeout_s: float = 30.0) -> Path:
+    """Download the official Kinetics-400 Hiera-B checkpoint once (only when the user asked with ``--weights
+    hub``), atomically, and check it: it must load without code and hold the ``model_state`` of Hiera-B."""
+    dest = (dest_dir or hub_cache_dir()) / HUB_FILE
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    print(f"downloading {url} to {dest} (asked for with --weights hub). {OFFICIAL_LICENCE}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as r, atomic.atomic_path(dest) as tmp, open(tmp, "wb") as f:
+            expected = int(r.headers.get("Content-Length") or 0)
+            got = 0
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                f.write(chunk)
+                got += len(chunk)
+            if expected and got != expected:
+                raise InputError(url, f"download stopped after {got} of {expected} bytes", "run the command again")
+            f.flush()
+            obj = torch.load(tmp, map_location="cpu", weights_only=True)
+            if not isinstance(obj, dict) or "model_state" not in obj or "pos_embed_spatial" not in obj["model_state"]:
+                raise InputError(url, "the downloaded file is not the official Hiera checkpoint", "check the address or download it by hand")
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        raise InputError(
+            url, f"cannot download the official weights ({getattr(e, 'reason', e)}); this machine looks offline",
+            f"download {HUB_FILE} on a machine with internet and pass --weights /path/to/{HUB_FILE}",
+        ) from None  # fmt: skip
+    return dest

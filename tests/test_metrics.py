@@ -1,0 +1,130 @@
+"""Segment-level metrics against scikit-learn and direct computation; folds; bootstrap intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, confusion_matrix, recall_score, roc_auc_score
+
+from spasmscope.folds import TRAIN_ONLY, assign_folds, fold_rows
+from spasmscope.metrics import mean_ci, per_child, pooled, summarise
+
+
+def _table(seed: int = 0) -> pd.DataFrame:
+    """Children of three kinds: with both classes, spasm-only, and seizure-free; scores loosely follow labels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(12):
+        n = int(rng.integers(3, 12))
+        if c < 6:
+            labels = rng.integers(0, 2, n)
+            labels[0], labels[1] = 0, 1
+        elif c < 8:
+            labels = np.ones(n, int)
+        else:
+            labels = np.zeros(n, int)
+        scores = np.clip(0.35 * labels + rng.uniform(0, 0.7, n), 0, 1)
+        rows += [{"child": f"c{c:02d}", "label": int(y), "score": float(s)} for y, s in zip(labels, scores, strict=True)]
+    return pd.DataFrame(rows)
+
+
+def test_pooled_metrics_equal_scikit_learn():
+    t = _table()
+    m = pooled(t, 0.5)
+    y, pred = t["label"], (t["score"] >= 0.5).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y, pred).ravel()
+    assert m["auc"] == pytest.approx(roc_auc_score(y, t["score"]), abs=1e-12)
+    assert m["sensitivity"] == pytest.approx(recall_score(y, pred), abs=1e-12)
+    assert m["specificity"] == pytest.approx(recall_score(y, pred, pos_label=0), abs=1e-12)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-12)
+    assert (m["true_positive"], m["false_positive"]) == (tp, fp)
+    free = t[t["child"].isin([f"c{c:02d}" for c in range(8, 12)])]
+    assert m["far"] == pytest.approx((free["score"] >= 0.5).mean(), abs=1e-12)
+    assert m["n_false_alarms"] == int((free["score"] >= 0.5).sum()) and m["n_seizure_free_segments"] == len(free)
+
+
+def test_per_child_metrics_and_single_class_children():
+    t = _table(1)
+    pc = per_child(t, 0.5).set_index("child")
+    for child, g in t.groupby("child"):
+        pred = g["score"] >= 0.5
+        row = pc.loc[child]
+        assert row["n"] == len(g) and row["accuracy"] == pytest.approx((pred == (g["label"] == 1)).mean())
+        if g["label"].nunique() == 2:
+            assert row["auc"] == pytest.approx(roc_auc_score(g["label"], g["score"]))
+        else:
+            assert math.isnan(row["auc"])  # one class: no AUC, and not a zero
+        if (g["label"] == 1).any():
+            assert row["sensitivity"] == pytest.approx(pred[g["label"] == 1].mean()) and math.isnan(row["far"])
+        else:
+            assert math.isnan(row["sensitivity"]) and row["far"] == pytest.approx(pred.mean()) == pytest.approx(1 - row["specificity"])
+
+
+def test_summary_means_equal_a_direct_computation_and_json_has_no_nan():
+    t = _table(2)
+    s = summarise(t, 0.5, seed=3)
+    for metric in ("auc", "sensitivity", "specificity", "accuracy", "far"):
+        direct = []
+        for _, g in t.groupby("child"):
+            y, pred = g["label"].to_numpy(), g["score"].to_numpy() >= 0.5
+            if metric == "auc" and len(set(y)) == 2:
+                direct.append(roc_auc_score(y, g["score"]))
+            elif metric == "sensitivity" and (y == 1).any():
+                direct.append(pred[y == 1].mean())
+            elif metric == "specificity" and (y == 0).any():
+                direct.append((~pred[y == 0]).mean())
+            elif metric == "accuracy":
+                direct.append((pred == (y == 1)).mean())
+            elif metric == "far" and not (y == 1).any():
+                direct.append(pred.mean())
+        entry = s["per_child"][metric]
+        assert entry["n"] == len(direct) and entry["mean"] == pytest.approx(np.mean(direct), abs=1e-12)
+        assert entry["ci_low"] <= entry["mean"] <= entry["ci_high"]
+    assert s["n_children"] == 12 and s["n_segments"] == len(t)
+    assert None in [c["auc"] for c in s["children"]]  # NaN written as null
+
+
+def test_bootstrap_interval_is_seeded_and_handles_small_samples():
+    v = np.append(np.random.default_rng(0).uniform(0.2, 0.9, 40), np.nan)
+    a, b, c = mean_ci(v, seed=1), mean_ci(v, seed=1), mean_ci(v, seed=2)
+    assert a == b and a != c and a["n"] == 40
+    # Resampling children: the interval is about the mean's standard error wide on each side (x 1.96).
+    se = np.nanstd(v, ddof=1) / np.sqrt(40)
+    assert a["ci_low"] < a["mean"] < a["ci_high"]
+    assert a["ci_high"] - a["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.2)
+    one = mean_ci(np.array([0.8]), seed=0)
+    assert one["mean"] == 0.8 and math.isnan(one["ci_low"]) and one["n"] == 1
+    same = mean_ci(np.array([1.0, 1.0, 1.0]), seed=0)
+    assert same["ci_low"] == same["ci_high"] == 1.0
+    assert mean_ci(np.array([np.nan]), seed=0)["n"] == 0
+
+
+def test_folds_keep_children_whole_balance_spasm_children_and_keep_train_only_out():
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(23):
+        cohort = "healthy" if c >= 17 else "derivation"
+        spasm = c < 13
+        for _ in range(int(rng.integers(2, 6))):
+            rows.append({"child": f"k{c}", "cohort": cohort, "label": int(spasm and rng.uniform() < 0.6)})
+    df = pd.DataFrame(rows)
+    df.loc[df.groupby("child").head(1).index[:13], "label"] = 1  # every spasm child has a spasm segment
+    folds = assign_folds(df, 5, ("healthy",), seed=4)
+    assert (folds[df["cohort"] == "healthy"] == TRAIN_ONLY).all()
+    per_child = folds.groupby(df["child"]).nunique()
+    assert (per_child == 1).all()  # no child in two folds
+    has_spasm = df.groupby("child")["label"].max()
+    fold_of = folds.groupby(df["child"]).first()
+    spasm_counts = fold_of[(has_spasm == 1) & (fold_of >= 0)].value_counts()
+    assert sorted(spasm_counts.index) == [0, 1, 2, 3, 4] and spasm_counts.max() - spasm_counts.min() <= 1
+    assert fold_of[fold_of >= 0].value_counts().max() - fold_of[fold_of >= 0].value_counts().min() <= 1
+    for k in range(5):
+        train, test = fold_rows(folds, k)
+        assert not set(train) & set(test) and len(train) + len(test) == len(df)
+        assert (df.iloc[test]["cohort"] == "derivation").all() and (df.iloc[train]["cohort"] == "healthy").sum() == (df["cohort"] == "healthy").sum()
+    assert assign_folds(df, 5, ("healthy",), seed=4).equals(folds)
+    with pytest.raises(ValueError, match="13 children with spasms"):
+        assign_folds(df, 14, ("healthy",), seed=0)

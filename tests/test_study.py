@@ -1,0 +1,128 @@
+"""The study through the real CLI on a synthetic cohort: cv (folds, resume after a kill), train, evaluate, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+# A tiny Hiera on 8 x 32 x 32 clips: the whole pipeline runs, quickly, with the real model.
+TINY_TOML = """
+[model]
+input_size = [8, 32, 32]
+embed_dim = 16
+stages = [1, 1, 1, 1]
+[clip]
+frames = 8
+size = 32
+[train]
+epochs = 4
+batch_size = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
+    path.write_text(TINY_TOML)
+    return path
+
+
+def _cv_args(small_cohort: Path, out: Path, tiny: Path, cache: Path) -> list[str]:
+    return ["cv", str(small_cohort / "manifest.csv"), "--out", str(out), "--config", str(tiny), "--folds", "3", "--cache", str(cache), "--no-table1", "--seed", "5"]
+
+
+def test_cv_writes_folds_metrics_and_report(small_cohort, tiny, tmp_path):
+    out = tmp_path / "run"
+    r = run_cli(*_cv_args(small_cohort, out, tiny, tmp_path / "cache")[:-3], "--seed", "5")  # with Table 1
+    assert r.returncode == 0, r.stderr
+    assert "pooled: auc" in r.stdout and "report:" in r.stdout
+    manifest = pd.read_csv(small_cohort / "manifest.csv")
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns) == [*manifest.columns, "fold", "score"]
+    # Every child outside the train-only cohort is tested once, in one fold; healthy rows are never tested.
+    assert (pred.groupby("child")["fold"].nunique() == 1).all()
+    assert set(pred["child"]) == set(manifest.loc[manifest["cohort"] != "healthy", "child"]) and (pred["cohort"] != "healthy").all()
+    assert len(pred) == (manifest["cohort"] != "healthy").sum() and sorted(pred["fold"].unique()) == [1, 2, 3]
+    # metrics.json equals scikit-learn on predictions.csv, and the per-child means a direct computation.
+    m = json.loads((out / "metrics.json").read_text())
+    y, s = pred["label"], pred["score"]
+    p = (s >= 0.5).astype(int)
+    assert m["pooled"]["auc"] == pytest.approx(roc_auc_score(y, s))
+    assert m["pooled"]["sensitivity"] == pytest.approx(recall_score(y, p))
+    assert m["pooled"]["specificity"] == pytest.approx(recall_score(y, p, pos_label=0))
+    assert m["pooled"]["accuracy"] == pytest.approx(accuracy_score(y, p))
+    free = pred[pred.groupby("child")["label"].transform("max") == 0]
+    assert m["pooled"]["far"] == (pytest.approx((free["score"] >= 0.5).mean()) if len(free) else None)
+    accs = [((g["score"] >= 0.5) == (g["label"] == 1)).mean() for _, g in pred.groupby("child")]
+    assert m["per_child"]["accuracy"]["mean"] == pytest.approx(np.mean(accs)) and m["per_child"]["accuracy"]["n"] == len(accs)
+    # The report stands alone: five embedded figures, Table 1, and the PNGs beside it.
+    page = (out / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == 5 and "Table 1" in page and "http" not in page.split("<pre>")[0]
+    assert sorted(f.name for f in (out / "figures").iterdir()) == ["far.png", "overall.png", "per_child.png", "roc.png", "scores.png"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["train"]["seed"] == 5 and len(run["data_fingerprint"]) == 64
+    assert len((out / "fold-1" / "train.jsonl").read_text().splitlines()) == 4
+
+
+def test_cv_killed_in_its_third_fold_resumes_without_redoing_earlier_folds(small_cohort, tiny, tmp_path):
+    cache = tmp_path / "cache"
+    whole = tmp_path / "whole"
+    r = run_cli(*_cv_args(small_cohort, whole, tiny, cache))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "killed"
+    exe = Path(sys.executable).with_name("spasmscope")
+    proc = subprocess.Popen([str(exe), *_cv_args(small_cohort, out, tiny, cache)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "fold-3" / "train.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (out / "fold-2" / "predictions.csv").exists() and not (out / "fold-3" / "predictions.csv").exists(), "the kill should land in fold 3"
+    kept = {k: (out / f"fold-{k}" / "predictions.csv").stat().st_mtime_ns for k in (1, 2)}
+    r = run_cli(*_cv_args(small_cohort, out, tiny, cache))
+    assert r.returncode == 0, r.stderr
+    assert "fold 1/3: done earlier, kept" in r.stderr and "fold 2/3: done earlier, kept" in r.stderr
+    assert {k: (out / f"fold-{k}" / "predictions.csv").stat().st_mtime_ns for k in (1, 2)} == kept
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(whole / "predictions.csv"))
+    # A different recipe in the same folder would mix two runs: refused.
+    r = run_cli(*_cv_args(small_cohort, out, tiny, cache)[:-1], "6")
+    assert r.returncode == 2 and "holds a run made with another config" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_then_evaluate_an_external_cohort(small_cohort, tiny, tmp_path):
+    model = tmp_path / "model"
+    r = run_cli("train", str(small_cohort / "manifest.csv"), "--out", str(model), "--config", str(tiny), "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((model / "config.json").read_text())
+    manifest = pd.read_csv(small_cohort / "manifest.csv")
+    assert meta["n_segments"] == len(manifest) and meta["config"]["clip"]["size"] == 32 and (model / "model.safetensors").exists()
+    ext = tmp_path / "ext"
+    r = run_cli("evaluate", str(model), str(small_cohort / "manifest.csv"), "--out", str(ext), "--no-table1", "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 0, r.stderr
+    pred = pd.read_csv(ext / "predictions.csv")
+    assert len(pred) == len(manifest) and (pred["fold"] == 0).all() and pred["score"].between(0, 1).all()
+    assert json.loads((ext / "metrics.json").read_text())["n_segments"] == len(manifest)
+    assert (ext / "report.html").exists()
+
+
+def test_bad_study_input_is_one_line(small_cohort, tmp_path):
+    r = run_cli("cv", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "r"), "--preset", "paper")
+    assert r.returncode == 2 and "the paper preset fine-tunes the Kinetics-400 Hiera-B weights" in r.stderr and "--weights hub" in r.stderr
+    r = run_cli("cv", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "r"), "--folds", "4", "--no-table1", "--cache", str(tmp_path / "c"))
+    assert r.returncode == 2 and "3 children with spasms outside the train-only cohorts" in r.stderr and "use fewer --folds" in r.stderr
+    r = run_cli("evaluate", str(tmp_path), str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "e"))
+    assert r.returncode == 2 and "is not a spasmscope model" in r.stderr
