@@ -87,6 +87,11 @@ def learning_rate(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)
 
 
+def steps(cfg: TrainConfig, rows: int) -> int:
+    """Optimiser steps of a whole training run on ``rows`` rows (the last batch of an epoch may be short)."""
+    return cfg.epochs * math.ceil(rows / cfg.batch_size)
+
+
 def fit(
     model: Hiera,
     load: LoadClips,
@@ -94,12 +99,12 @@ def fit(
     cfg: TrainConfig,
     log: Path | None = None,
     workers: int = 0,
-    progress: Callable[[int, int, dict], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place on rows ``0..len(labels)-1``; returns the epoch records (also appended as JSON
     lines to ``log``). Raises ``InputError`` when the loss stops being finite, naming the epoch and step.
 
-    ``progress(step, total_steps, record)`` is called after every optimiser step.
+    ``progress(1)`` is called after every optimiser step (``steps(cfg, len(labels))`` in all).
     """
     labels_arr = np.asarray(labels, dtype=np.int64)
     dev = device()
@@ -108,7 +113,6 @@ def fit(
     opt = _optimizer(model, cfg)
     data = TrainClips(load, labels_arr, cfg)
     use_amp = cfg.amp and dev.type == "cuda"
-    steps_per_epoch = math.ceil(len(labels_arr) / cfg.batch_size)
     records = []
     for epoch in range(cfg.epochs):
         lr = learning_rate(cfg, epoch)
@@ -131,7 +135,7 @@ def fit(
             correct += int(((logits.detach() > 0).float() == y).sum())
             seen += len(y)
             if progress is not None:
-                progress(epoch * steps_per_epoch + step + 1, cfg.epochs * steps_per_epoch, {"epoch": epoch + 1, "loss": loss_sum / seen})
+                progress(1)
         seconds = time.perf_counter() - began
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / seen, "accuracy": correct / seen, "clips": seen, "seconds": round(seconds, 3), "clips_per_s": round(seen / seconds, 2)}
         records.append(record)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 
 from spasmscope import __version__, atomic
 from spasmscope.batch import Skipped
-from spasmscope.cache import SegmentCache, prepare
+from spasmscope.cache import SegmentCache, load_clips, prepare
 from spasmscope.config import RunConfig
 from spasmscope.errors import InputError
 from spasmscope.folds import TRAIN_ONLY, assign_folds, fold_rows
@@ -28,7 +27,7 @@ from spasmscope.hiera import Hiera
 from spasmscope.manifest import Manifest
 from spasmscope.metrics import summarise
 from spasmscope.progress import bar
-from spasmscope.train import LoadClips, fit, predict
+from spasmscope.train import LoadClips, fit, predict, steps
 from spasmscope.weights import load_backbone, load_model, save_model
 
 RUN_FILE = "run.json"
@@ -48,12 +47,9 @@ class Segments:
         """Row ``i`` of the subset ``positions`` -> its cached clips ``uint8 [K, T, S, S, 3]``."""
         paths = self.rows["path"].to_numpy()[positions]
         starts, ends = self.rows["start"].to_numpy()[positions], self.rows["end"].to_numpy()[positions]
-        digests = {p: self.cache.digest(p) for p in set(paths)}
 
         def load(i: int) -> np.ndarray:
-            clips = self.cache.get(self.cache.key(digests[paths[i]], starts[i], ends[i]))
-            assert clips is not None, "prepare() filled the cache for every readable row"
-            return clips
+            return load_clips(self.cache, paths[i], starts[i], ends[i])
 
         return load
 
@@ -100,19 +96,6 @@ def _new_model(cfg: RunConfig, weights: str, seed: int) -> tuple[Hiera, dict]:
     return model, load_backbone(model, weights)
 
 
-@contextmanager
-def _training_bar(label: str, total: int):
-    with bar(total, label) as advance:
-        done = 0
-
-        def progress(step: int, _total: int, _record: dict) -> None:
-            nonlocal done
-            advance(step - done)
-            done = step
-
-        yield progress
-
-
 def cross_validate(
     manifest: Manifest,
     out: Path,
@@ -150,8 +133,7 @@ def cross_validate(
         log = fold_dir / "train.jsonl"
         log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
         train_cfg = replace(cfg.train, seed=seed)
-        steps = cfg.train.epochs * -(-len(train_idx) // cfg.train.batch_size)
-        with _training_bar(f"fold {fold + 1}/{k} train", steps) as progress:
+        with bar(steps(cfg.train, len(train_idx)), f"fold {fold + 1}/{k} train") as progress:
             fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], train_cfg, log=log, progress=progress)
         scores = predict(model, segs.loader(test_idx), len(test_idx))
         part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
@@ -175,8 +157,7 @@ def train_final(
     log = out / "train.jsonl"
     log.unlink(missing_ok=True)
     idx = np.arange(len(segs.rows))
-    steps = cfg.train.epochs * -(-len(idx) // cfg.train.batch_size)
-    with _training_bar("train final model", steps) as progress:
+    with bar(steps(cfg.train, len(idx)), "train final model") as progress:
         records = fit(model, segs.loader(idx), segs.rows["label"].to_numpy(), cfg.train, log=log, progress=progress)
     save_model(out, model, cfg, {"weights": source, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path),
                                  "n_segments": len(idx), "n_children": int(segs.rows["child"].nunique())})  # fmt: skip
