@@ -240,8 +240,25 @@ class Hiera(nn.Module):
         t, h, w = self.tokens_shape
         return self.pos_embed_spatial.repeat(1, t, 1) + self.pos_embed_temporal.repeat_interleave(h * w, dim=1)
 
+    def token_grid(self) -> tuple[int, int, int]:
+        """``(t, h, w)`` of the last stage's tokens, which ``forward_tokens`` returns in raster order."""
+        t, h, w = self.tokens_shape
+        for stride in self.schedule[: self.cfg.q_pool]:
+            t, h, w = t // stride[0], h // stride[1], w // stride[2]
+        return t, h, w
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, T, H, W]`` -> last-stage tokens ``[B, t * h * w, num_features]`` before pooling, in raster
+        order over ``token_grid()`` (the unrolled order is fully undone once every pooling has happened)."""
+        if len(self.schedule) != self.cfg.q_pool:
+            raise ValueError("forward_tokens needs a model that pools at every stage change (q_pool = stages - 1)")
+        return self._blocks(x)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, T, H, W]`` -> pooled, normalised features ``[B, num_features]``."""
+        return self.norm(self._blocks(x).mean(dim=1))
+
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[2:]) != tuple(self.cfg.input_size):
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes [B, 3, {', '.join(map(str, self.cfg.input_size))}]")
         x = self.patch_embed(x) + self.pos_embed_full()
@@ -251,7 +268,7 @@ class Hiera(nn.Module):
                 x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = block(x)
-        return self.norm(x.mean(dim=1))
+        return x
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, num_features]`` -> logits ``[B]``."""

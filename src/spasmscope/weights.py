@@ -29,6 +29,16 @@ CONFIG_FILE = "config.json"
 # The Kinetics-400 fine-tuned checkpoint the paper used (official release, checkpoint "mae_k400_ft_k400").
 HUB_URL = "https://dl.fbaipublicfiles.com/hiera/hiera_base_16x224.pth"
 HUB_FILE = "hiera_base_16x224.pth"
+# The backbone shipped inside the package: the cpu preset's Hiera after supervised pretraining on synthetic
+# clips (`spasmscope pretrain supervised`; recipe and figures in its MODEL_CARD.md). `--weights default`.
+EMBEDDED = "default"
+
+
+def embedded_backbone() -> Path:
+    """The folder of the shipped ``cpu`` backbone (``model.safetensors``, ``config.json``, ``MODEL_CARD.md``)."""
+    from importlib.resources import files
+
+    return Path(str(files("spasmscope") / "backbones" / "cpu-synth"))
 
 
 def hub_cache_dir() -> Path:
@@ -80,13 +90,19 @@ def load_backbone(model: Hiera, spec: str) -> dict[str, Any]:
     """Initialise ``model``'s backbone from ``spec``; the head is always fresh. Returns a description for the
     run's config (source, file, sha256, licence).
 
-    ``spec``: ``none`` (random weights); ``hub`` (the official Kinetics-400 file, downloaded only now);
+    ``spec``: ``none`` (random weights); ``default`` (the backbone shipped for the cpu preset); ``hub`` (the official Kinetics-400 file, downloaded only now);
     an official ``.pth``/``.pt`` file (key ``model_state``); a folder with ``config.json`` + ``model.safetensors``
     (HF format of the official release, or a spasmscope model/backbone); a ``.safetensors`` file.
     """
     if spec == "none":
         return {"source": "none"}
-    if spec == "hub":
+    if spec == EMBEDDED:
+        path = embedded_backbone()
+        if not (path / MODEL_FILE).is_file():
+            raise InputError(path, "the shipped backbone is missing from this installation", "reinstall spasmscope, or pass --weights none")
+        if _shape_settings(read_model_config(path)["config"]["model"]) != _shape_settings(model.cfg.as_dict()):
+            raise InputError(None, "the shipped backbone is the cpu preset's Hiera and this model is another size", "pass --weights none (random start) or weights of this size")
+    elif spec == "hub":
         path = download_official()
     else:
         path = Path(spec)
@@ -110,6 +126,12 @@ def load_backbone(model: Hiera, spec: str) -> dict[str, Any]:
     if licence:
         print(f"loaded {path}. {licence}", file=sys.stderr)
     return {"source": str(spec), "file": str(path), "sha256": sha256(_folder_weights(path) if path.is_dir() else path), "licence": licence}
+
+
+def _shape_settings(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The architecture settings that decide parameter shapes (not checkpointing or dropout rates)."""
+    loose = ("checkpointing", "drop_path_rate", "head_dropout")
+    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in model_cfg.items() if k not in loose}
 
 
 def _folder_weights(folder: Path) -> Path:

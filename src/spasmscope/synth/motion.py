@@ -78,12 +78,17 @@ def _burst(t: np.ndarray, start: float, length: float) -> np.ndarray:
     return _smoothstep((t - start) / edge) * (1 - _smoothstep((t - start - length + edge) / edge))
 
 
-def spasm_envelope(t: np.ndarray, s: Spasm, rng: np.random.Generator) -> np.ndarray:
-    """Contraction level 0-1 over time: sudden rise, held with a slight tremor, release."""
+def contraction(t: np.ndarray, s: Spasm) -> np.ndarray:
+    """Contraction level 0-1 over time ``t`` (seconds): sudden rise, hold, release; no tremor, no strength."""
     rise = _smoothstep((t - s.onset) / s.rise)
     release = 1 - _smoothstep((t - s.onset - s.rise - s.hold) / s.relax)
+    return rise * release
+
+
+def spasm_envelope(t: np.ndarray, s: Spasm, rng: np.random.Generator) -> np.ndarray:
+    """Contraction level 0-1 over time: sudden rise, held with a slight tremor, release."""
     tremor = 1 + 0.04 * np.sin(2 * np.pi * rng.uniform(6, 9) * t)
-    return rise * release * tremor
+    return contraction(t, s) * tremor
 
 
 def make_timeline(

@@ -1,0 +1,125 @@
+"""Labelled synthetic clips drawn on the fly, straight into model input, for supervised pretraining.
+
+A cohort on disk costs about 10x realtime to draw and encode; pretraining wants tens of thousands of
+segments, each from a new child and recording. Here every clip is a fresh child (``sample_look``), a
+fresh recording (``sample_recording``) and one 5-s timeline (``make_timeline``) drawn by the same code
+as ``spasmscope synth``, but only the ``T`` frames the model sees are drawn, at about twice the clip
+size, and they go through the same square resize as a decoded segment (``preprocess.make_clips``).
+
+What is not imitated: the codec's artefacts (clips are never encoded) and the exact sensor noise
+level after downscaling (noise is drawn at the small size, so it is somewhat stronger than in a
+decoded 720p file).
+
+Clip ``i`` of a stream depends only on ``(STREAM_TAG, seed, i)``, never on worker count or order, and
+that entropy is disjoint from every ``synth --seed`` cohort (those seed a generator with one integer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+
+import cv2
+import numpy as np
+
+from spasmscope.preprocess import ClipConfig, to_square
+from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
+from spasmscope.synth.motion import contraction, make_timeline, sample_spasm
+from spasmscope.synth.render import Scene
+
+STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams apart from cohorts
+SEGMENT_S = 5.0
+STREAM_FPS = 30  # the timeline's rate; segments are resampled to 30 fps anyway (METHOD §2)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """What the clips of a stream look like; defaults follow ``SynthConfig``'s derivation cohort."""
+
+    seed: int = 0
+    spasm_fraction: float = 0.5  # clips with a spasm (balanced classes for pretraining)
+    confounder_rate: float = 0.9  # kicks, flails, turns, hands, jolts per 5 s without a spasm
+    wide_fraction: float = 0.2  # wide-view (video-EEG) recordings
+    night_fraction: float = 0.1  # close-view recordings at night (wide views: 45%)
+    shifted_look: bool = False  # draw looks from the disjoint domain instead
+
+
+def ease(look: ChildLook, rec: Recording) -> tuple[ChildLook, Recording]:
+    """An easy version of a clip's child and recording, for the start of a curriculum: close, square, steady,
+    plain background, calm infant, the child's spasm pattern at full strength. The spasm pattern and the
+    colours stay the child's own."""
+    spasm = np.asarray(look.spasm)
+    spasm = spasm / max(float(np.abs(spasm).max()), 1e-6) * 0.95
+    look = dataclasses.replace(look, distance=0.85, pattern=0, spasm=tuple(float(v) for v in spasm), activity=0.6, angle=0.0)
+    side = min(rec.width, rec.height)
+    rec = dataclasses.replace(rec, width=side, height=side, handheld=False, blur=0.0, night=False, wide=False)
+    return look, rec
+
+
+def clip_rng(cfg: StreamConfig, index: int) -> np.random.Generator:
+    """The generator that decides clip ``index`` of the stream ``cfg``."""
+    return np.random.default_rng([STREAM_TAG, cfg.seed, index])
+
+
+@dataclass(frozen=True)
+class StreamClip:
+    """One drawn clip and what the generator knows about it (free labels for pretraining)."""
+
+    clip: np.ndarray  # uint8 [1, T, S, S, 3], as a cached segment
+    label: int  # 1: a spasm in the 5 s
+    contraction: np.ndarray  # float32 [T]: spasm contraction 0-1 at each of the T frames
+    pose: np.ndarray  # float32 [T, N_POSE]: joint angles minus the child's resting pose, radians
+
+
+def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0) -> StreamClip:
+    """Clip ``index`` of the stream; with probability ``easy`` it is drawn easy (``ease``) and without other
+    movements around it.
+
+    Only ``temporal="resize"`` clips are drawn (the frames the trilinear resize would centre on).
+    """
+    if clip.temporal != "resize":
+        raise ValueError(f"temporal={clip.temporal!r}; stream clips are drawn for temporal='resize' only")
+    rng = clip_rng(cfg, index)
+    look = sample_look(rng, shifted=cfg.shifted_look)
+    wide = bool(rng.uniform() < cfg.wide_fraction)
+    night = bool(rng.uniform() < (0.45 if wide else cfg.night_fraction))
+    rec = sample_recording(rng, wide=wide, night=night)
+    is_easy = bool(rng.uniform() < easy)
+    if is_easy:
+        look, rec = ease(look, rec)
+    # Draw at about twice the clip size, as decoding does (preprocess.decode_size), keeping the aspect ratio.
+    short = min(rec.width, rec.height)
+    scale = min(1.0, 2 * clip.size / short)
+    rec = dataclasses.replace(rec, width=max(2, round(rec.width * scale)), height=max(2, round(rec.height * scale)), fps=Fraction(STREAM_FPS))
+
+    label = int(rng.uniform() < cfg.spasm_fraction)
+    spasms = []
+    if label:
+        spasm = sample_spasm(rng, look, 0.0)
+        onset = rng.uniform(0.2, max(0.2, SEGMENT_S - spasm.duration - 0.2))
+        spasms.append(dataclasses.replace(spasm, onset=float(onset)))
+    # As in synth cohorts: fewer other events around a spasm, so motion energy does not give it away.
+    confounders = [(0.0, SEGMENT_S, 0.0 if is_easy else cfg.confounder_rate * (0.55 if label else 1.0))]
+    scene = Scene(look, rec, rng)
+    timeline = make_timeline(rng, look, rec, SEGMENT_S, spasms, confounders)
+
+    n = len(timeline.t)
+    # The source frames a trilinear resize of n frames to T (align_corners=False) centres on.
+    centres = (np.arange(clip.frames) + 0.5) * n / clip.frames - 0.5
+    ks = np.clip(np.round(centres), 0, n - 1).astype(int)
+    frames = np.stack([scene.render(timeline, int(k)) for k in ks])
+    level = sum((contraction(timeline.t[ks], s) for s in spasms), np.zeros(len(ks)))
+    pose = timeline.pose[ks] - np.asarray(look.rest)
+    return StreamClip(square_clip(frames, clip), label, level.astype(np.float32), pose.astype(np.float32))
+
+
+def square_clip(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
+    """``[T, H, W, 3] uint8`` -> ``[1, T, S, S, 3] uint8``, as ``preprocess.make_clips`` makes it from T frames.
+
+    With the frame count unchanged, the trilinear resize (align_corners=False) is a half-pixel bilinear resize
+    of each frame, which is what OpenCV's INTER_LINEAR computes: equal to within one grey level of rounding,
+    and 3x faster.
+    """
+    square = to_square(frames, clip.spatial)
+    return np.stack([cv2.resize(f, (clip.size, clip.size), interpolation=cv2.INTER_LINEAR) for f in square])[None]

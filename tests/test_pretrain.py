@@ -1,0 +1,174 @@
+"""Supervised pretraining: the synthetic clip stream, the recipe's schedules, resume, the backbone it writes,
+and the backbone shipped inside the package."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from spasmscope.config import RunConfig, TrainConfig, preset
+from spasmscope.errors import InputError
+from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
+from spasmscope.preprocess import ClipConfig, make_clips
+from spasmscope.pretrain import DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
+from spasmscope.synth.look import N_POSE
+from spasmscope.synth.stream import StreamConfig, sample_clip, square_clip
+from spasmscope.weights import embedded_backbone, load_backbone, load_model, read_model_config
+
+TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
+TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig())
+
+
+def test_stream_clips_are_model_input_and_replay_from_their_index():
+    clip = ClipConfig(frames=16, size=64)
+    a = sample_clip(StreamConfig(seed=3), 5, clip)
+    b = sample_clip(StreamConfig(seed=3), 5, clip)
+    c = sample_clip(StreamConfig(seed=4), 5, clip)
+    assert a.clip.shape == (1, 16, 64, 64, 3) and a.clip.dtype == np.uint8
+    assert a.contraction.shape == (16,) and a.pose.shape == (16, N_POSE)
+    assert np.array_equal(a.clip, b.clip) and a.label == b.label and np.array_equal(a.pose, b.pose)
+    assert not np.array_equal(a.clip, c.clip)
+    drawn = [sample_clip(StreamConfig(seed=1), i, ClipConfig(frames=8, size=32)) for i in range(120)]
+    assert 0.35 < np.mean([d.label for d in drawn]) < 0.65  # spasm_fraction 0.5
+    with pytest.raises(ValueError, match="temporal='resize' only"):
+        sample_clip(StreamConfig(), 0, replace(clip, temporal="clips"))
+
+
+def test_stream_targets_follow_the_spasm():
+    # The contraction target is 0 throughout a clip without a spasm, and reaches most of its height in one with.
+    drawn = [sample_clip(StreamConfig(seed=5), i, ClipConfig(frames=16, size=32)) for i in range(40)]
+    for d in drawn:
+        assert d.contraction.min() >= 0 and d.contraction.max() <= 1
+        assert (d.contraction.max() > 0.5) == bool(d.label)
+    # In a spasm clip the child's symmetric pattern moves the pose most where the contraction is highest.
+    spasm = next(d for d in drawn if d.label)
+    peak, calm = int(spasm.contraction.argmax()), int(spasm.contraction.argmin())
+    assert np.abs(spasm.pose[peak]).sum() > np.abs(spasm.pose[calm]).sum()
+
+
+def test_stream_resize_matches_the_cache_preprocessing():
+    frames = np.random.default_rng(0).integers(0, 256, (8, 90, 160, 3), dtype=np.uint8)
+    for spatial in ("squash", "pad", "crop"):
+        clip = ClipConfig(frames=8, size=32, spatial=spatial)
+        ours, reference = square_clip(frames, clip).astype(int), make_clips(frames, clip).astype(int)
+        assert ours.shape == reference.shape
+        assert np.abs(ours - reference).max() <= 1
+
+
+def test_easy_clips_are_square_calm_views():
+    clip = ClipConfig(frames=16, size=64)
+    easy = [sample_clip(StreamConfig(seed=2), i, clip, easy=1.0).clip for i in range(6)]
+    hard = [sample_clip(StreamConfig(seed=2), i, clip, easy=0.0).clip for i in range(6)]
+
+    def motion(c: np.ndarray) -> float:
+        return float(np.abs(np.diff(c[0].astype(np.float32), axis=0)).mean())
+
+    # No camera motion, no confounders, calm infants: far less frame-to-frame change.
+    assert np.mean([motion(c) for c in easy]) < np.mean([motion(c) for c in hard])
+
+
+def test_schedules():
+    cfg = PretrainConfig(steps=1000, lr=1e-3, warmup=100, curriculum=0.5, easy_floor=0.2)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-5)
+    assert learning_rate(cfg, 99) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 550) == pytest.approx(0.5e-3)
+    assert learning_rate(cfg, 999) < 1e-6
+    assert easy_share(cfg, 0) == 1.0
+    assert easy_share(cfg, 250) == pytest.approx(0.6)
+    assert easy_share(cfg, 500) == easy_share(cfg, 900) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="steps=0"):
+        PretrainConfig(steps=0)
+
+
+def test_stream_batches_do_not_depend_on_loader_workers():
+    recipe = PretrainConfig(steps=2, batch_size=3)
+    data = StreamClips(StreamConfig(seed=8), TINY_RUN.clip, 0, 6, recipe)
+    one = list(DataLoader(data, batch_size=3, num_workers=0))
+    two = list(DataLoader(data, batch_size=3, num_workers=2))
+    assert all(torch.equal(a, b) for x, y in zip(one, two, strict=True) for a, b in zip(x, y, strict=True))
+
+
+def test_dense_head_reads_the_tokens_the_pooled_features_come_from():
+    torch.manual_seed(0)
+    model = Hiera(TINY).eval()
+    x = torch.randn(2, 3, 8, 32, 32)
+    tokens = model.forward_tokens(x)
+    assert model.token_grid() == (4, 1, 1) and tokens.shape == (2, 4, model.num_features)
+    assert torch.allclose(model.norm(tokens.mean(dim=1)), model.forward_features(x), atol=1e-6)
+    dense = DenseHead(model)
+    assert dense(tokens).shape == (2, 8, 1 + N_POSE)
+    # Each time step's prediction depends only on its own tokens: change step 2, frames 4-5 change, others not.
+    moved = tokens.clone()
+    moved[:, 2] += 1.0
+    diff = (dense(moved) - dense(tokens)).abs().amax(dim=(0, 2))
+    assert torch.all(diff[4:6] > 0) and torch.all(diff[:4] == 0) and torch.all(diff[6:] == 0)
+
+
+def test_pretraining_loss_falls_on_a_fixed_batch():
+    # A real signal to fit: one batch of stream clips with their targets, a few steps of the actual loss.
+    torch.manual_seed(0)
+    model = Hiera(TINY)
+    dense = DenseHead(model)
+    data = StreamClips(StreamConfig(seed=9), TINY_RUN.clip, 0, 8)
+    batch = tuple(torch.stack(v) for v in zip(*(data[i] for i in range(8)), strict=True))
+    opt = torch.optim.AdamW([*model.parameters(), *dense.parameters()], lr=3e-3)
+    first, parts = pretraining_loss(model, dense, batch, PretrainConfig())
+    assert set(parts) == {"label", "contraction", "pose"}
+    for _ in range(30):
+        loss, _ = pretraining_loss(model, dense, batch, PretrainConfig())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.7 * first.item()
+
+
+def _recipe() -> PretrainConfig:
+    return PretrainConfig(steps=6, batch_size=4, lr=1e-3, warmup=2, val_clips=8, eval_every=3)
+
+
+@pytest.mark.slow
+def test_pretrain_writes_a_backbone_resumes_and_fine_tuning_accepts_it(tmp_path):
+    stream = StreamConfig(seed=11)
+    full = tmp_path / "full"
+    record = pretrain_supervised(full, TINY_RUN, _recipe(), stream, workers=0)
+    lines = [json.loads(line) for line in (full / "pretrain.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [3, 6] and record == lines[-1]
+    assert 0.0 <= record["val_auc"] <= 1.0 and record["easy"] < 1.0
+    meta = read_model_config(full)
+    assert meta["kind"] == "backbone" and meta["pretrain"]["steps"] == 6
+
+    # Killed after step 4: the checkpoint of step 3 is kept and the re-run ends where the uninterrupted run did.
+    cut = tmp_path / "cut"
+    steps = []
+
+    def stop_at_four(n: int) -> None:
+        steps.append(n)
+        if len(steps) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pretrain_supervised(cut, TINY_RUN, _recipe(), stream, workers=0, progress=stop_at_four)
+    assert len((cut / "pretrain.jsonl").read_text().splitlines()) == 1
+    pretrain_supervised(cut, TINY_RUN, _recipe(), stream, workers=0)
+    a, _, _ = load_model(full)
+    b, _, _ = load_model(cut)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+    with pytest.raises(InputError, match="another recipe"):
+        pretrain_supervised(cut, TINY_RUN, replace(_recipe(), lr=5e-4), stream, workers=0)
+
+    # Fine-tuning from it: every backbone tensor comes from the file, the head is new.
+    torch.manual_seed(0)
+    model = Hiera(TINY)
+    info = load_backbone(model, str(full))
+    assert info["licence"] == ""
+    for name, p in model.state_dict().items():
+        if name in HEAD_KEYS:
+            assert p.abs().max() < 1e-3  # fresh head, near-zero logits
+        else:
+            assert torch.equal(p, a.state_dict()[name]), name
