@@ -11,14 +11,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from spasmscope.config import RunConfig, TrainConfig, preset
+from spasmscope.config import RunConfig, TrainConfig
 from spasmscope.errors import InputError
 from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
 from spasmscope.preprocess import ClipConfig, make_clips
 from spasmscope.pretrain import DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip, square_clip
-from spasmscope.weights import embedded_backbone, load_backbone, load_model, read_model_config
+from spasmscope.weights import load_backbone, load_model, read_model_config
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig())

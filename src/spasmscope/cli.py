@@ -327,6 +327,114 @@ def evaluate(
         raise typer.Exit(EXIT_SKIPPED)
 
 
+# --- screening recordings ---------------------------------------------------------------------------
+
+
+@app.command()
+def screen(
+    model: Annotated[Path, typer.Argument(help="Model folder from `spasmscope train` (model.safetensors + config.json).")],
+    videos: Annotated[list[Path], typer.Argument(help="Recordings to screen, any length.")],
+    out: Annotated[Path, typer.Option(help="Folder for windows.csv, events.csv, timelines/, report.html.")],
+    hop: Annotated[float, typer.Option(help="Seconds between the starts of the 5-s windows.")] = 2.5,
+    threshold: Annotated[float, typer.Option(help="A window scoring at or above it is a detection.")] = 0.5,
+    crop: Annotated[str, typer.Option(help="auto: find the infant and crop around it; none: whole frame; X,Y,W,H: a fixed box in pixels.")] = "auto",
+    detector: Annotated[Path | None, typer.Option(help="A local YOLO-style .onnx person detector for --crop auto (default: built-in motion localiser).")] = None,
+    merge_gap: Annotated[float, typer.Option(help="Positive windows up to this many seconds apart form one detection.")] = 0.0,
+    min_visibility: Annotated[float, typer.Option(help="Windows whose infant visibility is below this are not scored ('no infant in view').")] = 0.3,
+    events: Annotated[Path | None, typer.Option(help="Annotated spasms (video,onset,offset) to mark on the timelines.")] = None,
+    strict: StrictOpt = False,
+) -> None:
+    """Screen recordings for spasms: score 5-s windows, gate their quality, merge detections, write a report."""
+
+    from spasmscope.events import align_videos
+    from spasmscope.manifest import read_events
+    from spasmscope.progress import bar
+    from spasmscope.screen import ScreenConfig
+    from spasmscope.screen import screen as run_screen
+    from spasmscope.screen_report import write_screen_report
+
+    try:
+        cfg = ScreenConfig(hop=hop, threshold=threshold, crop=crop, detector=str(detector or ""), merge_gap=merge_gap, min_visibility=min_visibility)
+    except ValueError as e:
+        raise InputError(None, str(e).split(";")[0], str(e).split(";")[-1].strip()) from None
+    paths = [str(v) for v in videos]
+    reference = None
+    if events is not None:
+        reference = align_videos(read_events(events), paths, events.parent)
+    result = run_screen(model, paths, out, cfg, strict=strict or len(paths) == 1, progress=lambda total, done: bar(total, "screen windows", done))
+    _report_skipped_list(result.skipped)
+    report = write_screen_report(out, threshold, reference)
+    w = result.windows
+    typer.echo(f"screened {w['video'].nunique()} recording(s), {len(w)} windows ({int((w['valid'] == 0).sum())} not scored); "
+               f"{len(result.events)} detection(s); report: {report}")  # fmt: skip
+    if result.skipped:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+def _report_skipped_list(items: list[tuple[str, str]]) -> None:
+    for what, reason in items:
+        typer.echo(f"skipped: {reason}" if reason.startswith(what) else f"skipped: {what}: {reason}", err=True)
+
+
+@app.command("score-events")
+def score_events(
+    windows: Annotated[Path, typer.Argument(help="windows.csv written by `spasmscope screen`.")],
+    events: Annotated[Path, typer.Argument(help="Annotated spasms: CSV with video,onset,offset (seconds).")],
+    out: Annotated[Path, typer.Option(help="Folder for event_metrics.json, sweep.csv, sweep.png and detections/*.tsv.")],
+    threshold: Annotated[float, typer.Option(help="Window threshold for the detections scored.")] = 0.5,
+    merge_gap: Annotated[float, typer.Option(help="Positive windows up to this many seconds apart form one detection.")] = 0.0,
+    tolerance_start: Annotated[float, typer.Option(help="Seconds a detection may start before a spasm and still count.")] = 2.5,
+    tolerance_end: Annotated[float, typer.Option(help="Seconds a detection may lie after a spasm and still count.")] = 2.5,
+    cluster_gap: Annotated[float, typer.Option(help="Spasms less than this many seconds apart form one cluster.")] = 60.0,
+    max_duration: Annotated[float, typer.Option(help="At spasm level, longer detections are split into pieces of this many seconds before matching.")] = 10.0,
+    target_fa_per_24h: Annotated[float | None, typer.Option(help="Also choose the threshold with the best sensitivity at most this many false alarms per 24 h.")] = None,
+) -> None:
+    """Event-level scoring of a screening run against annotated spasms (sensitivity, precision, F1, false alarms per
+    24 h, latency, deficiency time; spasm and cluster level), a threshold sweep, and SzCORE/BIDS detection files."""
+    import numpy as np
+
+    from spasmscope import atomic
+    from spasmscope.events import EventParams, align_videos, choose_threshold, detections, recording_durations, sweep, szcore_tsv
+    from spasmscope.events import score_events as run_scoring
+    from spasmscope.manifest import read_events
+    from spasmscope.screen import read_windows
+    from spasmscope.screen_report import sweep_figure
+
+    table = read_windows(windows)
+    try:
+        params = EventParams(threshold=threshold, merge_gap=merge_gap, tolerance_start=tolerance_start, tolerance_end=tolerance_end,
+                             max_duration=max_duration, cluster_gap=cluster_gap)  # fmt: skip
+    except ValueError as e:
+        raise InputError(None, str(e).split(";")[0], str(e).split(";")[-1].strip()) from None
+    videos = list(table["video"].unique())
+    reference = align_videos(read_events(events), videos, events.parent)
+    metrics = run_scoring(table, reference, params)
+    grid = np.round(np.arange(0.05, 1.0, 0.05), 2)
+    sweep_table = sweep(table, reference, params, grid)
+    chosen = None
+    if target_fa_per_24h is not None:
+        chosen = choose_threshold(sweep_table, target_fa_per_24h)
+        metrics["target_false_alarms_per_24h"] = target_fa_per_24h
+        metrics["chosen_threshold"] = chosen
+    atomic.write_json(out / "event_metrics.json", metrics)
+    atomic.write_csv(out / "sweep.csv", sweep_table)
+    atomic.write_bytes(out / "sweep.png", sweep_figure(sweep_table, chosen))
+    for video, duration in recording_durations(table).items():
+        found = detections(table[table["video"] == video], params.threshold, params.merge_gap)
+        atomic.write_with(out / "detections" / f"{Path(video).stem}_events.tsv", lambda f, d=found, t=duration: szcore_tsv(d, t).to_csv(f, sep="\t", index=False))
+    s, c = metrics["spasm"], metrics["cluster"]
+
+    def pct(v) -> str:
+        return "n/a" if v is None else f"{v:.0%}"
+
+    typer.echo(f"spasm level: sensitivity {pct(s['sensitivity'])} ({s['true_positive']}/{s['reference_events']}), precision {pct(s['precision'])}, "
+               f"false alarms {s['false_alarms_per_24h'] or 0:.1f} per 24 h; cluster level: sensitivity {pct(c['sensitivity'])} "
+               f"({c['true_positive']}/{c['reference_events']}), false alarms {c['false_alarms_per_24h'] or 0:.1f} per 24 h; deficiency {pct(s['deficiency_share'])}")  # fmt: skip
+    if target_fa_per_24h is not None:
+        typer.echo(f"threshold for at most {target_fa_per_24h:g} false alarms per 24 h: {'none meets it' if chosen is None else f'{chosen:g}'}")
+    typer.echo(f"wrote {out / 'event_metrics.json'}, {out / 'sweep.csv'}, {out / 'sweep.png'}, {out / 'detections'}")
+
+
 pretrain_app = typer.Typer(help="Pretrain a Hiera backbone before fine-tuning on a small cohort.", no_args_is_help=True)
 app.add_typer(pretrain_app, name="pretrain")
 
@@ -349,7 +457,8 @@ def pretrain_supervised(
     resumable: run the same command again after an interruption."""
     from dataclasses import replace
 
-    from spasmscope.pretrain import PretrainConfig, pretrain_supervised as run_pretrain
+    from spasmscope.pretrain import PretrainConfig
+    from spasmscope.pretrain import pretrain_supervised as run_pretrain
     from spasmscope.progress import bar
     from spasmscope.synth.stream import StreamConfig
 

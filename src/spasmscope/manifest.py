@@ -160,13 +160,22 @@ def check_segments_in_video(manifest: Manifest, video: str, duration: float) -> 
 def read_events(path: str | os.PathLike) -> pd.DataFrame:
     """Read an events CSV (``video,onset,offset[,child]``, seconds; one row per spasm)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "events file not found", "check the path")
-    df = pd.read_csv(path, dtype={"video": str})
+    if not path.is_file():
+        raise InputError(path, "events file not found", "give the CSV of annotated spasms: video,onset,offset[,child] in seconds")
+    try:
+        df = pd.read_csv(path, dtype={"video": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(path, f"is not a readable CSV ({str(e).splitlines()[0]})", "save it as CSV with columns video,onset,offset") from None
     for col in ("video", "onset", "offset"):
         if col not in df.columns:
             raise InputError(path, f"no column '{col}'", "events need columns video, onset, offset[, child] in seconds", line=1)
+    for col in ("onset", "offset"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        if values.isna().any():
+            i = int(values.isna().to_numpy().argmax())
+            raise InputError(path, f"{col} is {df[col].iloc[i]!r}", "give seconds from the start of the video", line=i + 2)
+        df[col] = values.astype(float)
     bad = df[~(df["offset"] > df["onset"])]
     if len(bad):
-        raise InputError(path, f"offset is not after onset ({bad['onset'].iloc[0]} -> {bad['offset'].iloc[0]})", "fix the event times", line=int(bad.index[0]) + 2)
+        raise InputError(path, f"offset is not after onset ({bad['onset'].iloc[0]:g} -> {bad['offset'].iloc[0]:g})", "fix the event times", line=int(bad.index[0]) + 2)
     return df

@@ -13,7 +13,7 @@ Conventions used everywhere in spasmscope:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -54,6 +54,7 @@ class DecodeStats:
 
     decoded: int = 0  # frames that came out of the decoder
     seeks: int = 0
+    last_time: float = float("-inf")  # seconds: the latest frame decoded so far (where a truncated file ends)
 
 
 def _check_file(path: Path) -> None:
@@ -178,6 +179,24 @@ def read_frames(
     Returns ``[N, H, W, 3] uint8`` upright RGB; ``size=(width, height)`` scales frames in FFmpeg
     (area filter) to that upright size.
     """
+    out: np.ndarray | None = None
+    for i, frame in iter_frames(path, times, size, stats):
+        if out is None:
+            out = np.empty((len(times), *frame.shape), dtype=np.uint8)
+        out[i] = frame
+    assert out is not None
+    return out
+
+
+def iter_frames(
+    path: str | os.PathLike,
+    times: Sequence[float] | np.ndarray,
+    size: tuple[int, int] | None = None,
+    stats: DecodeStats | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``read_frames`` one frame at a time: yields ``(i, frame shown at times[i])`` in order, so a caller can
+    walk an hour of video in constant memory. Consecutive indices that show the same source frame get the
+    same array object (converted once); do not modify it."""
     import av
 
     path = Path(path)
@@ -188,17 +207,14 @@ def read_frames(
         raise ValueError("times must be ascending")
     stats = stats if stats is not None else DecodeStats()
     container, stream = _open(path)
-    out: np.ndarray | None = None
     converted: tuple[object, np.ndarray] | None = None  # (frame, its upright array): convert each frame once
 
-    def put(index: int, frame) -> None:
-        nonlocal out, converted
+    def upright(frame) -> np.ndarray:
+        nonlocal converted
         if converted is None or converted[0] is not frame:
             rotation = int(round(frame.rotation or 0)) % 360
             converted = (frame, _upright(frame, rotation, size))
-        if out is None:
-            out = np.empty((len(times), *converted[1].shape), dtype=np.uint8)
-        out[index] = converted[1]
+        return converted[1]
 
     with container:
         t0 = _stream_start(stream)
@@ -215,8 +231,9 @@ def read_frames(
                     if frame.pts is None:
                         continue
                     t = float(frame.pts * stream.time_base) - t0
+                    stats.last_time = max(stats.last_time, t)
                     while i < len(times) and t > times[i] + _EPS:
-                        put(i, prev if prev is not None else frame)
+                        yield i, upright(prev if prev is not None else frame)
                         i += 1
                     if i == len(times):
                         break
@@ -234,10 +251,8 @@ def read_frames(
         if prev is None and i < len(times):
             raise VideoError(path, "video stream has no frames; the file may be truncated", "re-copy or re-export the file")
         while i < len(times):  # past the last frame: hold it
-            put(i, prev)
+            yield i, upright(prev)
             i += 1
-    assert out is not None
-    return out
 
 
 def segment_times(start: float, end: float, fps: float = TARGET_FPS) -> np.ndarray:

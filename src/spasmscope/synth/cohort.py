@@ -6,7 +6,8 @@ Layout written under ``out``::
     long/*.mp4         long wide-view recordings for screening (``long_minutes > 0``)
     manifest.csv       5-s segments: video, child, start, end, label, cohort + recording metadata
     events.csv         every spasm: video, onset, offset, child (seconds)
-    positions.csv      the infant's box every 0.5 s: video, time, x, y, w, h (upright pixels)
+    positions.csv      the infant's box every 0.5 s while in view: video, time, x, y, w, h (upright pixels)
+    gaps.csv           stretches of long recordings without the infant or in the dark: video, start, end, kind
     synth.json         the configuration and version that made it
 
 Everything is decided from ``seed`` before any video is drawn, and each video has its own seed, so the
@@ -68,6 +69,8 @@ class VideoPlan:
     labels: tuple[int, ...]  # per 5-s segment; empty for long recordings (not in the manifest)
     meta: tuple[tuple[str, float], ...]  # extra manifest columns (social-media metadata)
     seed: int
+    absent: tuple[tuple[float, float], ...] = ()  # seconds without the infant in view (taken out of the cot)
+    dark: tuple[tuple[float, float], ...] = ()  # seconds in a dark room (light off, no infrared)
 
 
 def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
@@ -123,6 +126,10 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
         rec = sample_recording(rng, wide=True, night=bool(j % 2))
         duration = float(cfg.long_minutes) * 60
         spasms = _clusters(rng, look, duration) if child.startswith(f"{cfg.id_prefix}es") else []
+        seed = int(next(seeds).generate_state(1)[0])
+        absent, dark = _gaps(np.random.default_rng([seed, 1]), duration)
+        # Nobody has a spasm out of view; spasms in the dark happen, but no camera can show them.
+        spasms = [s for s in spasms if not any(s.onset < b and a < s.offset for a, b in absent)]
         plans.append(
             VideoPlan(
                 name=f"{child}_long{j}.mp4",
@@ -136,10 +143,26 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
                 confounders=((0.0, duration, cfg.confounder_rate * 0.5),),
                 labels=(),
                 meta=(),
-                seed=int(next(seeds).generate_state(1)[0]),
+                seed=seed,
+                absent=absent,
+                dark=dark,
             )
         )
     return plans
+
+
+def _gaps(rng: np.random.Generator, duration: float) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
+    """One stretch without the infant and one in the dark, each 4-8% of a recording of at least 2 minutes,
+    apart from each other and from the recording's first and last 10%: what a screening quality gate must catch."""
+    if duration < 120:
+        return (), ()
+    spans = []
+    for half in (0, 1):  # the first stretch in the first half, the second in the second: never overlapping
+        length = duration * rng.uniform(0.04, 0.08)
+        lo, hi = duration * (0.1 + 0.4 * half), duration * (0.5 + 0.4 * half) - length
+        start = float(rng.uniform(lo, hi))
+        spans.append(((round(start, 2), round(start + length, 2)),))
+    return spans[0], spans[1]
 
 
 def _recording(rng: np.random.Generator, cfg: SynthConfig) -> Recording:
@@ -177,7 +200,10 @@ def _clusters(rng: np.random.Generator, look: ChildLook, duration: float) -> lis
 def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
     rng = np.random.default_rng(plan.seed)
     scene = Scene(plan.look, plan.rec, rng)
-    return scene, make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders))
+    timeline = make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders))
+    timeline.hide(list(plan.absent))
+    timeline.hide(list(plan.dark), light=0.04)
+    return scene, timeline
 
 
 def render_video(plan: VideoPlan, out: Path) -> None:
@@ -199,7 +225,8 @@ def infant_boxes(plan: VideoPlan, every_s: float = 0.5) -> list[tuple[float, flo
     """The infant's box ``(time, x, y, w, h)`` (seconds, upright pixels) every ``every_s`` seconds."""
     scene, timeline = _scene_and_timeline(plan)
     step = max(1, int(round(float(plan.rec.fps) * every_s)))
-    return [(float(timeline.t[k]), *scene.box(timeline, k)) for k in range(0, len(timeline.t), step)]
+    shown = range(0, len(timeline.t), step)
+    return [(float(timeline.t[k]), *scene.box(timeline, k)) for k in shown if timeline.present is None or timeline.present[k]]
 
 
 def _render_job(args: tuple[VideoPlan, str]) -> None:
@@ -257,6 +284,8 @@ def generate(
     atomic.write_csv(manifest, pd.DataFrame(rows))
     atomic.write_csv(out / "events.csv", pd.DataFrame(events, columns=["video", "onset", "offset", "child"]))
     atomic.write_csv(out / "positions.csv", pd.DataFrame(positions, columns=["video", "time", "x", "y", "w", "h"]))
+    gaps = [{"video": f"{p.folder}/{p.name}", "start": a, "end": b, "kind": kind} for p in plans for kind, spans in (("absent", p.absent), ("dark", p.dark)) for a, b in spans]
+    atomic.write_csv(out / "gaps.csv", pd.DataFrame(gaps, columns=["video", "start", "end", "kind"]))
     return manifest
 
 

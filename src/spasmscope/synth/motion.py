@@ -44,6 +44,19 @@ class Timeline:
     body: np.ndarray  # [N, 3] infant placement in the scene: (dx, dy) body units, rotation radians
     camera: np.ndarray  # [N, 4] (dx, dy) fraction of the frame's short side, rotation radians, zoom factor
     hand: np.ndarray  # [N, 4] parent's hand: visible (0/1), reach (0-1), entry angle radians, finger spread
+    present: np.ndarray | None = None  # [N] bool: the infant is in view (None: always)
+    light: np.ndarray | None = None  # [N] room light gain, 1 = as recorded (None: always 1)
+
+    def hide(self, spans: list[tuple[float, float]], light: float | None = None) -> None:
+        """Mark ``(start, end)`` seconds as without the infant (``light=None``) or in a dark room (gain ``light``)."""
+        inside = np.zeros(len(self.t), dtype=bool)
+        for a, b in spans:
+            inside |= (self.t >= a) & (self.t < b)
+        if light is None:
+            self.present = ~inside if self.present is None else self.present & ~inside
+        else:
+            gain = np.ones(len(self.t)) if self.light is None else self.light
+            self.light = np.where(inside, light, gain)
 
 
 def sample_spasm(rng: np.random.Generator, look: ChildLook, onset: float) -> Spasm:

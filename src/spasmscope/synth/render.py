@@ -183,6 +183,8 @@ class Scene:
             img = cv2.warpAffine(self.background, cam, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
         else:
             img = self.background.copy()
+        if tl.present is not None and not tl.present[k]:
+            return self._finish(img, tl, k)  # the infant was taken out of the cot
         m = self._transform(tl, k)
         pts = self.skeleton(tl.pose[k])
 
@@ -249,9 +251,14 @@ class Scene:
 
         if tl.hand[k, 0] > 0:
             self._parent_hand(img, tl.hand[k], centre, scale)
+        return self._finish(img, tl, k)
 
+    def _finish(self, img: np.ndarray, tl: Timeline, k: int) -> np.ndarray:
+        """Scale to the recording size, dim the room light, add sensor noise."""
         if (self.w, self.h) != self.out_size:
             img = cv2.resize(img, self.out_size, interpolation=cv2.INTER_LINEAR)
+        if tl.light is not None and tl.light[k] != 1.0:
+            img = cv2.convertScaleAbs(img, alpha=float(tl.light[k]))
         if self.noise:
             img = cv2.add(img, self.noise[int(self.rng.integers(len(self.noise)))], dtype=cv2.CV_8U)
         return img

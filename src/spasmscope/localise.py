@@ -1,0 +1,256 @@
+"""Where the infant is in a recording, window by window (METHOD §8), and how sure we are.
+
+Wide-view video-EEG shows the infant small, in a cot, among a still room; the model needs a crop around
+the infant. Two detectors, one interface (``update(frames) -> Localisation``):
+
+- ``MotionLocaliser`` (default, no weights to download): an infant moves, a room does not. Frame
+  differences 0.2 s apart, blurred and with the sensor-noise floor removed, are accumulated over windows
+  with a decay (a still moment keeps the last place); the infant is the box that holds nearly all of the
+  accumulated map's mass. Visibility is how much movement above the noise the map holds, times the share of
+  it inside the box: noise alone (empty cot, infrared grain) is scattered and weak, so it scores low; a
+  hand-held close view moves everywhere, so its box is the whole frame and its share is 1.
+- ``OnnxDetector``: a YOLO-style person detector from a local ``.onnx`` file, run by onnxruntime on the
+  window's middle frame; its confidence is the visibility.
+
+Boxes are ``(x, y, w, h)`` in pixels of the frames given (upright). A crop is a square around the box with a
+margin; when it would cover most of the frame the whole frame is used, as training segments were.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from spasmscope.errors import InputError
+
+Box = tuple[int, int, int, int]  # x, y, w, h: pixels of the upright frame
+
+
+@dataclass(frozen=True)
+class LocaliseConfig:
+    """Settings of the built-in motion localiser and of the crop around a found infant."""
+
+    analysis_width: int = 320  # pixels: frames are analysed in grey at this width (a wide view's limbs stay ~2 px)
+    step_s: float = 0.2  # seconds between the frames compared for motion
+    decay: float = 0.9  # share of the accumulated motion map kept from one window to the next (hop 2.5 s: ~25 s)
+    level: float = 0.2  # map values below this share of its peak are ignored when placing the box
+    tail: float = 0.03  # the box leaves out this share of the movement on each side (stray hands, noise)
+    noise_margin: float = 0.5  # grey levels above the noise floor that count as movement
+    saturation: float = 1.0  # movement above the noise (grey levels, blurred) at which "moving" is 63% sure
+    margin: float = 0.5  # the crop extends the box by this share of its longer side on every side
+    min_side: float = 0.25  # the crop's side is at least this share of the frame's short side
+    full_frame: float = 0.55  # a crop covering more than this share of the frame becomes the whole frame
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.decay < 1 or not 0 < self.level < 1:
+            raise ValueError(f"decay={self.decay}, level={self.level}; both must be in [0, 1)")
+        if self.analysis_width < 16 or self.step_s <= 0:
+            raise ValueError(f"analysis_width={self.analysis_width}, step_s={self.step_s}; need >= 16 pixels and > 0 s")
+
+
+@dataclass(frozen=True)
+class Localisation:
+    """The infant in one window: crop box (whole frame when not cropped) and a visibility confidence 0-1."""
+
+    crop: Box
+    visibility: float
+    box: Box | None = None  # the detected infant before the margin (None: nothing found)
+
+
+class Localiser(Protocol):
+    def update(self, frames: np.ndarray, fps: float) -> Localisation:
+        """Frames of the next window, ``[N, H, W, 3] uint8`` at ``fps``, in order; returns where the infant is."""
+        ...
+
+
+def crop_around(box: Box | None, width: int, height: int, cfg: LocaliseConfig) -> Box:
+    """A square crop around ``box`` with the margin, inside the frame; the whole frame for ``None`` or when the
+    square would cover more than ``cfg.full_frame`` of it."""
+    if box is None:
+        return 0, 0, width, height
+    x, y, w, h = box
+    short = min(width, height)
+    side = max(w, h) * (1 + 2 * cfg.margin)
+    side = int(round(min(max(side, cfg.min_side * short), short)))
+    if side * side > cfg.full_frame * width * height:
+        return 0, 0, width, height
+    cx, cy = x + w / 2, y + h / 2
+    x0 = int(round(min(max(cx - side / 2, 0), width - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), height - side)))
+    return x0, y0, side, side
+
+
+class MotionLocaliser:
+    """Accumulated movement (see the module docstring). One instance per recording: it keeps state."""
+
+    def __init__(self, cfg: LocaliseConfig = LocaliseConfig()):
+        self.cfg = cfg
+        self.map: np.ndarray | None = None  # accumulated movement, grey levels, at the analysis size
+        self.template: np.ndarray | None = None  # the infant's region when it last moved clearly, 24 x 24 grey
+
+    def update(self, frames: np.ndarray, fps: float) -> Localisation:
+        cfg = self.cfg
+        n, h, w, _ = frames.shape
+        aw = min(cfg.analysis_width, w)
+        ah = max(8, int(round(h * aw / w)))
+        # Frames every half step, each compared with the one a whole step later.
+        stride, lag = max(1, int(round(fps * cfg.step_s / 2))), 2
+        small = np.stack([cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0)
+                          for f in frames[::stride]]).astype(np.float32)  # fmt: skip
+        diffs = np.abs(small[lag:] - small[:-lag]) if len(small) > lag else np.zeros((1, ah, aw), np.float32)
+        # Change that lasts: the upper quartile over time keeps a limb moving for a second or more of the five,
+        # and drops the one-step flicker of a keyframe or a noise burst.
+        moved = np.percentile(diffs, 75, axis=0)
+        # The noise floor: most of a wide view does not move, so the median difference and its spread (MAD) are
+        # those of sensor and codec noise; clean video has neither, and only the margin remains.
+        median = float(np.median(moved))
+        floor = median + 3 * 1.4826 * float(np.median(np.abs(moved - median))) + cfg.noise_margin
+        movement = np.maximum(moved - floor, 0.0)
+        movement = cv2.GaussianBlur(movement, (0, 0), max(1.0, aw / 160))
+        self.map = movement if self.map is None or self.map.shape != movement.shape else cfg.decay * self.map + movement
+        found = _region(self.map, cfg.level, cfg.tail)
+        if found is None:
+            return Localisation(crop=(0, 0, w, h), visibility=0.0)
+        bx, by, bw, bh = found
+        scale = w / aw
+        box = (int(bx * scale), int(by * scale), int(math.ceil(bw * scale)), int(math.ceil(bh * scale)))
+        crop = crop_around(box, w, h, cfg)
+        cx, cy, cw, ch = (int(v / scale) for v in crop)
+        inside = (slice(cy, cy + max(1, ch)), slice(cx, cx + max(1, cw)))
+        total = float(self.map.sum())
+        share = float(self.map[inside].sum()) / total if total > 0 else 0.0
+        # Is the infant there now? It moves now, or the place looks as it did when it last moved (asleep).
+        moving = 1.0 - math.exp(-float(movement[inside].max()) / cfg.saturation)
+        patch = cv2.resize(small[len(small) // 2][by : by + bh, bx : bx + bw], (24, 24), interpolation=cv2.INTER_AREA)
+        # Remember the infant's look only while it keeps moving through the window: the one sudden change of
+        # an infant lifted out of the cot must not become the template of an empty mattress.
+        steady = float((diffs[:, by : by + bh, bx : bx + bw].reshape(len(diffs), -1).max(axis=1) > floor + cfg.noise_margin).mean())
+        if moving > 0.5 and steady >= 0.5:
+            self.template = patch
+        alike = _similarity(patch, self.template) if self.template is not None else 0.0
+        return Localisation(crop=crop, visibility=round(max(moving, alike) * share, 4), box=box)
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two equal-size grey patches, clipped to [0, 1]; 0 when either is flat."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float(np.clip((a * b).sum() / norm, 0.0, 1.0)) if norm > 1e-6 else 0.0
+
+
+def _region(score: np.ndarray, level: float, tail: float) -> tuple[int, int, int, int] | None:
+    """The box holding all but ``tail`` of the map's mass on each side, counting only values at or above ``level``
+    of the peak (so scattered noise weighs nothing); None when the map is empty. Mass quantiles keep a whole
+    moving body in the box where the largest blob would keep one kicking leg."""
+    peak = float(score.max())
+    if peak <= 1e-6:
+        return None
+    mass = np.where(score >= level * peak, score, 0.0)
+    edges = []
+    for axis in (0, 1):  # columns (x), then rows (y)
+        cum = np.cumsum(mass.sum(axis=axis))
+        cum /= cum[-1]
+        lo, hi = int(np.searchsorted(cum, tail)), int(np.searchsorted(cum, 1 - tail))
+        edges.append((lo, hi))
+    (x0, x1), (y0, y1) = edges
+    return x0, y0, x1 - x0 + 1, y1 - y0 + 1
+
+
+# --- ONNX person detector ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x, y, w, h in pixels of the frame given
+    score: float
+    cls: int
+
+
+def decode_yolo(output: np.ndarray, conf: float = 0.25, iou: float = 0.45, classes: tuple[int, ...] = (0,)) -> list[Detection]:
+    """Decode one image's YOLO output into boxes in the network's input pixels, best first, after NMS.
+
+    Layouts, told apart by which axis is longer: YOLOv8/v11 ``[4 + C, N]`` (cx, cy, w, h, class scores) and
+    YOLOv5 ``[N, 5 + C]`` (cx, cy, w, h, objectness, class scores); a leading batch axis of 1 is dropped.
+    """
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim == 3:
+        out = out[0]
+    if out.ndim != 2:
+        raise ValueError(f"YOLO output of shape {output.shape}; expected [1, 4 + classes, boxes] or [1, boxes, 5 + classes]")
+    if out.shape[0] < out.shape[1]:  # v8: channels first, no objectness
+        rows = out.T
+        boxes, scores = rows[:, :4], rows[:, 4:]
+    else:  # v5: objectness times class score
+        boxes, scores = out[:, :4], out[:, 5:] * out[:, 4:5]
+    keep_classes = [c for c in classes if c < scores.shape[1]]
+    if not keep_classes:
+        return []
+    sub = scores[:, keep_classes]
+    best, cls = sub.max(axis=1), np.asarray(keep_classes)[sub.argmax(axis=1)]
+    sel = np.flatnonzero(best >= conf)
+    xywh = [(float(b[0] - b[2] / 2), float(b[1] - b[3] / 2), float(b[2]), float(b[3])) for b in boxes[sel]]
+    kept = cv2.dnn.NMSBoxes(xywh, best[sel].tolist(), conf, iou) if len(sel) else []
+    dets = [Detection(xywh[i], float(best[sel][i]), int(cls[sel][i])) for i in np.asarray(kept).reshape(-1)]
+    return sorted(dets, key=lambda d: -d.score)
+
+
+def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """``[H, W, 3] uint8`` -> ``[size, size, 3]`` keeping the aspect ratio (grey 114 padding, as YOLO exports
+    expect); returns the image, the scale and the (x, y) padding to map boxes back."""
+    h, w = frame.shape[:2]
+    scale = min(size / w, size / h)
+    nw, nh = int(round(w * scale)), int(round(h * scale))
+    out = np.full((size, size, 3), 114, dtype=np.uint8)
+    px, py = (size - nw) // 2, (size - nh) // 2
+    out[py : py + nh, px : px + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out, scale, (px, py)
+
+
+class OnnxDetector:
+    """A YOLO-style ONNX detector from a local file (no download), run with onnxruntime on the CPU. The best box
+    of ``classes`` (COCO person: 0) in the window's middle frame is the infant; its score is the visibility.
+    Boxes are smoothed over windows so one missed frame does not throw the crop away."""
+
+    def __init__(self, path: str | Path, cfg: LocaliseConfig = LocaliseConfig(), conf: float = 0.25, classes: tuple[int, ...] = (0,), smooth: float = 0.5):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise InputError(path, "the ONNX detector needs onnxruntime", "pip install 'spasmscope[onnx]', or use --crop auto") from None
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "ONNX detector file not found", "give the path of a local .onnx file")
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for a bad file
+            raise InputError(path, f"is not a loadable ONNX model ({str(e).splitlines()[0][:120]})", "export the detector to ONNX again") from None
+        shape = self.session.get_inputs()[0].shape
+        self.size = int(shape[-1]) if isinstance(shape[-1], int) else 640
+        self.input = self.session.get_inputs()[0].name
+        self.cfg, self.conf, self.classes, self.smooth = cfg, conf, classes, smooth
+        self.last: np.ndarray | None = None
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        """Detections in ``frame`` (``[H, W, 3] uint8`` RGB), boxes in its pixels, best first."""
+        image, scale, (px, py) = letterbox(frame, self.size)
+        x = image.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        dets = decode_yolo(self.session.run(None, {self.input: x})[0], self.conf, classes=self.classes)
+        return [Detection(((d.box[0] - px) / scale, (d.box[1] - py) / scale, d.box[2] / scale, d.box[3] / scale), d.score, d.cls) for d in dets]
+
+    def update(self, frames: np.ndarray, fps: float) -> Localisation:
+        h, w = frames.shape[1:3]
+        dets = self.detect(frames[len(frames) // 2])
+        if not dets:
+            return Localisation(crop=crop_around(None if self.last is None else _as_box(self.last), w, h, self.cfg), visibility=0.0)
+        b = np.asarray(dets[0].box)
+        self.last = b if self.last is None else self.smooth * self.last + (1 - self.smooth) * b
+        box = _as_box(self.last)
+        return Localisation(crop=crop_around(box, w, h, self.cfg), visibility=round(dets[0].score, 4), box=box)
+
+
+def _as_box(b: np.ndarray) -> Box:
+    return int(round(b[0])), int(round(b[1])), int(round(b[2])), int(round(b[3]))

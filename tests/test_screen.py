@@ -1,0 +1,335 @@
+"""Screening recordings: streaming windows, the crop around the infant, the quality gate, the ONNX detector,
+resume, and the command line on good and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import make_audio_only, make_video, run_cli
+
+from spasmscope.config import RunConfig, TrainConfig
+from spasmscope.events import merge_close, window_spans
+from spasmscope.hiera import Hiera, HieraConfig
+from spasmscope.localise import LocaliseConfig, OnnxDetector, crop_around, decode_yolo, letterbox
+from spasmscope.manifest import read_manifest
+from spasmscope.preprocess import ClipConfig, decode_size, make_clips
+from spasmscope.screen import ScreenConfig, crop_clip, screen, windows_of
+from spasmscope.video import iter_frames, probe, read_frames, read_segment
+from spasmscope.weights import save_model
+
+TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("model")
+    save_model(folder, Hiera(TINY), RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig()), {"kind": "test"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def long_cohort(tmp_path_factory) -> Path:
+    """A 150-s wide-view recording (640x360) with spasms, a stretch without the infant and one in the dark."""
+    from spasmscope.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("long")
+    generate(SynthConfig(children=1, healthy=0, seed=2, long_minutes=2.5, segments_per_video=(2, 2), videos_per_child=(1, 1)), out)
+    return out
+
+
+def test_iter_frames_streams_what_read_frames_reads(tmp_path):
+    path = make_video(tmp_path / "v.mp4", 90, fps=30)
+    times = np.arange(0, 3.0, 1 / 30)
+    streamed = list(iter_frames(path, times))
+    assert [i for i, _ in streamed] == list(range(len(times)))
+    assert np.array_equal(np.stack([f for _, f in streamed]), read_frames(path, times))
+
+
+def test_crop_around_is_a_square_inside_the_frame_or_the_whole_frame():
+    cfg = LocaliseConfig()
+    assert crop_around((300, 100, 40, 60), 640, 360, cfg) == (260, 70, 120, 120)  # 60 * (1 + 2 * 0.5)
+    x, y, w, h = crop_around((620, 340, 20, 20), 640, 360, cfg)  # at the corner: pushed inside
+    assert (w, h) == (90, 90) and x + w == 640 and y + h == 360  # min side 0.25 * 360
+    assert crop_around((100, 20, 300, 300), 640, 360, cfg) == (0, 0, 640, 360)  # most of the frame: no crop
+    assert crop_around(None, 640, 360, cfg) == (0, 0, 640, 360)
+
+
+@pytest.mark.slow
+def test_screen_covers_the_recording_finds_the_infant_and_gates_quality(long_cohort, model_dir, tmp_path):
+    video = str(long_cohort / "long" / "es000_long0.mp4")
+    result = screen(model_dir, [video], tmp_path / "run", ScreenConfig())
+    w = result.windows
+    info = probe(video)
+    # Windows cover the whole recording, every 2.5 s, the last one ending at the end.
+    assert merge_close(w[["start", "end"]].to_numpy()).tolist() == [[0.0, pytest.approx(info.duration)]]
+    assert np.allclose(w["start"].to_numpy()[:-1], np.arange(len(w) - 1) * 2.5)
+
+    gaps = pd.read_csv(long_cohort / "gaps.csv")
+    absent, dark = (gaps[gaps["kind"] == k][["start", "end"]].to_numpy()[0] for k in ("absent", "dark"))
+
+    def within(span) -> pd.Series:
+        return (w["start"] >= span[0]) & (w["end"] <= span[1])
+
+    def touches(span) -> pd.Series:
+        return (w["start"] < span[1]) & (w["end"] > span[0])
+
+    assert within(absent).sum() >= 2 and within(dark).sum() >= 1
+    assert (w.loc[within(absent), "reason"] == "no infant in view").all()
+    assert (w.loc[within(dark), "reason"] == "too dark").all()
+    clear = ~touches(absent) & ~touches(dark)
+    assert w.loc[clear, "valid"].mean() >= 0.9
+    # Only valid windows are scored.
+    assert w.loc[w["valid"] == 1, "score"].between(0, 1).all() and w.loc[w["valid"] == 0, "score"].isna().all()
+
+    # The crop holds the infant: the generator's box centre lies in it at every position of >= 95% of valid windows.
+    pos = pd.read_csv(long_cohort / "positions.csv")
+    pos = pos[pos["video"] == "long/es000_long0.mp4"]
+    hits = []
+    for r in w[w["valid"] == 1].itertuples():
+        p = pos[(pos["time"] >= r.start) & (pos["time"] < r.end)]
+        cx, cy = p["x"] + p["w"] / 2, p["y"] + p["h"] / 2
+        hits.append(bool(((cx >= r.crop_x) & (cx <= r.crop_x + r.crop_w) & (cy >= r.crop_y) & (cy <= r.crop_y + r.crop_h)).all()))
+    assert np.mean(hits) >= 0.95
+    assert (w.loc[w["valid"] == 1, "crop_w"] < info.height).mean() > 0.9  # a wide view is cropped, not kept whole
+
+    # A second run with the same settings reads the finished recording back instead of screening it again.
+    done = next((tmp_path / "run" / "recordings").glob("*/windows.csv"))
+    stamp = done.stat().st_mtime_ns
+    again = screen(model_dir, [video], tmp_path / "run", ScreenConfig())
+    assert done.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(again.windows, w, check_dtype=False)
+
+
+@pytest.mark.slow
+def test_whole_frame_windows_match_the_training_preprocessing(small_cohort, tmp_path):
+    # With --crop none and a 5-s hop, screening sees a segment as `prepare` does: same clip to a few grey levels
+    # (the decoder's area filter is OpenCV's here, FFmpeg's there).
+    clip = ClipConfig(frames=8, size=32)
+    manifest = read_manifest(small_cohort / "manifest.csv")
+    row = manifest.rows[manifest.rows["view"] == "close"].iloc[0]
+    info = probe(row["path"])
+    cfg = ScreenConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0)
+    windows = list(windows_of(info.path, info, cfg, clip, None))
+    ours = next(w.clip for w in windows if w.row["start"] == row["start"])
+    frames = read_segment(info.path, row["start"], row["end"], size=decode_size(info.width, info.height, clip))
+    reference = make_clips(frames, clip)
+    assert ours.shape == reference.shape
+    assert np.abs(ours.astype(int) - reference.astype(int)).mean() < 3.0
+
+
+def test_crop_clip_cuts_the_box(tmp_path):
+    frames = np.zeros((30, 100, 200, 3), np.uint8)
+    frames[:, 20:60, 120:160] = 200  # a bright square, the "infant"
+    clip = crop_clip(frames, (120, 20, 40, 40), ClipConfig(frames=4, size=16))
+    assert clip.shape == (1, 4, 16, 16, 3) and clip.min() == 200
+
+
+def test_a_file_that_ends_before_its_header_says_gets_unreadable_windows(tmp_path, model_dir):
+    # Video for 6 s, audio for 12 s: the container lasts 12 s, the picture stops at 6 s.
+    import av
+
+    path = tmp_path / "short_picture.mp4"
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for k in range(180):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), (k * 2) % 256, np.uint8), format="rgb24")
+            for p in v.encode(frame):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        samples = np.zeros((1, 1024), np.float32)
+        for i in range(int(12 * 16000 / 1024)):
+            af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            af.sample_rate, af.pts = 16000, i * 1024
+            for p in a.encode(af):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    info = probe(path)
+    assert info.duration > 10
+    cfg = ScreenConfig(min_visibility=0.0, dark_level=0.0)
+    rows = [w.row for w in windows_of(info.path, info, cfg, ClipConfig(frames=8, size=32), None)]
+    late = [r for r in rows if r["start"] >= 5.0]
+    assert late and all(r["valid"] == 0 and r["reason"].startswith("unreadable: the file ends at") for r in late)
+    assert rows[0]["valid"] == 1
+
+
+# --- the ONNX detector -------------------------------------------------------------------------------
+
+
+def _yolo_v8_graph(path: Path, boxes: np.ndarray, size: int = 64) -> Path:
+    """An ONNX graph with YOLOv8's interface: images [1, 3, size, size] -> [1, 4 + 2 classes, N]. Its output is
+    the given table plus 0 x the image mean, so it runs the input through the graph like a real detector."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = np.asarray(boxes, np.float32)[None]  # [1, 6, N]
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["table", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(table.shape))],
+        initializer=[numpy_helper.from_array(table, "table"), numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_decode_yolo_layouts_nms_and_classes():
+    # v8: [4 + C, N], one column per box. Boxes 0 and 1 overlap (NMS keeps the better); box 2 is another class;
+    # box 3 is too weak; box 4 is a second person.
+    boxes = [  # cx, cy, w, h, person, other
+        (30, 32, 10, 50, 0.9, 0.0),
+        (30, 30, 10, 50, 0.6, 0.0),
+        (80, 20, 8, 8, 0.0, 0.95),
+        (50, 50, 8, 8, 0.1, 0.0),
+        (100, 40, 6, 6, 0.5, 0.0),
+    ]
+    v8 = np.zeros((6, 64), np.float32)  # more boxes than rows, the rest empty
+    v8[:, : len(boxes)] = np.array(boxes, np.float32).T
+    people = decode_yolo(v8[None], conf=0.25)
+    assert [round(p.score, 3) for p in people] == [0.9, 0.5] and {p.cls for p in people} == {0}
+    assert people[0].box == pytest.approx((25.0, 7.0, 10.0, 50.0))  # cx - w/2, cy - h/2, w, h
+    assert [round(p.score, 3) for p in decode_yolo(v8[None], conf=0.25, classes=(1,))] == [0.95]
+    # v5: [N, 5 + C] with objectness multiplying the class score.
+    v5 = np.zeros((70, 7), np.float32)
+    v5[0] = [40, 40, 20, 20, 0.5, 0.9, 0.1]
+    v5[1] = [10, 10, 4, 4, 0.9, 0.2, 0.0]  # 0.18: below the threshold
+    found = decode_yolo(v5[None], conf=0.25)
+    assert len(found) == 1 and found[0].score == pytest.approx(0.45) and found[0].box == pytest.approx((30, 30, 20, 20))
+    with pytest.raises(ValueError, match="YOLO output"):
+        decode_yolo(np.zeros((2, 3, 4, 5)))
+
+
+def test_letterbox_keeps_the_aspect_ratio():
+    image, scale, (px, py) = letterbox(np.zeros((50, 100, 3), np.uint8), 64)
+    assert image.shape == (64, 64, 3) and scale == pytest.approx(0.64) and (px, py) == (0, 16)
+    assert image[0, 0, 0] == 114 and image[32, 32, 0] == 0
+
+
+def test_onnx_detector_maps_boxes_back_to_the_frame(tmp_path):
+    pytest.importorskip("onnxruntime")
+    table = np.zeros((6, 20), np.float32)
+    table[:, 0] = [32, 40, 16, 16, 0.8, 0.0]  # a person box centred at (32, 40) of the 64 x 64 letterboxed input
+    path = _yolo_v8_graph(tmp_path / "tiny.onnx", table)
+    det = OnnxDetector(path)
+    frame = np.zeros((100, 200, 3), np.uint8)  # letterboxed: scale 0.32, padding 16 rows at the top
+    (d,) = det.detect(frame)
+    assert d.score == pytest.approx(0.8)
+    assert d.box == pytest.approx((75.0, 50.0, 50.0, 50.0), abs=0.01)  # ((32-8)/0.32, (40-8-16)/0.32, 16/0.32, 16/0.32)
+    found = det.update(np.stack([frame] * 5), 30.0)
+    assert found.visibility == pytest.approx(0.8) and found.box == (75, 50, 50, 50)
+    x, y, w, h = found.crop
+    assert x <= 75 and y <= 50 and x + w >= 125 and y + h >= 100
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not onnx")
+    with pytest.raises(Exception, match="bad.onnx: is not a loadable ONNX model"):
+        OnnxDetector(bad)
+
+
+@pytest.mark.slow
+def test_screen_with_the_onnx_detector_through_the_cli(tmp_path, model_dir, long_cohort):
+    table = np.zeros((6, 20), np.float32)
+    table[:, 0] = [32, 32, 12, 12, 0.9, 0.0]
+    path = _yolo_v8_graph(tmp_path / "tiny.onnx", table)
+    video = long_cohort / "videos" / "es000_v0.mp4"
+    r = run_cli("screen", str(model_dir), str(video), "--out", str(tmp_path / "run"), "--detector", str(path), "--hop", "5")
+    assert r.returncode == 0, r.stderr
+    w = pd.read_csv(tmp_path / "run" / "windows.csv")
+    assert (w["visibility"] == 0.9).all() and (w["valid"] == 1).all()
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("screen_cli")
+    make_video(d / "good.mp4", 30 * 8, width=160, height=96)
+    (d / "empty.mp4").write_bytes(b"")
+    data = (d / "good.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (d / "text.mp4").write_text("not a video\n" * 50)
+    make_audio_only(d / "audio.mp4")
+    return d
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("missing.mp4", ["missing.mp4", "file not found"]),
+        ("empty.mp4", ["empty.mp4", "empty (0 bytes)"]),
+        ("truncated.mp4", ["truncated.mp4", "truncated"]),
+        ("text.mp4", ["text.mp4", "not a readable video"]),
+        ("audio.mp4", ["audio.mp4", "no video stream"]),
+    ],
+)
+def test_screen_of_one_bad_file_is_one_line(files, model_dir, tmp_path, name, words):
+    r = run_cli("screen", str(model_dir), str(files / name), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_screen_batch_skips_bad_files_and_screens_the_rest(files, model_dir, tmp_path):
+    bad = ["missing.mp4", "empty.mp4", "truncated.mp4", "text.mp4", "audio.mp4"]
+    r = run_cli("screen", str(model_dir), str(files / "good.mp4"), *(str(files / b) for b in bad), "--out", str(tmp_path / "run"), "--crop", "none")
+    assert r.returncode == 3, r.stderr
+    skipped = [line for line in r.stderr.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == len(bad) and all(any(b in line for line in skipped) for b in bad)
+    w = pd.read_csv(tmp_path / "run" / "windows.csv")
+    assert set(w["video"]) == {str(files / "good.mp4")} and len(w) == len(window_spans(8.0))
+    assert (tmp_path / "run" / "report.html").exists() and (tmp_path / "run" / "timelines" / "good.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--hop", "0"], ["hop=0"]),
+        (["--hop", "7"], ["hop=7"]),
+        (["--crop", "left"], ["crop='left'", "x,y,w,h"]),
+        (["--threshold", "1.5"], ["threshold=1.5"]),
+    ],
+)
+def test_screen_refuses_bad_options_in_one_line(files, model_dir, tmp_path, args, words):
+    r = run_cli("screen", str(model_dir), str(files / "good.mp4"), "--out", str(tmp_path / "run"), *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert all(w in r.stderr for w in words), r.stderr
+
+
+def test_score_events_cli_writes_metrics_sweep_and_szcore_files(tmp_path):
+    spans = window_spans(60.0)
+    windows = pd.DataFrame({"video": "/data/rec.mp4", "start": spans[:, 0], "end": spans[:, 1], "valid": 1})
+    windows["score"] = np.where(np.isin(windows["start"], [17.5, 20.0, 40.0]), 0.9, 0.1)
+    windows.to_csv(tmp_path / "windows.csv", index=False)
+    pd.DataFrame({"video": ["rec.mp4"], "onset": [20.0], "offset": [21.5]}).to_csv(tmp_path / "events.csv", index=False)
+    r = run_cli("score-events", str(tmp_path / "windows.csv"), str(tmp_path / "events.csv"), "--out", str(tmp_path / "out"), "--target-fa-per-24h", "0")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    m = json.loads((tmp_path / "out" / "event_metrics.json").read_text())
+    assert m["spasm"]["true_positive"] == 1 and m["spasm"]["false_positive"] == 1
+    assert m["spasm"]["false_alarms_per_24h"] == pytest.approx(1 / (60 / 3600) * 24)
+    assert m["chosen_threshold"] is None or m["chosen_threshold"] > 0.9
+    tsv = pd.read_csv(tmp_path / "out" / "detections" / "rec_events.tsv", sep="\t")
+    assert tsv["eventType"].tolist() == ["sz", "sz"]
+    assert (tmp_path / "out" / "sweep.png").stat().st_size > 1000
+    bad = tmp_path / "bad_events.csv"
+    bad.write_text("video,onset,offset\nrec.mp4,5,4\n")
+    r = run_cli("score-events", str(tmp_path / "windows.csv"), str(bad), "--out", str(tmp_path / "out2"))
+    assert r.returncode == 2 and "line 2" in r.stderr and "offset is not after onset (5 -> 4)" in r.stderr
