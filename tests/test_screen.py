@@ -11,13 +11,20 @@ import pytest
 import torch
 from conftest import make_audio_only, make_video, run_cli
 
+from spasmscope.cache import SegmentCache, load_clips, prepare
 from spasmscope.config import RunConfig, TrainConfig
 from spasmscope.events import merge_close, window_spans
 from spasmscope.hiera import Hiera, HieraConfig
-from spasmscope.localise import LocaliseConfig, OnnxDetector, crop_around, decode_yolo, letterbox
+from spasmscope.localise import (
+    LocaliseConfig,
+    OnnxDetector,
+    crop_around,
+    decode_yolo,
+    letterbox,
+)
 from spasmscope.manifest import read_manifest
-from spasmscope.preprocess import ClipConfig, decode_size, make_clips
-from spasmscope.screen import ScreenConfig, crop_clip, screen, windows_of
+from spasmscope.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
+from spasmscope.screen import ScreenConfig, screen, windows_of
 from spasmscope.video import iter_frames, probe, read_frames, read_segment
 from spasmscope.weights import save_model
 
@@ -333,3 +340,30 @@ def test_score_events_cli_writes_metrics_sweep_and_szcore_files(tmp_path):
     bad.write_text("video,onset,offset\nrec.mp4,5,4\n")
     r = run_cli("score-events", str(tmp_path / "windows.csv"), str(bad), "--out", str(tmp_path / "out2"))
     assert r.returncode == 2 and "line 2" in r.stderr and "offset is not after onset (5 -> 4)" in r.stderr
+
+
+@pytest.mark.slow
+def test_prepare_cuts_wide_views_around_the_infant(small_cohort, tmp_path):
+    from spasmscope.cache import segment_clips
+    from spasmscope.localise import MotionLocaliser
+
+    clip = ClipConfig(frames=8, size=32, crop_infant=True)
+    manifest = read_manifest(small_cohort / "manifest.csv")
+    prepare(manifest, tmp_path / "cache", clip, workers=1)
+    cache = SegmentCache(tmp_path / "cache", clip)
+    pos = pd.read_csv(small_cohort / "positions.csv")
+    wide = manifest.rows[manifest.rows["view"] == "wide"]
+    assert len(wide) >= 2
+    for r in wide.itertuples():
+        info = probe(r.path)
+        size = working_size(info.width, info.height, clip)
+        cached = load_clips(cache, r.path, r.start, r.end)
+        assert np.array_equal(cached, segment_clips(r.path, r.start, r.end, size, clip))
+        # The crop it used holds the infant, and is a small part of the wide frame.
+        frames = read_segment(r.path, r.start, r.end, size=size)
+        x, y, w, h = MotionLocaliser().update(frames, 30.0).crop
+        sx = info.width / size[0]
+        p = pos[(pos["video"] == r.video) & (pos["time"] >= r.start) & (pos["time"] < r.end)]
+        cx, cy = (p["x"] + p["w"] / 2) / sx, (p["y"] + p["h"] / 2) / sx
+        assert ((cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)).mean() >= 0.9
+        assert w * h < 0.3 * size[0] * size[1]

@@ -1,8 +1,8 @@
 """The segment cache: each segment decoded and resized once, then read by every fold and epoch.
 
 An entry is ``[K, T, S, S, 3] uint8`` (see ``preprocess.make_clips``) in ``ROOT/ab/<key>.npy``, where
-the key hashes the video's content, the segment's start and end, and the ``ClipConfig`` (T, S and
-the temporal and spatial modes). Content, not path: a renamed or copied file hits the cache, and an
+the key hashes the video's content, the segment's start and end, and the ``ClipConfig`` (T, S, the
+temporal and spatial modes, and whether the infant is cropped). Content, not path: a renamed or copied file hits the cache, and an
 edited file misses it. Entries are written atomically, so a killed ``prepare`` leaves whole entries
 only and a re-run does just the missing ones.
 """
@@ -22,7 +22,14 @@ from spasmscope import atomic
 from spasmscope.batch import Skipped, default_workers, probe_manifest, run_jobs
 from spasmscope.errors import VideoError
 from spasmscope.manifest import Manifest
-from spasmscope.preprocess import ClipConfig, decode_size, make_clips
+from spasmscope.preprocess import (
+    ClipConfig,
+    crop_clip,
+    decode_size,
+    make_clips,
+    working_size,
+)
+from spasmscope.video import TARGET_FPS
 
 FORMAT_VERSION = 1  # bump when the stored arrays change meaning
 _CHUNK = 1 << 20
@@ -86,10 +93,20 @@ class _Job:
 
 
 def _decode_job(job: _Job) -> None:
+    SegmentCache(job.root, job.cfg).put(job.key, segment_clips(job.video, job.start, job.end, job.size, job.cfg))
+
+
+def segment_clips(video: str, start: float, end: float, size: tuple[int, int], cfg: ClipConfig) -> np.ndarray:
+    """One segment as model clips ``[K, T, S, S, 3] uint8``. ``size`` is the upright decode size: ``decode_size``
+    of the video, or ``working_size`` when ``cfg.crop_infant`` cuts the segment around the infant first."""
     from spasmscope.video import read_segment
 
-    frames = read_segment(job.video, job.start, job.end, size=job.size)
-    SegmentCache(job.root, job.cfg).put(job.key, make_clips(frames, job.cfg))
+    frames = read_segment(video, start, end, size=size)
+    if not cfg.crop_infant:
+        return make_clips(frames, cfg)
+    from spasmscope.localise import MotionLocaliser
+
+    return crop_clip(frames, MotionLocaliser().update(frames, TARGET_FPS).crop, cfg)
 
 
 @dataclass(frozen=True)
@@ -126,7 +143,8 @@ def prepare(
         if cache.path(key).exists():
             cached += 1
             continue
-        jobs.append(_Job(row.path, float(row.start), float(row.end), key, decode_size(info.width, info.height, cfg), str(cache.root), cfg))
+        size = (working_size if cfg.crop_infant else decode_size)(info.width, info.height, cfg)
+        jobs.append(_Job(row.path, float(row.start), float(row.end), key, size, str(cache.root), cfg))
 
     decoded = 0
     with progress(len(jobs) + cached, cached) if progress else nullcontext(lambda n=1: None) as advance:

@@ -4,7 +4,8 @@
 - night statistic: mean over pixels of the variance across the R, G, B channels; infrared night video
   is grey, so the statistic is near 0, and ``night = statistic < NIGHT_THRESHOLD``;
 - motion: mean absolute grey-level difference of consecutive frames (at 30 fps);
-- sharpness: variance of the Laplacian of the grey frame, averaged over sampled frames.
+- sharpness: variance of the Laplacian of the grey frame, averaged over sampled frames;
+- visibility (segments only): the built-in infant localiser's confidence, 0-1 (METHOD §8).
 
 Frames are sampled as pairs one 30-fps frame apart, at native resolution (sharpness depends on it),
 so a characteristic costs a fixed number of decoded frames whatever the length of the span.
@@ -122,7 +123,19 @@ def segment_row(info: VideoInfo, start: float, end: float) -> dict:
         "bitrate": info.bitrate,
     }
     row.update(_visual_fields(span_visual(info.path, start, min(end, info.duration), PAIRS_PER_SEGMENT)))
+    row["visibility"] = round(segment_visibility(info, start, min(end, info.duration)), 4)
     return row
+
+
+def segment_visibility(info: VideoInfo, start: float, end: float) -> float:
+    """How sure the built-in localiser is that an infant is in view in ``[start, end)`` (0-1; METHOD §8), from
+    the segment at the working size screening uses."""
+    from spasmscope.localise import MotionLocaliser
+    from spasmscope.preprocess import ClipConfig, working_size
+    from spasmscope.video import read_segment
+
+    frames = read_segment(info.path, start, end, size=working_size(info.width, info.height, ClipConfig(size=64)))
+    return MotionLocaliser().update(frames, TARGET_FPS).visibility
 
 
 def _visual_fields(v: Visual) -> dict:

@@ -115,6 +115,7 @@ def prepare(
     temporal: Annotated[str, typer.Option(help="resize: whole segment to T frames (paper); clips: K clips of 16 at stride 4.")] = "resize",
     clips: Annotated[int, typer.Option(help="K clips for --temporal clips.")] = 3,
     spatial: Annotated[str, typer.Option(help="squash (paper), pad or crop.")] = "squash",
+    crop_infant: Annotated[bool, typer.Option(help="Cut each segment around the infant first (built-in motion localiser; for wide views).")] = False,
     workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad video instead of skipping it.")] = False,
 ) -> None:
@@ -123,7 +124,7 @@ def prepare(
     from spasmscope.manifest import read_manifest
     from spasmscope.progress import bar
 
-    cfg = _clip_config(frames, size, temporal, clips, spatial)
+    cfg = _clip_config(frames, size, temporal, clips, spatial, crop_infant)
     m = read_manifest(manifest)
     result = run_prepare(m, cache, cfg, workers=workers or None, strict=strict, progress=lambda total, done: bar(total, "prepare segments", done))
     _report_skipped(result.skipped)
@@ -132,11 +133,11 @@ def prepare(
         raise typer.Exit(EXIT_SKIPPED)
 
 
-def _clip_config(frames: int, size: int, temporal: str, clips: int, spatial: str):
+def _clip_config(frames: int, size: int, temporal: str, clips: int, spatial: str, crop_infant: bool = False):
     from spasmscope.preprocess import ClipConfig
 
     try:
-        return ClipConfig(frames=frames, size=size, temporal=temporal, clips=clips, spatial=spatial)
+        return ClipConfig(frames=frames, size=size, temporal=temporal, clips=clips, spatial=spatial, crop_infant=crop_infant)
     except ValueError as e:
         raise InputError(None, str(e).split(";")[0], str(e).split(";")[-1].strip()) from None
 
@@ -212,15 +213,23 @@ def _weights(weights: str | None, preset: str) -> str:
     return "none"
 
 
-def _table1(manifest, out: Path, workers: int) -> None:
-    """Characteristics and Table 1 of the run's videos, for the report (METHOD §7)."""
+def _table1(manifest, out: Path, workers: int, threshold: float) -> None:
+    """Characteristics, Table 1 and the factor analysis (video quality against false alarms) of a run whose
+    predictions are written, for the report (METHOD §7)."""
+    import json
+
+    import pandas as pd
+
     from spasmscope import atomic
     from spasmscope.characteristics import characterise, cohort_table
+    from spasmscope.factors import factor_analysis
     from spasmscope.progress import bar
 
     table, _ = characterise(manifest.videos, manifest=manifest, workers=workers or None, progress=lambda total, done: bar(total, "measure videos", done))
     atomic.write_csv(out / "characteristics.csv", table)
     atomic.write_csv(out / "table1.csv", cohort_table(table))
+    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False, na_values=[""])
+    atomic.write_json(out / "factors.json", json.loads(json.dumps(factor_analysis(predictions, table, threshold), default=float)))
 
 
 def _print_metrics(metrics: dict, out: Path, report: Path) -> None:
@@ -263,7 +272,7 @@ def cv(
         raise InputError(None, f"--folds {folds}", "cross-validation needs at least 2 folds")
     _, metrics, skipped = cross_validate(m, out, cfg, folds, tuple(train_only), _weights(weights, preset), cache, workers or None, strict)
     if table1:
-        _table1(m, out, workers)
+        _table1(m, out, workers, metrics["threshold"])
     report = write_report(out, f"Child-level {folds}-fold cross-validation: {manifest.name}")
     _report_skipped(skipped)
     _print_metrics(metrics, out, report)
@@ -319,7 +328,7 @@ def evaluate(
     m = read_manifest(manifest, require_labels=True)
     _, metrics, skipped = run_evaluate(model, m, out, threshold, cache, workers or None, strict)
     if table1:
-        _table1(m, out, workers)
+        _table1(m, out, workers, metrics["threshold"])
     report = write_report(out, f"External evaluation: {manifest.name}")
     _report_skipped(skipped)
     _print_metrics(metrics, out, report)
@@ -394,7 +403,15 @@ def score_events(
     import numpy as np
 
     from spasmscope import atomic
-    from spasmscope.events import EventParams, align_videos, choose_threshold, detections, recording_durations, sweep, szcore_tsv
+    from spasmscope.events import (
+        EventParams,
+        align_videos,
+        choose_threshold,
+        detections,
+        recording_durations,
+        sweep,
+        szcore_tsv,
+    )
     from spasmscope.events import score_events as run_scoring
     from spasmscope.manifest import read_events
     from spasmscope.screen import read_windows

@@ -38,6 +38,7 @@ class ClipConfig:
     clips: int = 3  # K, for temporal="clips"
     clip_stride: int = 4  # source frames between clip frames, for temporal="clips"
     spatial: str = "squash"  # "squash" (paper), "pad" or "crop"
+    crop_infant: bool = False  # cut each segment around the infant first (built-in motion localiser, METHOD §8)
 
     def __post_init__(self) -> None:
         if self.temporal not in TEMPORAL_MODES:
@@ -68,6 +69,27 @@ def decode_size(width: int, height: int, cfg: ClipConfig) -> tuple[int, int]:
         scale = min(1.0, limit / side)
         w, h = width * scale, height * scale
     return max(2, int(round(w / 2)) * 2), max(2, int(round(h / 2)) * 2)
+
+
+def working_size(width: int, height: int, cfg: ClipConfig) -> tuple[int, int]:
+    """Upright ``(width, height)`` to decode at when a crop is cut from the frame: short side at most four times
+    the clip (at least 256), so an infant a quarter of the frame high still fills a clip at full detail."""
+    scale = min(1.0, max(256, 4 * cfg.size) / min(width, height))
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def crop_clip(frames: np.ndarray, crop: tuple[int, int, int, int], cfg: ClipConfig) -> np.ndarray:
+    """Frames ``[N, H, W, 3] uint8`` (30 fps) -> model clips ``[K, T, S, S, 3]`` of the box ``crop`` (x, y, w, h):
+    cut, brought to ``decode_size`` with an area filter (what FFmpeg does for uncropped segments), then
+    ``make_clips``."""
+    import cv2
+
+    x, y, w, h = crop
+    part = frames[:, y : y + h, x : x + w]
+    dw, dh = decode_size(part.shape[2], part.shape[1], cfg)
+    if (dw, dh) != (part.shape[2], part.shape[1]):
+        part = np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in part])
+    return make_clips(part, cfg)
 
 
 def to_square(frames: np.ndarray, spatial: str) -> np.ndarray:

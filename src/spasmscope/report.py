@@ -2,7 +2,8 @@
 
 Figures follow the paper: per-child metrics (Fig. 2A/3A), overall metrics with 95% CIs (2B), every segment's
 score against the threshold (2C), false-alarm rate per seizure-free child (Fig. 4), and a ROC curve; then
-Table 1. Each figure is also written as a PNG under ``figures/`` for papers and slides.
+Table 1 and the factor analysis of video quality against false alarms (METHOD §7). Each figure is also
+written as a PNG under ``figures/`` for papers and slides.
 """
 
 from __future__ import annotations
@@ -153,6 +154,34 @@ def _metrics_table(metrics: dict) -> str:
     )
 
 
+def _factors_section(f: dict) -> str:
+    """METHOD §7 factor analysis as tables: resolution by cohort, quality of false positives, FAR without night."""
+
+    def num(v, digits: int = 3) -> str:
+        return '<span class="na">n/a</span>' if v is None else f"{v:.{digits}g}"
+
+    parts = ["<h2>Video quality and false alarms (METHOD §7)</h2>"]
+    r = f.get("resolution_by_cohort")
+    if r is not None:
+        classes = sorted({k for row in r["counts"].values() for k in row})
+        rows = "".join(f"<tr><td>{html.escape(c)}</td>" + "".join(f"<td>{row.get(k, 0)}</td>" for k in classes) + "</tr>" for c, row in r["counts"].items())
+        parts.append("<p>Videos per resolution class and cohort; chi-squared "
+                     f"{num(r['chi2'])} (df {r['dof'] if r['dof'] is not None else 'n/a'}), p = {num(r['p'])}.</p>"
+                     f"<table><tr><th>cohort</th>{''.join(f'<th>{html.escape(k)}</th>' for k in classes)}</tr>{rows}</table>")  # fmt: skip
+    tests = f.get("fp_vs_tn") or {}
+    if tests:
+        rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{num(t['median_fp'])} (n={t['n_fp']})</td><td>{num(t['median_tn'])} (n={t['n_tn']})</td>"
+                       f"<td>{num(t['u'])}</td><td>{num(t['p'])}</td></tr>" for c, t in tests.items())  # fmt: skip
+        parts.append("<p>False-positive against true-negative segments (two-sided Mann-Whitney U):</p>"
+                     f"<table><tr><th>characteristic</th><th>median, false positives</th><th>median, true negatives</th><th>U</th><th>p</th></tr>{rows}</table>")  # fmt: skip
+    night = f.get("far_night")
+    if night is not None:
+        a, d = night["all"], night["without_night"]
+        parts.append(f"<p>False-alarm rate on seizure-free children: {_fmt(a['far'], True)} ({a['false_alarms']}/{a['segments']}) with night "
+                     f"segments, {_fmt(d['far'], True)} ({d['false_alarms']}/{d['segments']}) without.</p>")  # fmt: skip
+    return "".join(parts)
+
+
 def _children_table(children: pd.DataFrame) -> str:
     head = "".join(f"<th>{LABELS[m]}</th>" for m in METRICS)
     body = "".join(
@@ -193,6 +222,8 @@ def write_report(run: Path, title: str) -> Path:
     if (run / "table1.csv").exists():
         table1 = format_table1(pd.read_csv(run / "table1.csv"))
         parts.append("<h2>Table 1: cohorts and video characteristics (median [IQR])</h2>" + table1.to_html(escape=True, border=0))
+    if (run / "factors.json").exists():
+        parts.append(_factors_section(json.loads((run / "factors.json").read_text())))
     if (run / "run.json").exists():
         parts.append(f"<details><summary>Run configuration</summary><pre>{html.escape((run / 'run.json').read_text())}</pre></details>")
     parts.append("<p class='note'>Segment-level metrics as in Miron et al. 2024. Not a clinical device: every flagged segment needs review by a clinician.</p>")

@@ -24,7 +24,6 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -35,8 +34,14 @@ from spasmscope.config import RunConfig
 from spasmscope.errors import InputError, VideoError
 from spasmscope.events import WINDOW_S, detections, window_spans
 from spasmscope.hiera import Hiera
-from spasmscope.localise import Box, LocaliseConfig, Localiser, MotionLocaliser, OnnxDetector
-from spasmscope.preprocess import ClipConfig, decode_size, make_clips, normalise
+from spasmscope.localise import (
+    Box,
+    LocaliseConfig,
+    Localiser,
+    MotionLocaliser,
+    OnnxDetector,
+)
+from spasmscope.preprocess import ClipConfig, crop_clip, normalise, working_size
 from spasmscope.scores import probability
 from spasmscope.train import device
 from spasmscope.video import DecodeStats, VideoInfo, iter_frames, probe, segment_times
@@ -57,7 +62,6 @@ class ScreenConfig:
     detector: str = ""  # path of a YOLO-style .onnx person detector for crop=auto; empty: the built-in motion localiser
     min_visibility: float = 0.3  # below: "no infant in view", not scored
     dark_level: float = 20.0  # mean grey level (0-255) below which a window is too dark to score
-    working_side: int = 256  # pixels: frames are decoded with their short side at most this (crops come from it)
     batch_size: int = 16  # windows per forward pass
     localise: LocaliseConfig = field(default_factory=LocaliseConfig)
 
@@ -92,23 +96,6 @@ class Window:
     clip: np.ndarray | None  # uint8 [K, T, S, S, 3]
 
 
-def working_size(info: VideoInfo, side: int) -> tuple[int, int]:
-    """Upright (width, height) frames are decoded at: short side at most ``side``, even numbers."""
-    scale = min(1.0, side / min(info.width, info.height))
-    return max(2, int(round(info.width * scale / 2)) * 2), max(2, int(round(info.height * scale / 2)) * 2)
-
-
-def crop_clip(frames: np.ndarray, crop: Box, clip: ClipConfig) -> np.ndarray:
-    """Window frames ``[N, H, W, 3] uint8`` (30 fps) -> model clips ``[K, T, S, S, 3]``: cut the crop, bring it to
-    at most twice the clip size with an area filter (as ``prepare`` has FFmpeg do), then the clip's resize."""
-    x, y, w, h = crop
-    part = frames[:, y : y + h, x : x + w]
-    dw, dh = decode_size(part.shape[2], part.shape[1], clip)
-    if (dw, dh) != (part.shape[2], part.shape[1]):
-        part = np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in part])
-    return make_clips(part, clip)
-
-
 def _scaled_box(box: Box, sx: float, sy: float, width: int, height: int) -> Box:
     """A box in working pixels -> upright pixels of the file (or back, with the inverse scales), inside the frame."""
     x, y, w, h = box
@@ -124,7 +111,7 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
     stream_times = np.unique(np.concatenate(times))
     index = {t: i for i, t in enumerate(stream_times)}
     wanted = [np.array([index[t] for t in ts]) for ts in times]
-    ww, wh = working_size(info, cfg.working_side)
+    ww, wh = working_size(info.width, info.height, clip)
     sx, sy = info.width / ww, info.height / wh
     fixed = None if cfg.crop in ("auto", "none") else _scaled_box(fixed_box(cfg.crop), 1 / sx, 1 / sy, ww, wh)
     base = {"video": info.path, "width": info.width, "height": info.height, "fps": round(info.fps, 3), "bitrate": info.bitrate}

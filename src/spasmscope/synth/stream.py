@@ -23,7 +23,8 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from spasmscope.preprocess import ClipConfig, to_square
+from spasmscope.localise import LocaliseConfig, crop_around
+from spasmscope.preprocess import ClipConfig, to_square, working_size
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
 from spasmscope.synth.motion import contraction, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
@@ -88,10 +89,12 @@ def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0
     is_easy = bool(rng.uniform() < easy)
     if is_easy:
         look, rec = ease(look, rec)
-    # Draw at about twice the clip size, as decoding does (preprocess.decode_size), keeping the aspect ratio.
-    short = min(rec.width, rec.height)
-    scale = min(1.0, 2 * clip.size / short)
-    rec = dataclasses.replace(rec, width=max(2, round(rec.width * scale)), height=max(2, round(rec.height * scale)), fps=Fraction(STREAM_FPS))
+    # Draw at about twice the clip size, as decoding does (preprocess.decode_size), keeping the aspect ratio; a
+    # wide view to be cropped around the infant at the working size screening and prepare decode it at.
+    cropped = clip.crop_infant and rec.wide
+    w, h = working_size(rec.width, rec.height, clip) if cropped else (rec.width, rec.height)
+    scale = 1.0 if cropped else min(1.0, 2 * clip.size / min(w, h))
+    rec = dataclasses.replace(rec, width=max(2, round(w * scale)), height=max(2, round(h * scale)), fps=Fraction(STREAM_FPS))
 
     label = int(rng.uniform() < cfg.spasm_fraction)
     spasms = []
@@ -109,6 +112,13 @@ def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0
     centres = (np.arange(clip.frames) + 0.5) * n / clip.frames - 0.5
     ks = np.clip(np.round(centres), 0, n - 1).astype(int)
     frames = np.stack([scene.render(timeline, int(k)) for k in ks])
+    if cropped:
+        # Where the localiser would crop: around everywhere the infant was in these frames (the generator knows).
+        boxes = np.array([scene.box(timeline, int(k)) for k in ks])
+        x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+        x1, y1 = (boxes[:, 0] + boxes[:, 2]).max(), (boxes[:, 1] + boxes[:, 3]).max()
+        x, y, cw, ch = crop_around((int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))), rec.width, rec.height, LocaliseConfig())
+        frames = frames[:, y : y + ch, x : x + cw]
     level = sum((contraction(timeline.t[ks], s) for s in spasms), np.zeros(len(ks)))
     pose = timeline.pose[ks] - np.asarray(look.rest)
     return StreamClip(square_clip(frames, clip), label, level.astype(np.float32), pose.astype(np.float32))
