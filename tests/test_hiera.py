@@ -97,6 +97,31 @@ def test_small_model_matches_the_official_code_with_mask_unit_attention_and_pool
         assert torch.allclose(ours.forward_features(x), _official_features(ref, x), atol=1e-5, rtol=0)
 
 
+def test_masked_tokens_match_the_official_mae_path(official):
+    # The MAE input path: same kept units, same last-stage tokens as the official forward(x, mask).
+    kw = dict(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 2, 2, 1), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8),
+              patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), sep_pos_embed=True)  # fmt: skip
+    torch.manual_seed(3)
+    ref = official.Hiera(num_classes=5, **kw).eval()
+    ours = Hiera(HieraConfig(**kw)).eval()
+    load_official_state(ours, ref.state_dict())
+    x = torch.randn(2, 3, 8, 64, 64)
+    units = 4 * 2 * 2
+    assert ours.mask_units == (4, 2, 2)
+    mask = torch.zeros(2, units, dtype=torch.bool)
+    mask[0, [0, 3, 5, 6, 9, 12, 14, 15]] = True
+    mask[1, [1, 2, 4, 7, 8, 10, 11, 13]] = True
+    with torch.no_grad():
+        a, b = ours.forward_tokens(x, mask), ref(x, mask=mask)
+    assert a.shape == b.shape == (2, 8, ours.num_features)
+    assert torch.allclose(a, b, atol=1e-5, rtol=0), (a - b).abs().max()
+    # Kept tokens do not depend on what the masked units show.
+    z = x.clone()
+    z[0, :, 0:2, 0:32, 32:64] = 9.0  # unit 1 (t 0, h 0, w 1) is masked in sample 0
+    with torch.no_grad():
+        assert torch.allclose(ours.forward_tokens(z, mask)[0], a[0], atol=1e-6)
+
+
 def test_head_gives_one_logit_and_loading_checks_keys():
     cfg = HieraConfig(input_size=(8, 64, 64), embed_dim=16, stages=(1, 1, 1, 1))
     model = Hiera(cfg).eval()

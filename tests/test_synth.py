@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 
 from spasmscope.characteristics import grey
-from spasmscope.manifest import read_events, read_manifest
+from spasmscope.manifest import read_manifest, read_events
 from spasmscope.synth import SynthConfig, plan_cohort
 from spasmscope.synth.cohort import infant_boxes
 from spasmscope.synth.look import N_POSE

@@ -22,13 +22,7 @@ from spasmscope import atomic
 from spasmscope.batch import Skipped, default_workers, probe_manifest, run_jobs
 from spasmscope.errors import VideoError
 from spasmscope.manifest import Manifest
-from spasmscope.preprocess import (
-    ClipConfig,
-    crop_clip,
-    decode_size,
-    make_clips,
-    working_size,
-)
+from spasmscope.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
 from spasmscope.video import TARGET_FPS
 
 FORMAT_VERSION = 1  # bump when the stored arrays change meaning

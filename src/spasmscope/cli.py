@@ -180,8 +180,9 @@ PresetOpt = Annotated[str, typer.Option(help="cpu: small Hiera on 16x64x64 clips
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file with [model], [clip] and [train] tables changing the preset.")]
 WeightsOpt = Annotated[
     str | None,
-    typer.Option(help="Backbone start: none (random), hub (download the official Kinetics-400 file, CC BY-NC 4.0), an official .pth, or a folder "
-                 "with config.json + model.safetensors. Default: none for cpu; the paper preset needs one."),
+    typer.Option(help="Backbone start: default (the cpu backbone shipped with spasmscope), none (random), hub (download the official "
+                 "Kinetics-400 file, CC BY-NC 4.0), an official .pth, or a folder with config.json + model.safetensors (e.g. from "
+                 "`spasmscope pretrain`). Not given: default for a cpu-sized model, random for other sizes; the paper preset needs one."),
 ]  # fmt: skip
 CacheOpt = Annotated[Path | None, typer.Option(help="Segment cache folder (default: OUT/cache); share it between runs to decode once.")]
 WorkersOpt = Annotated[int, typer.Option(help="Processes for decoding (0: all cores).")]
@@ -202,15 +203,19 @@ def _run_config(preset: str, config: Path | None, epochs: int | None, lr: float 
         raise InputError(None, f"--preset {preset}: {e}".split(";")[0], "use --preset cpu or --preset paper") from None
 
 
-def _weights(weights: str | None, preset: str) -> str:
+def _weights(weights: str | None, cfg) -> str:
+    """``--weights`` as given; when not given, the shipped backbone for a ``cpu``-sized model, and for the paper
+    preset a refusal (fine-tuning random Hiera-B would not be the paper's method)."""
+    from spasmscope.weights import default_weights
+
     if weights is not None:
         return weights
-    if preset == "paper":
+    if cfg.preset == "paper":
         raise InputError(
             None, "the paper preset fine-tunes the Kinetics-400 Hiera-B weights, and none were given",
             "pass --weights hub (downloads 200 MB once, CC BY-NC 4.0), --weights FILE.pth, or --weights none to start from random weights",
         )  # fmt: skip
-    return "none"
+    return default_weights(cfg)
 
 
 def _table1(manifest, out: Path, workers: int, threshold: float) -> None:
@@ -270,7 +275,7 @@ def cv(
     m = read_manifest(manifest, require_labels=True)
     if folds < 2:
         raise InputError(None, f"--folds {folds}", "cross-validation needs at least 2 folds")
-    _, metrics, skipped = cross_validate(m, out, cfg, folds, tuple(train_only), _weights(weights, preset), cache, workers or None, strict)
+    _, metrics, skipped = cross_validate(m, out, cfg, folds, tuple(train_only), _weights(weights, cfg), cache, workers or None, strict)
     if table1:
         _table1(m, out, workers, metrics["threshold"])
     report = write_report(out, f"Child-level {folds}-fold cross-validation: {manifest.name}")
@@ -300,7 +305,7 @@ def train(
     from spasmscope.validate import train_final
 
     cfg = _run_config(preset, config, epochs, lr, seed, freeze)
-    records, skipped = train_final(read_manifest(manifest, require_labels=True), out, cfg, _weights(weights, preset), cache, workers or None, strict)
+    records, skipped = train_final(read_manifest(manifest, require_labels=True), out, cfg, _weights(weights, cfg), cache, workers or None, strict)
     _report_skipped(skipped)
     typer.echo(f"trained {cfg.preset} model, {len(records)} epochs, final loss {records[-1]['loss']:.4f}; model in {out}")
     if skipped:
@@ -491,6 +496,87 @@ def pretrain_supervised(
     with bar(steps, "pretrain") as advance:
         record = run_pretrain(out, cfg, recipe, stream, weights, max(0, workers), advance)
     typer.echo(f"pretrained {steps} steps: validation AUC {record.get('val_auc', float('nan')):.3f}; backbone in {out} (use --weights {out})")
+
+
+def _window_count(videos: list[str], hop: float) -> int:
+    """Windows of the readable recordings among ``videos`` (for a progress bar)."""
+    from spasmscope.errors import VideoError
+    from spasmscope.events import WINDOW_S, window_spans
+    from spasmscope.video import probe
+
+    total = 0
+    for v in videos:
+        try:
+            total += len(window_spans(probe(v).duration, WINDOW_S, hop))
+        except VideoError:
+            pass
+    return total
+
+
+@pretrain_app.command("mae")
+def pretrain_mae(
+    inputs: Annotated[list[Path], typer.Argument(help="Unlabeled recordings (any length), or one manifest CSV of segments.")],
+    out: Annotated[Path, typer.Option(help="Backbone folder: model.safetensors, config.json, pretrain.jsonl (pass it to --weights).")],
+    weights: Annotated[str, typer.Option(help="Start from these weights: none, default (the shipped cpu backbone), a backbone folder, an official .pth.")] = "none",
+    preset: PresetOpt = "cpu",
+    config: ConfigOpt = None,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Clips per step.")] = 16,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up, cosine decay).")] = 3e-4,
+    mask_ratio: Annotated[float, typer.Option(help="Share of mask units hidden from the encoder.")] = 0.75,
+    hop: Annotated[float, typer.Option(help="Seconds between windows taken from recordings.")] = 5.0,
+    seed: Annotated[int, typer.Option(help="Seed of the initialisation, batches and masks.")] = 0,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = 0,
+) -> None:
+    """Masked-autoencoder pretraining on unlabeled recordings (Hiera's own method): adapt a backbone to your
+    cameras before fine-tuning; resumable: run the same command again after an interruption."""
+    import hashlib
+
+    from spasmscope.cache import SegmentCache, load_clips, prepare
+    from spasmscope.mae import MaeConfig, pretrain_mae as run_mae, window_clips
+    from spasmscope.progress import bar
+
+    cfg = _run_config(preset, config, None, None, None, None)
+    try:
+        recipe = MaeConfig(steps=steps, batch_size=batch_size, lr=lr, mask_ratio=mask_ratio, seed=seed)
+    except ValueError as e:
+        raise InputError(None, str(e).split(";")[0], str(e).split(";")[-1].strip()) from None
+    cache_root = cache or out / "cache"
+    manifest, videos = _manifest_or_videos(inputs)
+    if manifest is not None:
+        result = prepare(manifest, cache_root, cfg.clip, workers=workers or None, progress=lambda total, done: bar(total, "prepare segments", done))
+        _report_skipped(result.skipped)
+        skipped = result.skipped.items
+        unreadable = {what for what, _ in skipped}
+        spans = [(r.path, float(r.start), float(r.end)) for r in manifest.rows.itertuples() if r.path not in unreadable]
+    else:
+        with bar(_window_count(videos, hop), "cut windows") as advance:
+            spans, skipped = window_clips(videos, cache_root, cfg, hop, advance)
+        _report_skipped_list(skipped)
+    clip_cache = SegmentCache(cache_root, cfg.clip)
+    fingerprint = hashlib.sha256("".join(f"{clip_cache.digest(v)},{s:g},{e:g}\n" for v, s, e in spans).encode()).hexdigest()
+
+    def load(i: int):
+        return load_clips(clip_cache, *spans[i])
+
+    with bar(steps, "pretrain mae") as advance:
+        record = run_mae(out, cfg, recipe, load, len(spans), fingerprint, weights, advance)
+    typer.echo(f"MAE pretraining on {len(spans)} windows: {steps} steps, final reconstruction loss {record.get('loss', float('nan')):.4f}; backbone in {out} (use --weights {out})")
+    if skipped:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Speed and memory against their limits (benchmarks/run.py of a source checkout; --help lists its options)."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+    if not script.is_file():
+        raise InputError(script, "the benchmark script is not in this installation", "run it from a source checkout: python benchmarks/run.py")
+    sys.argv = [str(script), *ctx.args]
+    runpy.run_path(str(script), run_name="__main__")
 
 
 @app.command()

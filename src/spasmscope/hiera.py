@@ -9,7 +9,8 @@ Shapes: input ``[B, 3, T, H, W] float`` (Kinetics-normalised); tokens ``[B, N, C
 ``spasmscope.scores`` is the one place a sigmoid is applied.
 
 Differences from the official code, on purpose: the head has one output and no eval-mode softmax;
-no dependency on timm; optional gradient checkpointing per block; no masked (MAE) input path yet.
+no dependency on timm; optional gradient checkpointing per block; the masked (MAE) input path returns
+last-stage tokens only (no intermediate features).
 """
 
 from __future__ import annotations
@@ -247,22 +248,40 @@ class Hiera(nn.Module):
             t, h, w = t // stride[0], h // stride[1], w // stride[2]
         return t, h, w
 
-    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, T, H, W]`` -> last-stage tokens ``[B, t * h * w, num_features]`` before pooling, in raster
-        order over ``token_grid()`` (the unrolled order is fully undone once every pooling has happened)."""
+    @property
+    def mask_units(self) -> tuple[int, int, int]:
+        """``(t, h, w)`` grid of mask units: the first stage's tokens divided by ``mask_unit_size``."""
+        return tuple(n // m for n, m in zip(self.tokens_shape, self.cfg.mask_unit_size, strict=True))  # type: ignore[return-value]
+
+    def forward_tokens(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, 3, T, H, W]`` -> last-stage tokens ``[B, n, num_features]`` before pooling and norm, in raster
+        order over ``token_grid()`` (the unrolled order is fully undone once every pooling has happened).
+
+        ``mask``: ``[B, units] bool`` over ``mask_units`` in raster order, True = keep (as the official code), the
+        same number kept in every sample. Masked units are blanked before the patch embedding and their tokens
+        dropped, so each kept unit ends as ``n / kept`` tokens in unit order (MAE pretraining).
+        """
         if len(self.schedule) != self.cfg.q_pool:
             raise ValueError("forward_tokens needs a model that pools at every stage change (q_pool = stages - 1)")
-        return self._blocks(x)
+        return self._blocks(x, mask)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, T, H, W]`` -> pooled, normalised features ``[B, num_features]``."""
         return self.norm(self._blocks(x).mean(dim=1))
 
-    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
+    def _blocks(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if tuple(x.shape[2:]) != tuple(self.cfg.input_size):
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes [B, 3, {', '.join(map(str, self.cfg.input_size))}]")
+        if mask is not None:
+            # Blank masked pixels first, so the patch kernels cannot see across into a masked unit.
+            grid = mask.view(x.shape[0], 1, *self.mask_units).float()
+            x = x * F.interpolate(grid, size=x.shape[2:], mode="nearest")
         x = self.patch_embed(x) + self.pos_embed_full()
         x = unroll(x, self.tokens_shape, self.schedule)
+        if mask is not None:
+            # Unrolled order puts the mask unit fastest (token = position * units + unit): keep whole units.
+            keep = mask[:, None, :].expand(-1, x.shape[1] // mask.shape[1], -1).reshape(x.shape[0], -1)
+            x = x[keep].view(x.shape[0], -1, x.shape[-1])
         for block in self.blocks:
             if self.cfg.checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, use_reentrant=False)

@@ -32,14 +32,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from spasmscope import atomic
 from spasmscope.config import RunConfig
 from spasmscope.errors import InputError
 from spasmscope.hiera import Hiera
 from spasmscope.preprocess import ClipConfig, normalise
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip
-from spasmscope.weights import load_backbone, save_model
+from spasmscope.weights import load_backbone, load_resume, save_model, save_resume
 
 STATE_FILE = "resume.pt"  # optimiser state and step, read back with weights_only=True (no code)
 LOG_FILE = "pretrain.jsonl"
@@ -183,16 +182,8 @@ def pretrain_supervised(
     dense = DenseHead(model)
     params = [*model.parameters(), *dense.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = 0
-    state_path = out / STATE_FILE
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["recipe"] != recipe or state["config"] != config:
-            raise InputError(out, "holds a pretraining run with another recipe", "use a new --out folder, or delete this one to start over")
-        model.load_state_dict(state["model"])
-        dense.load_state_dict(state["dense"])
-        opt.load_state_dict(state["optimizer"])
-        step = int(state["step"])
+    state_path, modules = out / STATE_FILE, {"model": model, "dense": dense}
+    step = load_resume(state_path, modules, opt, recipe, config, "a pretraining run")
     val_x, val_y = validation_set(stream, run.clip, cfg.val_clips)
 
     data = StreamClips(stream, run.clip, step * cfg.batch_size, (cfg.steps - step) * cfg.batch_size, cfg)
@@ -222,8 +213,7 @@ def pretrain_supervised(
                       "val_auc": _val_auc(model, val_x, val_y, 64), "clips_per_s": round(len(parts) * cfg.batch_size / seconds, 2)}  # fmt: skip
             with open(out / LOG_FILE, "a") as f:  # a killed run keeps the lines it finished
                 f.write(json.dumps(record) + "\n")
-            with atomic.atomic_path(state_path) as tmp:
-                torch.save({"step": step, "model": model.state_dict(), "dense": dense.state_dict(), "optimizer": opt.state_dict(), "recipe": recipe, "config": config}, tmp)
+            save_resume(state_path, step, modules, opt, recipe, config)
             began, parts = time.perf_counter(), []
 
     if not record and (out / LOG_FILE).exists():  # everything was done before this call

@@ -41,6 +41,15 @@ def embedded_backbone() -> Path:
     return Path(str(files("spasmscope") / "backbones" / "cpu-synth"))
 
 
+def default_weights(cfg: RunConfig) -> str:
+    """What a run starts from when ``--weights`` is not given: the shipped backbone for a model of its size (the
+    ``cpu`` preset's), random weights otherwise."""
+    shipped = embedded_backbone() / MODEL_FILE
+    if shipped.is_file() and _shape_settings(read_model_config(shipped.parent)["config"]["model"]) == _shape_settings(cfg.model.as_dict()):
+        return EMBEDDED
+    return "none"
+
+
 def hub_cache_dir() -> Path:
     """Where ``--weights hub`` keeps the download: ``$SPASMSCOPE_HOME`` or ``~/.cache/spasmscope``."""
     return Path(os.environ.get("SPASMSCOPE_HOME", Path.home() / ".cache" / "spasmscope"))
@@ -188,3 +197,24 @@ def download_official(url: str = HUB_URL, dest_dir: Path | None = None, timeout_
             f"download {HUB_FILE} on a machine with internet and pass --weights /path/to/{HUB_FILE}",
         ) from None  # fmt: skip
     return dest
+
+
+def save_resume(path: Path, step: int, parts: dict[str, Any], optimizer: torch.optim.Optimizer, recipe: dict, config: dict) -> None:
+    """A pretraining run's state after ``step`` (modules by name, optimiser, recipe, config), written atomically."""
+    with atomic.atomic_path(path) as tmp:
+        torch.save({"step": step, **{k: m.state_dict() for k, m in parts.items()}, "optimizer": optimizer.state_dict(), "recipe": recipe, "config": config}, tmp)
+
+
+def load_resume(path: Path, parts: dict[str, Any], optimizer: torch.optim.Optimizer, recipe: dict, config: dict, what: str) -> int:
+    """Restore a run saved by ``save_resume`` into ``parts`` and ``optimizer``; returns its step (0 without a
+    file). A file of another recipe or config is refused: resuming it would mix two runs. Loads no code."""
+    if not path.exists():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["recipe"] != recipe or state["config"] != config:
+        raise InputError(path.parent, f"holds {what} with another recipe", "use a new --out folder, or delete this one to start over")
+    for k, m in parts.items():
+        m.load_state_dict(state[k])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"])
+

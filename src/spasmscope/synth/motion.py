@@ -13,20 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spasmscope.synth.look import (
-    ARM_ELEV,
-    ELBOW,
-    HIP,
-    KNEE,
-    LEG_ELEV,
-    N_POSE,
-    NECK,
-    SHOULDER,
-    TRUNK,
-    YAW,
-    ChildLook,
-    Recording,
-)
+from spasmscope.synth.look import ARM_ELEV, ELBOW, HIP, KNEE, LEG_ELEV, N_POSE, NECK, SHOULDER, TRUNK, YAW, ChildLook, Recording
 
 RELAX_S = (0.4, 0.9)  # seconds a spasm takes to release
 

@@ -12,19 +12,7 @@ import math
 import cv2
 import numpy as np
 
-from spasmscope.synth.look import (
-    ARM_ELEV,
-    ELBOW,
-    HIP,
-    KNEE,
-    LEG_ELEV,
-    NECK,
-    SHOULDER,
-    TRUNK,
-    YAW,
-    ChildLook,
-    Recording,
-)
+from spasmscope.synth.look import ARM_ELEV, ELBOW, HIP, KNEE, LEG_ELEV, NECK, SHOULDER, TRUNK, YAW, ChildLook, Recording
 from spasmscope.synth.motion import Timeline
 
 _SHIFT = 4  # OpenCV fixed-point bits for sub-pixel drawing

@@ -1,0 +1,224 @@
+"""Masked-autoencoder pretraining of the Hiera backbone on unlabeled recordings (Hiera's own method, METHOD §4).
+
+Most mask units of each clip are hidden; the encoder (our Hiera) sees the rest; a small decoder, given the
+encoder's tokens and a learned token for every hidden unit, reconstructs each hidden unit's pixels,
+normalised per unit (MAE's "norm pix" target). The decoder is discarded after: what a hospital keeps is a
+backbone adapted to its own cameras, from hours of unlabeled video-EEG, to fine-tune as usual.
+
+Data: clips of 5-s windows taken from the recordings through the screening path (crop around the infant,
+quality gate: windows too dark or without the infant are left out), stored once in a clip cache, so a long
+recording is decoded once and streamed in constant memory. The loop checkpoints every ``eval_every`` steps
+and a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spasmscope import atomic
+from spasmscope.config import RunConfig
+from spasmscope.errors import InputError
+from spasmscope.hiera import Hiera
+from spasmscope.preprocess import normalise
+from spasmscope.weights import load_backbone, load_resume, save_model, save_resume
+
+STATE_FILE = "resume.pt"
+LOG_FILE = "pretrain.jsonl"
+
+
+@dataclass(frozen=True)
+class MaeConfig:
+    """The recipe of an MAE pretraining run."""
+
+    steps: int = 1000  # optimiser steps
+    batch_size: int = 16
+    lr: float = 3e-4  # peak, AdamW with linear warm-up and cosine decay
+    warmup: int = 50
+    weight_decay: float = 0.05
+    mask_ratio: float = 0.75  # share of mask units hidden (Hiera video: 0.9; a 64-pixel clip has only 32 units)
+    decoder_dim: int = 128
+    decoder_depth: int = 2
+    decoder_heads: int = 4
+    target_pool: int = 4  # each hidden unit's pixels are averaged in pool x pool blocks before normalising
+    seed: int = 0
+    eval_every: int = 50  # steps between log lines and checkpoints
+
+    def __post_init__(self) -> None:
+        if not 0 < self.mask_ratio < 1:
+            raise ValueError(f"mask_ratio={self.mask_ratio}; hide a share of the mask units strictly between 0 and 1")
+        if min(self.steps, self.batch_size, self.eval_every, self.decoder_depth) < 1 or not self.lr > 0:
+            raise ValueError(f"steps={self.steps}, batch_size={self.batch_size}, lr={self.lr}; each must be positive")
+
+
+def random_mask(batch: int, units: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
+    """``[batch, units] bool``, True = kept; the same number of units hidden in every row."""
+    keep = max(1, int(round(units * (1 - ratio))))
+    order = torch.rand(batch, units, generator=generator).argsort(dim=1)
+    mask = torch.zeros(batch, units, dtype=torch.bool)
+    mask.scatter_(1, order[:, :keep], True)
+    return mask
+
+
+def unit_targets(x: torch.Tensor, model: Hiera, pool: int) -> torch.Tensor:
+    """Per-unit reconstruction targets of clips ``x`` ``[B, 3, T, H, W]``: each mask unit's pixels, averaged in
+    ``pool x pool`` blocks, flattened and normalised to mean 0 and variance 1 -> ``[B, units, D]``."""
+    ut, uh, uw = model.mask_units
+    b, c, t, h, w = x.shape
+    pt, ph, pw = t // ut, h // uh, w // uw  # pixels of one unit
+    small = F.avg_pool3d(x, (1, pool, pool)) if pool > 1 else x
+    ph, pw = ph // pool, pw // pool
+    units = small.view(b, c, ut, pt, uh, ph, uw, pw).permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, ut * uh * uw, -1)
+    mean, var = units.mean(dim=-1, keepdim=True), units.var(dim=-1, keepdim=True)
+    return (units - mean) / (var + 1e-6).sqrt()
+
+
+class Decoder(nn.Module):
+    """Encoder tokens of the kept units + a mask token per hidden unit -> each unit's pixels."""
+
+    def __init__(self, model: Hiera, cfg: MaeConfig):
+        super().__init__()
+        units = math.prod(model.mask_units)
+        ut, uh, uw = model.mask_units
+        t, h, w = model.cfg.input_size
+        out = 3 * (t // ut) * (h // uh // cfg.target_pool) * (w // uw // cfg.target_pool)
+        self.tokens_per_unit = math.prod(model.token_grid()) // units
+        self.embed = nn.Linear(model.num_features * self.tokens_per_unit, cfg.decoder_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.decoder_dim))
+        self.pos = nn.Parameter(torch.zeros(1, units, cfg.decoder_dim))
+        layer = nn.TransformerEncoderLayer(cfg.decoder_dim, cfg.decoder_heads, 4 * cfg.decoder_dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, cfg.decoder_depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.decoder_dim)
+        self.pred = nn.Linear(cfg.decoder_dim, out)
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``tokens`` ``[B, kept * tokens_per_unit, C]`` (unit order), ``mask`` ``[B, units]`` -> ``[B, units, D]``."""
+        b, units = mask.shape
+        kept = tokens.view(b, self.tokens_per_unit, -1, tokens.shape[-1]).transpose(1, 2).flatten(2)  # [B, kept, tpu * C]
+        x = self.mask_token.expand(b, units, -1).clone()
+        x[mask] = self.embed(kept).reshape(-1, x.shape[-1])
+        return self.pred(self.norm(self.blocks(x + self.pos)))
+
+
+def mae_loss(model: Hiera, decoder: Decoder, x: torch.Tensor, mask: torch.Tensor, cfg: MaeConfig) -> torch.Tensor:
+    """Mean squared error of the reconstruction over the hidden units only."""
+    pred = decoder(model.forward_tokens(x, mask), mask)
+    target = unit_targets(x, model, cfg.target_pool)
+    per_unit = ((pred - target) ** 2).mean(dim=-1)
+    hidden = (~mask).float()
+    return (per_unit * hidden).sum() / hidden.sum()
+
+
+def learning_rate(cfg: MaeConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))))
+
+
+def pretrain_mae(
+    out: Path,
+    run: RunConfig,
+    cfg: MaeConfig,
+    load: Callable[[int], np.ndarray],
+    n_clips: int,
+    data_fingerprint: str,
+    start_weights: str = "none",
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """MAE-pretrain ``run.model`` for ``cfg.steps`` steps on clips ``load(i)`` (``uint8 [K, T, S, S, 3]``,
+    i < ``n_clips``) and write a backbone folder ``out``; resumes from ``out/resume.pt``. Returns the last log
+    record. Batches are drawn from ``(seed, step)``, so a resumed run continues exactly."""
+    if n_clips < 1:
+        raise InputError(None, "no usable window in the recordings given (all too dark, without the infant, or unreadable)", "give other recordings")
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = json.loads(json.dumps({"mae": asdict(cfg), "start_weights": start_weights, "data_fingerprint": data_fingerprint, "clips": n_clips}))
+    config = json.loads(json.dumps(run.as_dict()))
+    torch.manual_seed(cfg.seed)
+    model = Hiera(run.model)
+    source = load_backbone(model, start_weights)
+    decoder = Decoder(model, cfg)
+    params = [*model.parameters(), *decoder.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state_path, modules = out / STATE_FILE, {"model": model, "decoder": decoder}
+    step = load_resume(state_path, modules, opt, recipe, config, "an MAE run on other recordings or")
+    model.train()
+    record: dict[str, Any] = {}
+    began, losses = time.perf_counter(), []
+    while step < cfg.steps:
+        rng = np.random.default_rng([cfg.seed, step])
+        rows = rng.integers(n_clips, size=cfg.batch_size)
+        clips = [load(int(i)) for i in rows]
+        x = normalise(np.stack([c[rng.integers(len(c))] for c in clips]))
+        mask = random_mask(len(x), math.prod(model.mask_units), cfg.mask_ratio, torch.Generator().manual_seed(int(rng.integers(2**62))))
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        loss = mae_loss(model, decoder, x, mask, cfg)
+        if not torch.isfinite(loss):
+            raise InputError(None, f"MAE loss became {loss.item()} at step {step + 1}", "lower the learning rate (--lr)")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if progress is not None:
+            progress(1)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            record = {"step": step, "lr": learning_rate(cfg, step - 1), "loss": float(np.mean(losses)), "clips_per_s": round(len(losses) * cfg.batch_size / (time.perf_counter() - began), 2)}
+            with open(out / LOG_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            save_resume(state_path, step, modules, opt, recipe, config)
+            began, losses = time.perf_counter(), []
+    if not record and (out / LOG_FILE).exists():
+        record = json.loads((out / LOG_FILE).read_text().splitlines()[-1])
+    model.reset_classifier()
+    save_model(out, model, run, {"kind": "backbone", "method": "mae", "start_weights": source, **recipe, "final": record})
+    return record
+
+
+def window_clips(videos: list[str], cache_root: Path, run: RunConfig, hop: float = 5.0, progress: Callable[[int], None] | None = None) -> tuple[list[tuple[str, float, float]], list[tuple[str, str]]]:
+    """Cut every recording into windows through the screening path (infant crop, quality gate) and store the
+    usable ones in the clip cache under ``cache_root``; a recording done before is not decoded again. Returns the
+    usable windows ``(video, start, end)`` and the recordings skipped with their reason."""
+    from spasmscope.cache import SegmentCache
+    from spasmscope.errors import VideoError
+    from spasmscope.screen import ScreenConfig, make_localiser, windows_of
+    from spasmscope.video import probe
+
+    cache = SegmentCache(cache_root, run.clip)
+    screen_cfg = ScreenConfig(hop=hop)
+    found: list[tuple[str, float, float]] = []
+    skipped: list[tuple[str, str]] = []
+    for video in videos:
+        try:
+            info = probe(video)
+        except VideoError as e:
+            skipped.append((video, str(e)))
+            continue
+        digest = cache.digest(video)
+        listing = cache_root / "windows" / f"{digest}-{hop:g}.json"
+        if listing.exists():
+            found += [(video, s, e) for s, e in json.loads(listing.read_text())]
+            continue
+        usable = []
+        for w in windows_of(info.path, info, screen_cfg, run.clip, make_localiser(screen_cfg)):
+            if w.clip is not None:
+                cache.put(cache.key(digest, w.row["start"], w.row["end"]), w.clip)
+                usable.append((w.row["start"], w.row["end"]))
+            if progress is not None:
+                progress(1)
+        atomic.write_json(listing, usable)  # written last: the recording is done
+        found += [(video, s, e) for s, e in usable]
+    return found, skipped
