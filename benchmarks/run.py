@@ -133,27 +133,32 @@ def bench_stages(video: Path, model_dir: Path) -> dict:
     from spasmscope.localise import MotionLocaliser
     from spasmscope.characteristics import visual
     from spasmscope.preprocess import crop_clip, working_size
+    from spasmscope.screen import characteristic_pairs, stand_ins
     from spasmscope.video import iter_frames, probe, segment_times
     from spasmscope.weights import load_model
 
     model, run, _ = load_model(model_dir)
     info = probe(video)
     spans = window_spans(info.duration, WINDOW_S, 2.5)
-    times = np.unique(np.concatenate([segment_times(a, b) for a, b in spans]))
+    # The frames screening asks for: those the localiser, the clip and the characteristics read (stand_ins).
+    loc = MotionLocaliser()
+    per_window = [ts[stand_ins(len(ts), run.clip, loc)] for ts in (segment_times(a, b) for a, b in spans)]
+    times = np.unique(np.concatenate(per_window))
+    first = np.searchsorted(times, per_window[0])
     size = working_size(info.width, info.height, run.clip)
     began = time.perf_counter()
-    held = []
+    held = {}
     for i, frame in iter_frames(video, times, size=size):
-        if i < 150:
-            held.append(frame)
+        if i <= first[-1]:
+            held[i] = frame
     decode = len(spans) / (time.perf_counter() - began)
 
-    frames = np.stack(held)
-    loc, n = MotionLocaliser(), min(len(spans), 40)
+    frames = np.stack([held[i] for i in first])
+    n = min(len(spans), 40)
     began = time.perf_counter()
     for _ in range(n):
         found = loc.update(frames, 30.0)
-        pairs = np.linspace(0, len(frames) - 2, 4).astype(int)
+        pairs = characteristic_pairs(len(frames))
         visual(frames[pairs], frames[pairs + 1])
         crop_clip(frames, found.crop, run.clip)
     preprocess = n / (time.perf_counter() - began)

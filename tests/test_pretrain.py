@@ -18,7 +18,8 @@ from spasmscope.preprocess import ClipConfig, make_clips
 from spasmscope.pretrain import DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip, square_clip
-from spasmscope.weights import load_backbone, load_model, read_model_config
+from spasmscope.config import preset
+from spasmscope.weights import default_weights, embedded_backbone, load_backbone, load_model, read_model_config
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig())
@@ -172,3 +173,22 @@ def test_pretrain_writes_a_backbone_resumes_and_fine_tuning_accepts_it(tmp_path)
             assert p.abs().max() < 1e-3  # fresh head, near-zero logits
         else:
             assert torch.equal(p, a.state_dict()[name]), name
+
+
+def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
+    folder = embedded_backbone()
+    meta = read_model_config(folder)
+    assert meta["kind"] == "backbone"
+    assert (folder / "MODEL_CARD.md").is_file()
+    assert (folder / "model.safetensors").stat().st_size < 20 * 2**20
+    model = Hiera(preset("cpu").model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    info = load_backbone(model, "default")
+    assert info["file"] == str(folder)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert set(changed) >= set(model.state_dict()) - set(HEAD_KEYS) - {k for k in before if "bias" in k}
+    with pytest.raises(InputError, match="pass --weights none"):
+        load_backbone(Hiera(TINY), "default")
+    # A run without --weights starts from it only when its model is the cpu preset's size.
+    assert default_weights(preset("cpu")) == "default"
+    assert default_weights(TINY_RUN) == "none"

@@ -136,6 +136,18 @@ def test_crop_clip_cuts_the_box(tmp_path):
     assert clip.shape == (1, 4, 16, 16, 3) and clip.min() == 200
 
 
+@pytest.mark.parametrize("clip", [ClipConfig(frames=16, size=32), ClipConfig(frames=8, size=32, temporal="clips", clips=3, clip_stride=4)])
+def test_crop_clip_resizes_only_the_frames_it_reads_and_equals_resizing_all(clip):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (150, 120, 160, 3), dtype=np.uint8)
+    part = frames[:, 10:110, 30:130]
+    dw, dh = decode_size(100, 100, clip)
+    every = make_clips(np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in part]), clip)
+    assert np.array_equal(crop_clip(frames, (30, 10, 100, 100), clip), every)
+
+
 def test_a_file_that_ends_before_its_header_says_gets_unreadable_windows(tmp_path, model_dir):
     # Video for 6 s, audio for 12 s: the container lasts 12 s, the picture stops at 6 s.
     import av
@@ -367,3 +379,32 @@ def test_prepare_cuts_wide_views_around_the_infant(small_cohort, tmp_path):
         cx, cy = (p["x"] + p["w"] / 2) / sx, (p["y"] + p["h"] / 2) / sx
         assert ((cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)).mean() >= 0.9
         assert w * h < 0.3 * size[0] * size[1]
+
+
+def test_windows_read_only_the_frames_they_use_and_equal_a_dense_read(tmp_path):
+    # windows_of decodes only the frames the localiser, the clip and the characteristics look at; rows and
+    # clips must be exactly those of reading every frame of every window.
+    from spasmscope.characteristics import visual
+    from spasmscope.localise import MotionLocaliser
+    from spasmscope.screen import CHARACTERISTIC_PAIRS, stand_ins
+    from spasmscope.synth import SynthConfig, generate
+    from spasmscope.video import segment_times
+
+    generate(SynthConfig(children=1, healthy=0, seed=2, long_minutes=0.4, segments_per_video=(1, 1), videos_per_child=(1, 1)), tmp_path)
+    info = probe(next((tmp_path / "long").glob("*.mp4")))
+    clip = ClipConfig(frames=8, size=32)
+    cfg = ScreenConfig(hop=2.5, min_visibility=0.0)
+    assert len(np.unique(stand_ins(150, clip, MotionLocaliser()))) < 0.7 * 150
+    windows = list(windows_of(info.path, info, cfg, clip, MotionLocaliser()))
+    assert len(windows) == len(window_spans(info.duration, 5.0, 2.5))
+
+    size = working_size(info.width, info.height, clip)
+    dense = MotionLocaliser()
+    for w in windows:
+        frames = read_frames(info.path, segment_times(w.row["start"], w.row["end"]), size=size)
+        found = dense.update(frames, 30.0)
+        pairs = np.linspace(0, len(frames) - 2, CHARACTERISTIC_PAIRS).astype(int)
+        v = visual(frames[pairs], frames[pairs + 1])
+        assert w.row["visibility"] == round(found.visibility, 4)
+        assert w.row["brightness"] == round(v.brightness, 3) and w.row["sharpness"] == round(v.sharpness, 3)
+        assert w.clip is not None and np.array_equal(w.clip, crop_clip(frames, found.crop, clip))

@@ -67,6 +67,10 @@ class Localiser(Protocol):
         """Frames of the next window, ``[N, H, W, 3] uint8`` at ``fps``, in order; returns where the infant is."""
         ...
 
+    def frames_read(self, n_frames: int, fps: float) -> np.ndarray:
+        """The indices of a window's frames that ``update`` looks at (the others need not be decoded)."""
+        ...
+
 
 def crop_around(box: Box | None, width: int, height: int, cfg: LocaliseConfig) -> Box:
     """A square crop around ``box`` with the margin, inside the frame; the whole frame for ``None`` or when the
@@ -93,13 +97,19 @@ class MotionLocaliser:
         self.map: np.ndarray | None = None  # accumulated movement, grey levels, at the analysis size
         self.template: np.ndarray | None = None  # the infant's region when it last moved clearly, 24 x 24 grey
 
+    def frames_read(self, n_frames: int, fps: float) -> np.ndarray:
+        return np.arange(0, n_frames, self._stride(fps))
+
+    def _stride(self, fps: float) -> int:
+        return max(1, int(round(fps * self.cfg.step_s / 2)))
+
     def update(self, frames: np.ndarray, fps: float) -> Localisation:
         cfg = self.cfg
         n, h, w, _ = frames.shape
         aw = min(cfg.analysis_width, w)
         ah = max(8, int(round(h * aw / w)))
         # Frames every half step, each compared with the one a whole step later.
-        stride, lag = max(1, int(round(fps * cfg.step_s / 2))), 2
+        stride, lag = self._stride(fps), 2
         small = np.stack([cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0)
                           for f in frames[::stride]]).astype(np.float32)  # fmt: skip
         diffs = np.abs(small[lag:] - small[:-lag]) if len(small) > lag else np.zeros((1, ah, aw), np.float32)
@@ -240,6 +250,9 @@ class OnnxDetector:
         x = image.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         dets = decode_yolo(self.session.run(None, {self.input: x})[0], self.conf, classes=self.classes)
         return [Detection(((d.box[0] - px) / scale, (d.box[1] - py) / scale, d.box[2] / scale, d.box[3] / scale), d.score, d.cls) for d in dets]
+
+    def frames_read(self, n_frames: int, fps: float) -> np.ndarray:
+        return np.array([n_frames // 2])
 
     def update(self, frames: np.ndarray, fps: float) -> Localisation:
         h, w = frames.shape[1:3]

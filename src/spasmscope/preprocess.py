@@ -88,7 +88,11 @@ def crop_clip(frames: np.ndarray, crop: tuple[int, int, int, int], cfg: ClipConf
     part = frames[:, y : y + h, x : x + w]
     dw, dh = decode_size(part.shape[2], part.shape[1], cfg)
     if (dw, dh) != (part.shape[2], part.shape[1]):
-        part = np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in part])
+        # Only the frames make_clips reads are resized; the others weigh nothing and stay black.
+        small = np.zeros((len(part), dh, dw, part.shape[3]), dtype=part.dtype)
+        for i in clip_taps(len(part), cfg):
+            small[i] = cv2.resize(part[i], (dw, dh), interpolation=cv2.INTER_AREA)
+        part = small
     return make_clips(part, cfg)
 
 
@@ -130,6 +134,22 @@ def clip_indices(n_frames: int, clips: int, length: int = 16, stride: int = 4) -
     starts = np.linspace(0, max(n_frames - 1 - span, 0), clips).round().astype(int)
     idx = starts[:, None] + stride * np.arange(length)[None, :]
     return np.minimum(idx, n_frames - 1)
+
+
+def clip_taps(n_frames: int, cfg: ClipConfig) -> np.ndarray:
+    """The indices of the ``n_frames`` (30 fps) frames of a segment that ``make_clips`` reads: the two neighbours
+    of every output frame's position under linear interpolation in time (``align_corners=False``). The other
+    frames get weight 0, so a caller may decode only these and fill the rest with any of them."""
+
+    def taps(n: int, out: int) -> np.ndarray:
+        src = np.maximum((np.arange(out) + 0.5) * n / out - 0.5, 0.0)
+        lo = np.floor(src).astype(int)
+        return np.concatenate([lo, np.minimum(lo + 1, n - 1)])
+
+    if cfg.temporal == "resize":
+        return np.unique(taps(n_frames, cfg.frames))
+    idx = clip_indices(n_frames, cfg.clips, cfg.frames, cfg.clip_stride)
+    return np.unique(np.concatenate([i[taps(len(i), cfg.frames)] for i in idx]))
 
 
 def make_clips(frames: np.ndarray, cfg: ClipConfig) -> np.ndarray:

@@ -41,7 +41,7 @@ from spasmscope.localise import (
     MotionLocaliser,
     OnnxDetector,
 )
-from spasmscope.preprocess import ClipConfig, crop_clip, normalise, working_size
+from spasmscope.preprocess import ClipConfig, clip_taps, crop_clip, normalise, working_size
 from spasmscope.scores import probability
 from spasmscope.train import device
 from spasmscope.video import DecodeStats, VideoInfo, iter_frames, probe, segment_times
@@ -103,11 +103,30 @@ def _scaled_box(box: Box, sx: float, sy: float, width: int, height: int) -> Box:
     return x0, y0, min(width - x0, int(round(w * sx))), min(height - y0, int(round(h * sy)))
 
 
+def stand_ins(n_frames: int, clip: ClipConfig, localiser: Localiser | None) -> np.ndarray:
+    """For each of a window's ``n_frames`` frames, the index of the frame decoded in its place: itself when the
+    clip, the localiser or the characteristics read it, otherwise the next frame that is read."""
+    pairs = characteristic_pairs(n_frames)
+    read = [clip_taps(n_frames, clip), pairs, pairs + 1]
+    if localiser is not None:
+        read.append(localiser.frames_read(n_frames, 30.0))
+    read_idx = np.unique(np.concatenate(read))
+    return read_idx[np.minimum(np.searchsorted(read_idx, np.arange(n_frames)), len(read_idx) - 1)]
+
+
+def characteristic_pairs(n_frames: int) -> np.ndarray:
+    """First frames of the pairs a window's characteristics are measured on (each with the next frame)."""
+    return np.linspace(0, n_frames - 2, CHARACTERISTIC_PAIRS).astype(int)
+
+
 def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, localiser: Localiser | None) -> Iterator[Window]:
     """Every window of a recording, in order, each with its row (quality, visibility, crop, characteristics)
     and, when valid, its clip. Decodes the file once, front to back; holds at most one window of frames."""
     spans = window_spans(info.duration, WINDOW_S, cfg.hop)
-    times = [segment_times(a, b) for a, b in spans]
+    # Converting a decoded frame to RGB costs far more than decoding it, and of a window's 150 frames only about
+    # half are looked at (the localiser's, the clip's interpolation taps, the characteristic pairs): ask for
+    # those, and stand each unread frame in with a read one (it weighs nothing in any of them).
+    times = [ts[stand_ins(len(ts), clip, localiser)] for ts in (segment_times(a, b) for a, b in spans)]
     stream_times = np.unique(np.concatenate(times))
     index = {t: i for i, t in enumerate(stream_times)}
     wanted = [np.array([index[t] for t in ts]) for ts in times]
@@ -128,7 +147,7 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
             reason = broken or f"unreadable: the file ends at {max(stats.last_time, 0):.1f} s"
             return Window({**row, "valid": 0, "reason": reason, "visibility": np.nan, **_crop_fields(None)}, None)
         frames = np.stack([buffer[i] for i in wanted[k]])
-        pairs = np.linspace(0, len(frames) - 2, CHARACTERISTIC_PAIRS).astype(int)
+        pairs = characteristic_pairs(len(frames))
         v = visual(frames[pairs], frames[pairs + 1])
         found = localiser.update(frames, 30.0) if localiser is not None else None
         crop = fixed if fixed is not None else (found.crop if found is not None and cfg.crop == "auto" else (0, 0, ww, wh))
