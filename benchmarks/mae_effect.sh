@@ -2,7 +2,7 @@
 # Does MAE pretraining on unlabeled wide-view recordings change the external AUC on a wide-view labeled cohort?
 # One run, one machine, both arms from the same starting weights, seeds and cohorts (issue "Pretraining").
 #
-#   bash benchmarks/mae_effect.sh [OUT] [MAE_STEPS]
+#   bash benchmarks/mae_effect.sh [OUT] [MAE_STEPS] [MAE_LR]
 #
 # 1. unlabeled: long wide-view recordings (video-EEG style) of other children;
 # 2. derivation: the demo's labeled cohort (mostly close phone-style views);
@@ -13,13 +13,14 @@
 set -euo pipefail
 OUT=${1:-mae-effect}
 STEPS=${2:-300}
+LR=${3:-3e-4}
 S=${SPASMSCOPE:-spasmscope}
 mkdir -p "$OUT"
 [ -f "$OUT/unlabeled/manifest.csv" ] || $S synth "$OUT/unlabeled" --children 3 --healthy 0 --seed 900 --id-prefix u --long-minutes 4 --long-count 3
 [ -f "$OUT/derivation/manifest.csv" ] || $S synth "$OUT/derivation" --children 20 --healthy 10 --seed 0
 [ -f "$OUT/external/manifest.csv" ] || $S synth "$OUT/external" --children 8 --healthy 4 --seed 901 --id-prefix w --cohort external \
     --healthy-cohort external-healthy --wide-fraction 1.0
-$S pretrain mae "$OUT"/unlabeled/long/*.mp4 --out "$OUT/backbone-mae" --weights default --steps "$STEPS" --cache "$OUT/cache-mae"
+$S pretrain mae "$OUT"/unlabeled/long/*.mp4 --out "$OUT/backbone-mae" --weights default --steps "$STEPS" --lr "$LR" --cache "$OUT/cache-mae"
 for arm in shipped mae; do
     weights=default
     [ "$arm" = mae ] && weights="$OUT/backbone-mae"

@@ -16,6 +16,7 @@ recording it had not finished.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import queue
 import threading
@@ -198,6 +199,19 @@ def _produce(items: Iterator[Window], out: queue.Queue, stop: threading.Event) -
         out.put(e)
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def map_frame_buffers() -> None:
+    """Make glibc map every allocation of 128 KiB or more and unmap it when freed. By default glibc raises that
+    threshold after the first large free and serves later frame buffers from its heap, which fragments and stays
+    at its peak: screening an hour then needed 20-40% more memory than a minute. No-op where libc is not glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
 @torch.no_grad()
 def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Screen one recording: one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
@@ -205,6 +219,7 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, pro
     ``progress(n)`` is called with the number of windows finished. Raises ``VideoError`` when the file cannot be
     opened at all; a file that breaks later gets its remaining windows marked unreadable.
     """
+    map_frame_buffers()
     info = probe(path)
     dev = device()
     model.to(dev).eval()

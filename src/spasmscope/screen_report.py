@@ -57,7 +57,7 @@ def timeline_figure(windows: pd.DataFrame, events: pd.DataFrame, threshold: floa
     ax.set_ylim(0, 1)
     ax.set_xlabel("minutes" if minutes else "seconds")
     ax.set_ylabel("spasm probability")
-    ax.set_title(f"{title}: red = detections, grey = no infant, dark = too dark, pink = unreadable", fontsize=9)
+    ax.set_title(f"{title}: red = detections, grey = no infant, dark = too dark, pink = unreadable", fontsize=9, pad=12)  # above the annotated-spasm ticks
     return _png(fig)
 
 
