@@ -6,8 +6,9 @@ Prints one JSON object; with ``--write`` appends a dated entry to BENCHMARKS.md.
 1. decode limit: frames/s of PyAV decoding a 720p H.264 30 fps file (threaded decoder, no conversion);
 2. prepare: segments/s of ``prepare`` (cpu preset clips), and its frames/s as a share of the decode limit;
 3. model: clips/s forward for the cpu and paper presets at batch 1, 4, 16, and forward + backward;
-4. screen: seconds of recording screened per second end to end, against the bound of its stages measured alone
-   (on a CPU they share the cores: 1 / (1/decode + 1/preprocess + 1/model), in windows/s);
+4. screen: seconds of recording screened per second end to end, and its steady rate (fixed start-up costs
+   removed by differencing a 3-minute and a 1-minute run) against the bound of its stages measured alone (on a
+   CPU they share the cores: 1 / (1/decode + 1/preprocess + 1/model), in windows/s);
 5. naive baseline (``benchmarks/naive_screen.py``) and spasmscope's speed-up over it;
 6. memory: peak RSS screening a 1-minute and an N-minute recording, each in a fresh process;
 7. training: cpu-preset clips/s reading the segment cache against decoding every segment on the fly.
@@ -240,6 +241,7 @@ def run(out: Path, minutes: float, paper: bool, repeats: int) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     v720 = draw_video(out / "room-720p-3min.mp4", 180, 1280, 720)
+    v720_short = draw_video(out / "room-720p-1min.mp4", 60, 1280, 720)
     short = draw_video(out / "room-360p-1min.mp4", 60, 640, 360)
     long = draw_video(out / f"room-360p-{minutes:g}min.mp4", 60 * minutes, 640, 360)
     model_dir = _model_dir(out)
@@ -251,9 +253,14 @@ def run(out: Path, minutes: float, paper: bool, repeats: int) -> dict:
     result["model"] = bench_model(["cpu", "paper"] if paper else ["cpu"], repeats)
     stages = bench_stages(v720, model_dir)
     e2e = screen_in_child(model_dir, v720, out / "screen-720p")
+    # A run's fixed costs (loading the model, hashing the file, the first batch) weigh a few seconds on a 3-minute
+    # file; the steady rate, from the difference between a 3-minute and a 1-minute run, is what the bound is about.
+    e2e_short = screen_in_child(model_dir, v720_short, out / "screen-720p-1min")
     windows_per_s = e2e["windows"] / e2e["seconds"]
+    steady = (e2e["windows"] - e2e_short["windows"]) / max(e2e["seconds"] - e2e_short["seconds"], 1e-9)
     result["screen"] = {**stages, "end_to_end_windows_per_s": round(windows_per_s, 2), "recording_s_per_s": round(e2e["duration"] / e2e["seconds"], 1),
-                        "ratio_to_bound": round(windows_per_s / stages["bound_windows_per_s"], 3)}  # fmt: skip
+                        "fixed_cost_s": round(e2e["seconds"] - e2e["windows"] / steady, 2), "steady_windows_per_s": round(steady, 2),
+                        "ratio_to_bound": round(steady / stages["bound_windows_per_s"], 3)}  # fmt: skip
     naive = naive_in_child(model_dir, v720)
     result["naive"] = {"recording_s_per_s": round(naive["duration"] / naive["seconds"], 1),
                        "speedup": round((e2e["duration"] / e2e["seconds"]) / (naive["duration"] / naive["seconds"]), 2)}  # fmt: skip
@@ -274,7 +281,8 @@ def write_entry(result: dict, path: Path) -> None:
              f"| decode limit, 720p H.264 | {result['decode']['frames_per_s']} frames/s |",
              f"| prepare | {result['prepare']['segments_per_s']} segments/s = {result['prepare']['frames_per_s']} frames/s, {result['prepare']['share_of_decode_limit']:.0%} of the decode limit |",
              f"| screen stages alone (720p) | decode {s['decode_windows_per_s']}, preprocess {s['preprocess_windows_per_s']}, model {s['model_windows_per_s']} windows/s; bound {s['bound_windows_per_s']} |",
-             f"| screen end to end (720p, hop 2.5 s) | {s['end_to_end_windows_per_s']} windows/s = {s['recording_s_per_s']} s of recording per s; {s['ratio_to_bound']:.2f} of the bound |",
+             f"| screen end to end (720p 3 min, hop 2.5 s) | {s['end_to_end_windows_per_s']} windows/s = {s['recording_s_per_s']} s of recording per s, start-up included |",
+             f"| screen steady rate (3 min - 1 min runs) | {s['steady_windows_per_s']} windows/s, {s['ratio_to_bound']:.2f} of the bound; fixed cost {s['fixed_cost_s']} s per run |",
              f"| naive baseline (OpenCV, every frame, hop 5 s, batch 1, no crop or quality gate) | {n['recording_s_per_s']} s of recording per s; spasmscope at {n['speedup']}x its speed |",
              *[f"| memory screening {k.replace('peak_rss_mib_', '')} | {v} MiB |" for k, v in m.items() if k.startswith("peak")],
              f"| memory ratio, long / 1 min | {m['ratio']} |",
