@@ -188,8 +188,7 @@ def screen_in_child(model_dir: Path, video: Path, out: Path) -> dict:
         "print(json.dumps({'seconds': time.perf_counter() - t, 'windows': len(r.windows), 'duration': float(r.windows['end'].max()),"
         " 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
     )  # fmt: skip
-    res = subprocess.run([sys.executable, "-c", code, str(model_dir), str(video), str(out)], capture_output=True, text=True, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return _in_child(code, model_dir, video, out)
 
 
 def naive_in_child(model_dir: Path, video: Path) -> dict:
@@ -198,7 +197,12 @@ def naive_in_child(model_dir: Path, video: Path) -> dict:
         "t = time.perf_counter()\nscores, seconds = naive_screen(sys.argv[1], sys.argv[2])\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'duration': seconds, 'windows': len(scores)}))"
     )  # fmt: skip
-    res = subprocess.run([sys.executable, "-c", code, str(model_dir), str(video), str(HERE)], capture_output=True, text=True, check=True)
+    return _in_child(code, model_dir, video, HERE)
+
+
+def _in_child(code: str, *args: Path) -> dict:
+    """Run ``code`` in a fresh Python process (its own memory and threads) and read the JSON line it prints last."""
+    res = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

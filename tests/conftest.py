@@ -16,6 +16,18 @@ from spasmscope.video import VideoWriter
 BITS = 8  # frame index encoded as 8 black/white stripes: survives lossy compression
 
 
+def interrupt_after(calls: int):
+    """A progress callback that raises KeyboardInterrupt on its ``calls``-th call, as Ctrl-C would mid-run."""
+    seen = []
+
+    def progress(n: int) -> None:
+        seen.append(n)
+        if len(seen) == calls:
+            raise KeyboardInterrupt
+
+    return progress
+
+
 def index_frame(k: int, width: int, height: int) -> np.ndarray:
     """An RGB frame whose top half encodes ``k % 256`` in binary stripes; bottom half a colour ramp."""
     img = np.zeros((height, width, 3), np.uint8)

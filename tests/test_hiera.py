@@ -84,28 +84,29 @@ def test_every_variant_has_the_official_keys_and_shapes(official, name, monkeypa
     assert tuple(ours.state_dict()["head.projection.weight"].shape) == (1, ours.num_features)
 
 
-def test_small_model_matches_the_official_code_with_mask_unit_attention_and_pooling(official):
-    # A small config exercising every code path (windowed and global attention, three poolings).
-    kw = dict(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 2, 2, 1), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8),
-              patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), sep_pos_embed=True)  # fmt: skip
-    torch.manual_seed(1)
-    ref = official.Hiera(num_classes=5, **kw).eval()
-    ours = Hiera(HieraConfig(**kw)).eval()
+# A small config exercising every code path (windowed and global attention, three poolings).
+SMALL = dict(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 2, 2, 1), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8),
+             patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), sep_pos_embed=True)  # fmt: skip
+
+
+def _small_pair(official, seed: int):
+    """The official and our small Hiera with the same random weights, and a random clip for them."""
+    torch.manual_seed(seed)
+    ref = official.Hiera(num_classes=5, **SMALL).eval()
+    ours = Hiera(HieraConfig(**SMALL)).eval()
     load_official_state(ours, ref.state_dict())
-    x = torch.randn(2, 3, 8, 64, 64)
+    return ref, ours, torch.randn(2, 3, 8, 64, 64)
+
+
+def test_small_model_matches_the_official_code_with_mask_unit_attention_and_pooling(official):
+    ref, ours, x = _small_pair(official, seed=1)
     with torch.no_grad():
         assert torch.allclose(ours.forward_features(x), _official_features(ref, x), atol=1e-5, rtol=0)
 
 
 def test_masked_tokens_match_the_official_mae_path(official):
     # The MAE input path: same kept units, same last-stage tokens as the official forward(x, mask).
-    kw = dict(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 2, 2, 1), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8),
-              patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), sep_pos_embed=True)  # fmt: skip
-    torch.manual_seed(3)
-    ref = official.Hiera(num_classes=5, **kw).eval()
-    ours = Hiera(HieraConfig(**kw)).eval()
-    load_official_state(ours, ref.state_dict())
-    x = torch.randn(2, 3, 8, 64, 64)
+    ref, ours, x = _small_pair(official, seed=3)
     units = 4 * 2 * 2
     assert ours.mask_units == (4, 2, 2)
     mask = torch.zeros(2, units, dtype=torch.bool)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import run_cli
+from conftest import interrupt_after, run_cli
 
 from spasmscope.config import RunConfig, TrainConfig
 from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
@@ -84,15 +84,8 @@ def test_pretrain_mae_writes_a_backbone_and_resumes(tmp_path):
     assert meta["kind"] == "backbone" and meta["method"] == "mae"
 
     cut = tmp_path / "cut"
-    calls = []
-
-    def stop_at_three(n: int) -> None:
-        calls.append(n)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        pretrain_mae(cut, TINY_RUN, cfg, clips.__getitem__, len(clips), "data", progress=stop_at_three)
+        pretrain_mae(cut, TINY_RUN, cfg, clips.__getitem__, len(clips), "data", progress=interrupt_after(3))
     pretrain_mae(cut, TINY_RUN, cfg, clips.__getitem__, len(clips), "data")
     a, _, _ = load_model(full)
     b, _, _ = load_model(cut)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import interrupt_after
 from torch.utils.data import DataLoader
 
 from spasmscope.config import RunConfig, TrainConfig
@@ -145,15 +146,8 @@ def test_pretrain_writes_a_backbone_resumes_and_fine_tuning_accepts_it(tmp_path)
 
     # Killed after step 4: the checkpoint of step 3 is kept and the re-run ends where the uninterrupted run did.
     cut = tmp_path / "cut"
-    steps = []
-
-    def stop_at_four(n: int) -> None:
-        steps.append(n)
-        if len(steps) == 4:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        pretrain_supervised(cut, TINY_RUN, _recipe(), stream, workers=0, progress=stop_at_four)
+        pretrain_supervised(cut, TINY_RUN, _recipe(), stream, workers=0, progress=interrupt_after(4))
     assert len((cut / "pretrain.jsonl").read_text().splitlines()) == 1
     pretrain_supervised(cut, TINY_RUN, _recipe(), stream, workers=0)
     a, _, _ = load_model(full)

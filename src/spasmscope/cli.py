@@ -41,8 +41,9 @@ def _root(
     """Find infantile epileptic spasms in video."""
 
 
-def _report_skipped(skipped) -> None:
-    for what, reason in skipped.items:
+def _report_skipped(items: list[tuple[str, str]]) -> None:
+    """One ``skipped:`` line on stderr per ``(file, reason)``."""
+    for what, reason in items:
         typer.echo(f"skipped: {reason}" if reason.startswith(what) else f"skipped: {what}: {reason}", err=True)
 
 
@@ -127,7 +128,7 @@ def prepare(
     cfg = _clip_config(frames, size, temporal, clips, spatial, crop_infant)
     m = read_manifest(manifest)
     result = run_prepare(m, cache, cfg, workers=workers or None, strict=strict, progress=lambda total, done: bar(total, "prepare segments", done))
-    _report_skipped(result.skipped)
+    _report_skipped(result.skipped.items)
     typer.echo(f"{result.total} segments: {result.decoded} decoded, {result.cached} already cached, {len(result.skipped)} skipped; cache: {cache}")
     if result.skipped:
         raise typer.Exit(EXIT_SKIPPED)
@@ -159,7 +160,7 @@ def probe(
     if manifest is None and len(videos) == 1 and strict is False:
         strict = True  # a single file: its error is the answer
     table, skipped = characterise(videos, manifest=manifest, workers=workers or None, strict=strict, progress=lambda total, done: bar(total, "probe videos", done))
-    _report_skipped(skipped)
+    _report_skipped(skipped.items)
     if len(table) == 0:
         raise InputError(inputs[0], "no readable video", "check the files listed above")
     atomic.write_csv(out, table)
@@ -279,7 +280,7 @@ def cv(
     if table1:
         _table1(m, out, workers, metrics["threshold"])
     report = write_report(out, f"Child-level {folds}-fold cross-validation: {manifest.name}")
-    _report_skipped(skipped)
+    _report_skipped(skipped.items)
     _print_metrics(metrics, out, report)
     if skipped:
         raise typer.Exit(EXIT_SKIPPED)
@@ -306,7 +307,7 @@ def train(
 
     cfg = _run_config(preset, config, epochs, lr, seed, freeze)
     records, skipped = train_final(read_manifest(manifest, require_labels=True), out, cfg, _weights(weights, cfg), cache, workers or None, strict)
-    _report_skipped(skipped)
+    _report_skipped(skipped.items)
     typer.echo(f"trained {cfg.preset} model, {len(records)} epochs, final loss {records[-1]['loss']:.4f}; model in {out}")
     if skipped:
         raise typer.Exit(EXIT_SKIPPED)
@@ -335,7 +336,7 @@ def evaluate(
     if table1:
         _table1(m, out, workers, metrics["threshold"])
     report = write_report(out, f"External evaluation: {manifest.name}")
-    _report_skipped(skipped)
+    _report_skipped(skipped.items)
     _print_metrics(metrics, out, report)
     if skipped:
         raise typer.Exit(EXIT_SKIPPED)
@@ -376,18 +377,13 @@ def screen(
     if events is not None:
         reference = align_videos(read_events(events), paths, events.parent)
     result = run_screen(model, paths, out, cfg, strict=strict or len(paths) == 1, progress=lambda total, done: bar(total, "screen windows", done))
-    _report_skipped_list(result.skipped)
+    _report_skipped(result.skipped)
     report = write_screen_report(out, threshold, reference)
     w = result.windows
     typer.echo(f"screened {w['video'].nunique()} recording(s), {len(w)} windows ({int((w['valid'] == 0).sum())} not scored); "
                f"{len(result.events)} detection(s); report: {report}")  # fmt: skip
     if result.skipped:
         raise typer.Exit(EXIT_SKIPPED)
-
-
-def _report_skipped_list(items: list[tuple[str, str]]) -> None:
-    for what, reason in items:
-        typer.echo(f"skipped: {reason}" if reason.startswith(what) else f"skipped: {what}: {reason}", err=True)
 
 
 @app.command("score-events")
@@ -457,13 +453,14 @@ def score_events(
     typer.echo(f"wrote {out / 'event_metrics.json'}, {out / 'sweep.csv'}, {out / 'sweep.png'}, {out / 'detections'}")
 
 
+BackboneOutOpt = Annotated[Path, typer.Option(help="Backbone folder: model.safetensors, config.json, pretrain.jsonl (pass it to --weights).")]
 pretrain_app = typer.Typer(help="Pretrain a Hiera backbone before fine-tuning on a small cohort.", no_args_is_help=True)
 app.add_typer(pretrain_app, name="pretrain")
 
 
 @pretrain_app.command("supervised")
 def pretrain_supervised(
-    out: Annotated[Path, typer.Option(help="Backbone folder: model.safetensors, config.json, pretrain.jsonl (pass it to --weights).")],
+    out: BackboneOutOpt,
     preset: PresetOpt = "cpu",
     config: ConfigOpt = None,
     steps: Annotated[int, typer.Option(help="Optimiser steps; each draws batch-size new synthetic clips.")] = 2000,
@@ -516,7 +513,7 @@ def _window_count(videos: list[str], hop: float) -> int:
 @pretrain_app.command("mae")
 def pretrain_mae(
     inputs: Annotated[list[Path], typer.Argument(help="Unlabeled recordings (any length), or one manifest CSV of segments.")],
-    out: Annotated[Path, typer.Option(help="Backbone folder: model.safetensors, config.json, pretrain.jsonl (pass it to --weights).")],
+    out: BackboneOutOpt,
     weights: Annotated[str, typer.Option(help="Start from these weights: none, default (the shipped cpu backbone), a backbone folder, an official .pth.")] = "none",
     preset: PresetOpt = "cpu",
     config: ConfigOpt = None,
@@ -546,14 +543,14 @@ def pretrain_mae(
     manifest, videos = _manifest_or_videos(inputs)
     if manifest is not None:
         result = prepare(manifest, cache_root, cfg.clip, workers=workers or None, progress=lambda total, done: bar(total, "prepare segments", done))
-        _report_skipped(result.skipped)
+        _report_skipped(result.skipped.items)
         skipped = result.skipped.items
         unreadable = {what for what, _ in skipped}
         spans = [(r.path, float(r.start), float(r.end)) for r in manifest.rows.itertuples() if r.path not in unreadable]
     else:
         with bar(_window_count(videos, hop), "cut windows") as advance:
             spans, skipped = window_clips(videos, cache_root, cfg, hop, advance)
-        _report_skipped_list(skipped)
+        _report_skipped(skipped)
     clip_cache = SegmentCache(cache_root, cfg.clip)
     fingerprint = hashlib.sha256("".join(f"{clip_cache.digest(v)},{s:g},{e:g}\n" for v, s, e in spans).encode()).hexdigest()
 
@@ -569,7 +566,7 @@ def pretrain_mae(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(ctx: typer.Context) -> None:
-    """Speed and memory against their limits (benchmarks/run.py of a source checkout; --help lists its options)."""
+    """Speed and memory against their limits (benchmarks/run.py of a source checkout; `python benchmarks/run.py --help` lists its options)."""
     import runpy
 
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"

@@ -31,10 +31,8 @@ from spasmscope.config import RunConfig
 from spasmscope.errors import InputError
 from spasmscope.hiera import Hiera
 from spasmscope.preprocess import normalise
+from spasmscope.pretrain import LOG_FILE, STATE_FILE, warmup_cosine  # same files as supervised pretraining
 from spasmscope.weights import load_backbone, load_resume, save_model, save_resume
-
-STATE_FILE = "resume.pt"
-LOG_FILE = "pretrain.jsonl"
 
 
 @dataclass(frozen=True)
@@ -122,9 +120,7 @@ def mae_loss(model: Hiera, decoder: Decoder, x: torch.Tensor, mask: torch.Tensor
 
 
 def learning_rate(cfg: MaeConfig, step: int) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))))
+    return warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, step)
 
 
 def pretrain_mae(

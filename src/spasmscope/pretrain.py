@@ -81,11 +81,16 @@ def easy_share(cfg: PretrainConfig, step: int) -> float:
 
 
 def learning_rate(cfg: PretrainConfig, step: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps`` (``step`` counted from 0)."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, step)
+
+
+def warmup_cosine(peak: float, warmup: int, steps: int, step: int) -> float:
+    """Linear warm-up to ``peak`` over ``warmup`` steps, then cosine decay to 0 at ``steps`` (``step`` counted
+    from 0); the schedule of both pretraining loops."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 class StreamClips(Dataset):
