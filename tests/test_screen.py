@@ -21,6 +21,7 @@ from spasmscope.localise import (
     crop_around,
     decode_yolo,
     letterbox,
+    upper_quartile,
 )
 from spasmscope.manifest import read_manifest
 from spasmscope.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
@@ -127,6 +128,40 @@ def test_whole_frame_windows_match_the_training_preprocessing(small_cohort, tmp_
     reference = make_clips(frames, clip)
     assert ours.shape == reference.shape
     assert np.abs(ours.astype(int) - reference.astype(int)).mean() < 3.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 48, 49, 50])
+def test_upper_quartile_is_numpys_percentile_bit_for_bit(n):
+    rng = np.random.default_rng(n)
+    for x in (rng.random((n, 18, 32), dtype=np.float32) * 40, np.round(rng.random((n, 7, 9)) * 3), rng.integers(0, 255, (n, 5, 6)).astype(np.float32)):
+        expected = np.percentile(x, 75, axis=0)
+        for got in (upper_quartile(x), upper_quartile(x, scratch=np.empty_like(x))):
+            assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+def test_in_background_yields_everything_raises_the_workers_error_and_stops_when_closed():
+    import threading
+
+    from spasmscope.errors import VideoError
+    from spasmscope.screen import in_background
+
+    assert list(in_background(iter(range(100)), depth=4)) == list(range(100))
+
+    def breaks():
+        yield from range(3)
+        raise VideoError("x.mp4", "video cannot be decoded", "re-export the file")
+
+    got = []
+    with pytest.raises(VideoError, match="x.mp4"):
+        for v in in_background(breaks(), depth=2):
+            got.append(v)
+    assert got == [0, 1, 2]
+
+    before = threading.active_count()
+    endless = in_background(iter(lambda: 1, None), depth=2)
+    assert next(endless) == 1 and threading.active_count() == before + 1
+    endless.close()
+    assert threading.active_count() == before
 
 
 def test_crop_clip_cuts_the_box(tmp_path):

@@ -96,6 +96,15 @@ class MotionLocaliser:
         self.cfg = cfg
         self.map: np.ndarray | None = None  # accumulated movement, grey levels, at the analysis size
         self.template: np.ndarray | None = None  # the infant's region when it last moved clearly, 24 x 24 grey
+        self._scratch: dict[str, np.ndarray] = {}  # per-window working arrays, kept from one window to the next
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        # A window's working arrays are tens of MB; allocating them anew each window cost as much time in page
+        # faults as the arithmetic (screening has glibc map large blocks fresh, see screen.map_frame_buffers).
+        a = self._scratch.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._scratch[name] = np.empty(shape, dtype)
+        return a
 
     def frames_read(self, n_frames: int, fps: float) -> np.ndarray:
         return np.arange(0, n_frames, self._stride(fps))
@@ -110,12 +119,20 @@ class MotionLocaliser:
         ah = max(8, int(round(h * aw / w)))
         # Frames every half step, each compared with the one a whole step later.
         stride, lag = self._stride(fps), 2
-        small = np.stack([cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0)
-                          for f in frames[::stride]]).astype(np.float32)  # fmt: skip
-        diffs = np.abs(small[lag:] - small[:-lag]) if len(small) > lag else np.zeros((1, ah, aw), np.float32)
+        picked = frames[::stride]
+        grey = self._buffer("grey", (len(picked), ah, aw), np.uint8)
+        for i, f in enumerate(picked):
+            grey[i] = cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0)
+        small = self._buffer("small", grey.shape, np.float32)
+        np.copyto(small, grey)
+        if len(small) > lag:
+            diffs = self._buffer("diffs", (len(small) - lag, ah, aw), np.float32)
+            np.abs(np.subtract(small[lag:], small[:-lag], out=diffs), out=diffs)
+        else:
+            diffs = np.zeros((1, ah, aw), np.float32)
         # Change that lasts: the upper quartile over time keeps a limb moving for a second or more of the five,
         # and drops the one-step flicker of a keyframe or a noise burst.
-        moved = np.percentile(diffs, 75, axis=0)
+        moved = upper_quartile(diffs, scratch=self._buffer("ordered", diffs.shape, diffs.dtype))
         # The noise floor: most of a wide view does not move, so the median difference and its spread (MAD) are
         # those of sensor and codec noise; clean video has neither, and only the margin remains.
         median = float(np.median(moved))
@@ -144,6 +161,26 @@ class MotionLocaliser:
             self.template = patch
         alike = _similarity(patch, self.template) if self.template is not None else 0.0
         return Localisation(crop=crop, visibility=round(max(moving, alike) * share, 4), box=box)
+
+
+def upper_quartile(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """``np.percentile(x, 75, axis=0)`` (linear interpolation), bit for bit, about 4x faster on a window's
+    ``[48, H, W]`` differences: a sort along the first axis touches the array in the order it lies, where
+    percentile's partition walks it across strides. ``scratch``, shaped like ``x``, takes the sorted copy."""
+    n = x.shape[0]
+    if scratch is None:
+        ordered = np.sort(x, axis=0)
+    else:
+        np.copyto(scratch, x)
+        scratch.sort(axis=0)
+        ordered = scratch
+    at = (n - 1) * 0.75
+    lo = int(math.floor(at))
+    hi = min(lo + 1, n - 1)
+    t = np.asarray(at - lo, dtype=x.dtype)
+    a, b = ordered[lo], ordered[hi]
+    # NumPy's own interpolation, which counts from the nearer neighbour (_lerp in numpy's function_base).
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -49,6 +49,7 @@ from spasmscope.video import DecodeStats, VideoInfo, iter_frames, probe, segment
 
 WINDOW_COLUMNS = ["video", "start", "end", "score", "valid", "reason", "visibility", "crop_x", "crop_y", "crop_w", "crop_h",
                   "width", "height", "fps", "bitrate", "brightness", "night_stat", "night", "motion", "sharpness"]  # fmt: skip
+FRAMES_AHEAD = 32  # decoded frames queued for the window assembler (~11 MB at the 456 x 256 working size)
 CHARACTERISTIC_PAIRS = 4  # frame pairs per window for brightness, night, motion, sharpness
 
 
@@ -131,6 +132,11 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
     stream_times = np.unique(np.concatenate(times))
     index = {t: i for i, t in enumerate(stream_times)}
     wanted = [np.array([index[t] for t in ts]) for ts in times]
+    # A window's frames go into one array kept for the whole recording, and only the positions that are read
+    # are filled: a new 150-frame array per window cost as much as the localiser (allocation and copying).
+    # The other positions hold frames of earlier windows, which weigh nothing, as the stand-ins did.
+    read = {n: np.flatnonzero(stand_ins(n, clip, localiser) == np.arange(n)) for n in {len(ts) for ts in times}}
+    window: np.ndarray | None = None
     ww, wh = working_size(info.width, info.height, clip)
     sx, sy = info.width / ww, info.height / wh
     fixed = None if cfg.crop in ("auto", "none") else _scaled_box(fixed_box(cfg.crop), 1 / sx, 1 / sy, ww, wh)
@@ -141,13 +147,19 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
     broken = ""
 
     def finish(k: int) -> Window:
+        nonlocal window
         start, end = (float(v) for v in spans[k])
         row = {**base, "start": round(start, 3), "end": round(end, 3), "score": np.nan}
         if broken or stats.last_time < end - 1.0:
             # The decoder holds the last frame past a file's end; a window mostly after it shows nothing new.
             reason = broken or f"unreadable: the file ends at {max(stats.last_time, 0):.1f} s"
             return Window({**row, "valid": 0, "reason": reason, "visibility": np.nan, **_crop_fields(None)}, None)
-        frames = np.stack([buffer[i] for i in wanted[k]])
+        n = len(wanted[k])
+        if window is None or len(window) != n:
+            window = np.zeros((n, wh, ww, 3), dtype=np.uint8)
+        for r in read[n]:
+            window[r] = buffer[wanted[k][r]]
+        frames = window
         pairs = characteristic_pairs(len(frames))
         v = visual(frames[pairs], frames[pairs + 1])
         found = localiser.update(frames, 30.0) if localiser is not None else None
@@ -158,8 +170,10 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
         row.update(brightness=round(v.brightness, 3), night_stat=round(v.night_stat, 3), night=int(v.night), motion=round(v.motion, 4), sharpness=round(v.sharpness, 3))
         return Window(row, None if reason else crop_clip(frames, crop, clip))
 
+    # Decoding runs a frame-queue ahead on its own thread, beside the localiser (see in_background).
+    frames_in = in_background(iter_frames(info.path, stream_times, size=(ww, wh), stats=stats), depth=FRAMES_AHEAD)
     try:
-        for i, frame in iter_frames(info.path, stream_times, size=(ww, wh), stats=stats):
+        for i, frame in frames_in:
             buffer[i] = frame
             while k < len(spans) and i >= wanted[k][-1]:
                 yield finish(k)
@@ -169,6 +183,8 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
                     del buffer[j]
     except VideoError as e:
         broken = f"unreadable: {e.problem}"
+    finally:
+        frames_in.close()
     while k < len(spans):
         yield finish(k)
         k += 1
@@ -183,7 +199,10 @@ def make_localiser(cfg: ScreenConfig) -> Localiser:
     return OnnxDetector(cfg.detector, cfg.localise) if cfg.detector else MotionLocaliser(cfg.localise)
 
 
-def _produce(items: Iterator[Window], out: queue.Queue, stop: threading.Event) -> None:
+_DONE = object()  # ends a background iterator's queue
+
+
+def _produce(items: Iterator, out: queue.Queue, stop: threading.Event) -> None:
     try:
         for item in items:
             while not stop.is_set():
@@ -194,9 +213,32 @@ def _produce(items: Iterator[Window], out: queue.Queue, stop: threading.Event) -
                     continue
             if stop.is_set():
                 return
-        out.put(None)
+        out.put(_DONE)
     except BaseException as e:  # handed to the consumer, which raises it
-        out.put(e)
+        out.put(_Failed(e))
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def in_background(items: Iterator, depth: int) -> Iterator:
+    """``items``, computed on a thread of its own up to ``depth`` items ahead of the caller; its exceptions are
+    raised here. Decoding (FFmpeg), OpenCV, NumPy's sorts and torch release the GIL, so on two cores the stages
+    run side by side where one thread would run them in turn. Closing the returned iterator stops the thread."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    worker = threading.Thread(target=_produce, args=(items, handoff, stop), daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
@@ -223,11 +265,7 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, pro
     info = probe(path)
     dev = device()
     model.to(dev).eval()
-    items = windows_of(info.path, info, cfg, run.clip, make_localiser(cfg))
-    handoff: queue.Queue = queue.Queue(maxsize=2 * cfg.batch_size)
-    stop = threading.Event()
-    producer = threading.Thread(target=_produce, args=(items, handoff, stop), daemon=True)
-    producer.start()
+    items = in_background(windows_of(info.path, info, cfg, run.clip, make_localiser(cfg)), depth=2 * cfg.batch_size)
     rows: list[dict] = []
     pending: list[Window] = []
 
@@ -240,27 +278,25 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, pro
         for w, chunk in zip(batch, np.split(p, np.cumsum(counts)[:-1]), strict=True):
             w.row["score"] = round(float(chunk.mean()), 6)
 
+    def flush() -> None:
+        score(pending)
+        if progress is not None:
+            progress(len(pending))
+        pending.clear()
+
     try:
-        done = False
-        while not done:
-            item = handoff.get()
-            if isinstance(item, BaseException):
-                raise item
-            done = item is None
-            if item is not None:
-                rows.append(item.row)
-                if item.clip is not None:
-                    pending.append(item)
-                elif progress is not None:
-                    progress(1)
-            if pending and (len(pending) >= cfg.batch_size or done):
-                score(pending)
-                if progress is not None:
-                    progress(len(pending))
-                pending = []
+        for item in items:
+            rows.append(item.row)
+            if item.clip is not None:
+                pending.append(item)
+            elif progress is not None:
+                progress(1)
+            if len(pending) >= cfg.batch_size:
+                flush()
+        if pending:
+            flush()
     finally:
-        stop.set()
-        producer.join(timeout=5)
+        items.close()
     return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
 
 
