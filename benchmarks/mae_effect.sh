@@ -24,7 +24,7 @@ $S pretrain mae "$OUT"/unlabeled/long/*.mp4 --out "$OUT/backbone-mae" --weights 
 for arm in shipped mae; do
     weights=default
     [ "$arm" = mae ] && weights="$OUT/backbone-mae"
-    [ -f "$OUT/model-$arm/model.safetensors" ] || $S train "$OUT/derivation/manifest.csv" --out "$OUT/model-$arm" --weights "$weights" --epochs 10 --cache "$OUT/cache"
+    [ -f "$OUT/model-$arm/model.safetensors" ] || $S train "$OUT/derivation/manifest.csv" --out "$OUT/model-$arm" --weights "$weights" --cache "$OUT/cache"
     [ -f "$OUT/eval-$arm/metrics.json" ] || $S evaluate "$OUT/model-$arm" "$OUT/external/manifest.csv" --out "$OUT/eval-$arm" --cache "$OUT/cache" --no-table1
 done
 python - "$OUT" <<'EOF'

@@ -15,7 +15,7 @@ from spasmscope.config import RunConfig, TrainConfig
 from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
 from spasmscope.mae import Decoder, MaeConfig, mae_loss, pretrain_mae, random_mask, unit_targets
 from spasmscope.preprocess import ClipConfig
-from spasmscope.weights import load_backbone, load_model, read_model_config
+from spasmscope.weights import load_backbone, load_model, read_model_config, save_model
 
 TINY = HieraConfig(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=64), TrainConfig())
@@ -96,6 +96,18 @@ def test_pretrain_mae_writes_a_backbone_and_resumes(tmp_path):
     model = Hiera(TINY)
     load_backbone(model, str(full))
     assert all(torch.equal(v, a.state_dict()[k]) for k, v in model.state_dict().items() if k not in HEAD_KEYS)
+
+    # Started from a backbone with a spasm head, MAE adapts the backbone and carries the head through untouched.
+    start = tmp_path / "start"
+    torch.manual_seed(1)
+    spasm = Hiera(TINY)
+    torch.nn.init.normal_(spasm.head.projection.weight)
+    save_model(start, spasm, TINY_RUN, {"kind": "backbone", "head": "spasm"})
+    pretrain_mae(tmp_path / "adapted", TINY_RUN, cfg, clips.__getitem__, len(clips), "data", start_weights=str(start))
+    adapted, _, meta = load_model(tmp_path / "adapted")
+    assert meta["head"] == "spasm"
+    assert all(torch.equal(adapted.state_dict()[k], spasm.state_dict()[k]) for k in HEAD_KEYS)
+    assert not torch.equal(adapted.state_dict()["patch_embed.proj.weight"], spasm.state_dict()["patch_embed.proj.weight"])
 
 
 @pytest.mark.slow

@@ -157,11 +157,20 @@ def test_pretrain_writes_a_backbone_resumes_and_fine_tuning_accepts_it(tmp_path)
     with pytest.raises(InputError, match="another recipe"):
         pretrain_supervised(cut, TINY_RUN, replace(_recipe(), lr=5e-4), stream, workers=0)
 
-    # Fine-tuning from it: every backbone tensor comes from the file, the head is new.
+    # Fine-tuning from it: every tensor comes from the file, the spasm head included (it learnt the very task).
+    assert read_model_config(full)["head"] == "spasm"
     torch.manual_seed(0)
     model = Hiera(TINY)
     info = load_backbone(model, str(full))
-    assert info["licence"] == ""
+    assert info["licence"] == "" and info["head"] == "pretrained spasm head"
+    for name, p in model.state_dict().items():
+        assert torch.equal(p, a.state_dict()[name]), name
+    # Without the config's word for it, the same weights give a fresh head.
+    meta = read_model_config(full)
+    meta.pop("head")
+    (full / "config.json").write_text(json.dumps(meta))
+    info = load_backbone(model, str(full))
+    assert info["head"] == "new"
     for name, p in model.state_dict().items():
         if name in HEAD_KEYS:
             assert p.abs().max() < 1e-3  # fresh head, near-zero logits
@@ -178,7 +187,9 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
     model = Hiera(preset("cpu").model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     info = load_backbone(model, "default")
-    assert info["file"] == str(folder)
+    assert info["file"] == str(folder) and info["head"] == "pretrained spasm head"
+    shipped = load_model(folder)[0].state_dict()
+    assert all(torch.equal(model.state_dict()[k], shipped[k]) for k in HEAD_KEYS)
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert set(changed) >= set(model.state_dict()) - set(HEAD_KEYS) - {k for k in before if "bias" in k}
     with pytest.raises(InputError, match="pass --weights none"):

@@ -592,8 +592,7 @@ def demo(
     # seizure-free children who are tested, so its report has a false-alarm rate.
     synth(external, children=max(4, children // 3), healthy=max(2, healthy // 3), seed=seed + 500, cohort="external", healthy_cohort="external-healthy",
           id_prefix="x", wide_fraction=0.3, night_fraction=0.25, long_minutes=0.0, long_count=1, shifted_look=False, workers=0)  # fmt: skip
-    # 10 epochs instead of the preset's 15 keep the whole demo (set-up included) within 15 minutes on 2 cores.
-    common = dict(preset="cpu", config=None, weights=None, cache=cache, epochs=10, lr=None, seed=None, freeze=None, workers=0, strict=False)
+    common = dict(preset="cpu", config=None, weights=None, cache=cache, epochs=None, lr=None, seed=None, freeze=None, workers=0, strict=False)
     typer.echo("== child-level 5-fold cross-validation")
     cv(derivation / "manifest.csv", out=out / "cv", folds=5, train_only=["healthy"], table1=True, **common)
     typer.echo("== final model on every derivation and healthy row")

@@ -312,8 +312,9 @@ OFFICIAL_LICENCE = "The official Hiera weights are CC BY-NC 4.0 (non-commercial 
 HEAD_KEYS = ("head.projection.weight", "head.projection.bias")
 
 
-def load_official_state(model: Hiera, state: dict[str, torch.Tensor]) -> None:
-    """Load an official checkpoint's ``model_state`` (any head) into ``model``; the head stays fresh.
+def load_official_state(model: Hiera, state: dict[str, torch.Tensor], keep_head: bool = False) -> None:
+    """Load an official checkpoint's ``model_state`` (any head) into ``model``; the head stays fresh unless
+    ``keep_head`` (the state's head is then this model's one-logit spasm head, and is loaded too).
 
     Asserts that exactly the head is missing and nothing is unexpected, so a checkpoint of another
     variant or a renamed key fails loudly instead of silently leaving layers random.
@@ -322,4 +323,7 @@ def load_official_state(model: Hiera, state: dict[str, torch.Tensor]) -> None:
     result = model.load_state_dict(backbone, strict=False)
     assert sorted(result.missing_keys) == sorted(HEAD_KEYS), f"missing keys: {result.missing_keys}"
     assert not result.unexpected_keys, f"unexpected keys: {result.unexpected_keys}"
-    model.reset_classifier()
+    if keep_head:
+        model.load_state_dict({k: state[k] for k in HEAD_KEYS}, strict=False)
+    else:
+        model.reset_classifier()

@@ -29,10 +29,10 @@ from torch import nn
 from spasmscope import atomic
 from spasmscope.config import RunConfig
 from spasmscope.errors import InputError
-from spasmscope.hiera import Hiera
+from spasmscope.hiera import HEAD_KEYS, Hiera
 from spasmscope.preprocess import normalise
 from spasmscope.pretrain import LOG_FILE, STATE_FILE, warmup_cosine  # same files as supervised pretraining
-from spasmscope.weights import load_backbone, load_resume, save_model, save_resume
+from spasmscope.weights import KEPT_HEAD, SPASM_HEAD, load_backbone, load_resume, save_model, save_resume
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,9 @@ def pretrain_mae(
     model = Hiera(run.model)
     source = load_backbone(model, start_weights)
     decoder = Decoder(model, cfg)
-    params = [*model.parameters(), *decoder.parameters()]
+    # A spasm head of the start weights is carried through untouched (MAE trains no head; no weight decay on it).
+    kept = source.get("head") == KEPT_HEAD
+    params = [*(p for n, p in model.named_parameters() if not (kept and n in HEAD_KEYS)), *decoder.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path, modules = out / STATE_FILE, {"model": model, "decoder": decoder}
     step = load_resume(state_path, modules, opt, recipe, config, "an MAE run on other recordings or")
@@ -179,8 +181,9 @@ def pretrain_mae(
             began, losses = time.perf_counter(), []
     if not record and (out / LOG_FILE).exists():
         record = json.loads((out / LOG_FILE).read_text().splitlines()[-1])
-    model.reset_classifier()
-    save_model(out, model, run, {"kind": "backbone", "method": "mae", "start_weights": source, **recipe, "final": record})
+    if not kept:
+        model.reset_classifier()
+    save_model(out, model, run, {"kind": "backbone", "method": "mae", **({"head": SPASM_HEAD} if kept else {}), "start_weights": source, **recipe, "final": record})
     return record
 
 

@@ -38,7 +38,7 @@ from spasmscope.hiera import Hiera
 from spasmscope.preprocess import ClipConfig, normalise
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip
-from spasmscope.weights import load_backbone, load_resume, save_model, save_resume
+from spasmscope.weights import SPASM_HEAD, load_backbone, load_resume, save_model, save_resume
 
 STATE_FILE = "resume.pt"  # optimiser state and step, read back with weights_only=True (no code)
 LOG_FILE = "pretrain.jsonl"
@@ -223,6 +223,6 @@ def pretrain_supervised(
 
     if not record and (out / LOG_FILE).exists():  # everything was done before this call
         record = json.loads((out / LOG_FILE).read_text().splitlines()[-1])
-    model.reset_classifier()  # a backbone ships without its pretraining heads
-    save_model(out, model, run, {"kind": "backbone", "start_weights": source, **recipe, "final": record})
+    # The dense head is left behind; the one-logit head learnt "spasm or not" and ships with the backbone.
+    save_model(out, model, run, {"kind": "backbone", "head": SPASM_HEAD, "start_weights": source, **recipe, "final": record})
     return record

@@ -32,6 +32,8 @@ HUB_FILE = "hiera_base_16x224.pth"
 # The backbone shipped inside the package: the cpu preset's Hiera after supervised pretraining on synthetic
 # clips (`spasmscope pretrain supervised`; recipe and figures in its MODEL_CARD.md). `--weights default`.
 EMBEDDED = "default"
+SPASM_HEAD = "spasm"  # a backbone's config.json "head": its one-logit head was trained on spasm labels
+KEPT_HEAD = "pretrained spasm head"  # load_backbone's "head" when it kept that head ("new" otherwise)
 
 
 def embedded_backbone() -> Path:
@@ -96,8 +98,10 @@ def load_model(folder: str | os.PathLike) -> tuple[Hiera, RunConfig, dict[str, A
 
 
 def load_backbone(model: Hiera, spec: str) -> dict[str, Any]:
-    """Initialise ``model``'s backbone from ``spec``; the head is always fresh. Returns a description for the
-    run's config (source, file, sha256, licence).
+    """Initialise ``model``'s backbone from ``spec``. The head is fresh, except from a spasmscope backbone pretrained
+    on labelled spasms (``pretrain supervised``, the shipped one): its head already answers "spasm or not" and is
+    kept, which on small cohorts is worth more than anything fine-tuning learns (MODEL_CARD.md). Returns a
+    description for the run's config (source, file, sha256, licence, head).
 
     ``spec``: ``none`` (random weights); ``default`` (the backbone shipped for the cpu preset); ``hub`` (the official Kinetics-400 file, downloaded only now);
     an official ``.pth``/``.pt`` file (key ``model_state``); a folder with ``config.json`` + ``model.safetensors``
@@ -130,11 +134,20 @@ def load_backbone(model: Hiera, spec: str) -> dict[str, Any]:
         if not isinstance(state, dict):
             raise InputError(path, "holds no 'model_state' dictionary", "give an official Hiera checkpoint")
     _check_backbone_keys(model, state, path)
-    load_official_state(model, state)
+    keep_head = _has_spasm_head(path, model, state)
+    load_official_state(model, state, keep_head=keep_head)
     licence = OFFICIAL_LICENCE if spec == "hub" or path.suffix in (".pth", ".pt") or _is_official_folder(path) else ""
     if licence:
         print(f"loaded {path}. {licence}", file=sys.stderr)
-    return {"source": str(spec), "file": str(path), "sha256": sha256(_folder_weights(path) if path.is_dir() else path), "licence": licence}
+    return {"source": str(spec), "file": str(path), "sha256": sha256(_folder_weights(path) if path.is_dir() else path), "licence": licence,
+            "head": KEPT_HEAD if keep_head else "new"}  # fmt: skip
+
+
+def _has_spasm_head(path: Path, model: Hiera, state: dict[str, torch.Tensor]) -> bool:
+    """A spasmscope backbone folder whose config says its head was trained on spasm labels, of this model's shape."""
+    if not path.is_dir() or _is_official_folder(path) or read_model_config(path).get("head") != SPASM_HEAD:
+        return False
+    return all(k in state and state[k].shape == model.state_dict()[k].shape for k in HEAD_KEYS)
 
 
 def _shape_settings(model_cfg: dict[str, Any]) -> dict[str, Any]:
