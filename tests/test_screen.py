@@ -163,6 +163,21 @@ def test_in_background_yields_everything_raises_the_workers_error_and_stops_when
     endless.close()
     assert threading.active_count() == before
 
+    # Closing it lets go of a source generator, whose clean-up then runs (screening's nested decoding thread stops).
+    cleaned = []
+
+    def source():
+        try:
+            while True:
+                yield 1
+        finally:
+            cleaned.append(True)
+
+    nested = in_background(source(), depth=2)
+    assert next(nested) == 1
+    nested.close()
+    assert cleaned == [True]
+
 
 def test_crop_clip_cuts_the_box(tmp_path):
     frames = np.zeros((30, 100, 200, 3), np.uint8)

@@ -128,14 +128,16 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
     # Converting a decoded frame to RGB costs far more than decoding it, and of a window's 150 frames only about
     # half are looked at (the localiser's, the clip's interpolation taps, the characteristic pairs): ask for
     # those, and stand each unread frame in with a read one (it weighs nothing in any of them).
-    times = [ts[stand_ins(len(ts), clip, localiser)] for ts in (segment_times(a, b) for a, b in spans)]
+    segments = [segment_times(a, b) for a, b in spans]
+    stand = {n: stand_ins(n, clip, localiser) for n in {len(ts) for ts in segments}}  # one per window length
+    times = [ts[stand[len(ts)]] for ts in segments]
     stream_times = np.unique(np.concatenate(times))
     index = {t: i for i, t in enumerate(stream_times)}
     wanted = [np.array([index[t] for t in ts]) for ts in times]
     # A window's frames go into one array kept for the whole recording, and only the positions that are read
     # are filled: a new 150-frame array per window cost as much as the localiser (allocation and copying).
     # The other positions hold frames of earlier windows, which weigh nothing, as the stand-ins did.
-    read = {n: np.flatnonzero(stand_ins(n, clip, localiser) == np.arange(n)) for n in {len(ts) for ts in times}}
+    read = {n: np.flatnonzero(s == np.arange(n)) for n, s in stand.items()}
     window: np.ndarray | None = None
     ww, wh = working_size(info.width, info.height, clip)
     sx, sy = info.width / ww, info.height / wh
