@@ -110,6 +110,8 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
     manifest.write_text("video,child,start\ngood.mp4,c1,0\n")
     one_line_error(run_cli("prepare", str(manifest), "--cache", str(tmp_path / "c"), "--spatial", "zoom"), "spatial='zoom'", "squash")
     one_line_error(run_cli("synth", str(tmp_path / "s"), "--children", "0", "--healthy", "0"), "empty cohort")
+    one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--curriculum", "2"), "curriculum=2.0")
+    assert not (tmp_path / "b").exists()
 
 
 def test_probe_videos_writes_video_and_segment_rows(folder, tmp_path):

@@ -83,8 +83,12 @@ def test_schedules():
     assert easy_share(cfg, 0) == 1.0
     assert easy_share(cfg, 250) == pytest.approx(0.6)
     assert easy_share(cfg, 500) == easy_share(cfg, 900) == pytest.approx(0.2)
+    # Continuing a pretrained backbone: no curriculum, the floor's share of easy clips from the first step.
+    assert easy_share(PretrainConfig(steps=1000, curriculum=0.0, easy_floor=0.2), 0) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="steps=0"):
         PretrainConfig(steps=0)
+    with pytest.raises(ValueError, match="curriculum=1.5"):
+        PretrainConfig(curriculum=1.5)
 
 
 def test_stream_batches_do_not_depend_on_loader_workers():

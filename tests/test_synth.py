@@ -120,6 +120,22 @@ def test_motion_statistics_do_not_separate_spasms(cohort20):
     assert auc <= 0.80
 
 
+def test_the_drawn_posture_answers_the_question():
+    """The other side of the difficulty: from where the drawn body parts are in the 16 frames a clip shows, a
+    gradient-boosted probe separates spasm clips (benchmarks/pose_oracle.py), so the task is learnable from pixels."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "pose_oracle.py"
+    r = subprocess.run([sys.executable, str(script), "--clips", "400"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["held_out"] == 100
+    assert result["posture_auc"] >= 0.95, result
+
+
 @pytest.mark.slow
 def test_synth_prepare_probe_end_to_end(cohort20, tmp_path):
     prep = run_cli("prepare", str(cohort20 / "manifest.csv"), "--cache", str(tmp_path / "cache"), "--size", "64", timeout=1200)

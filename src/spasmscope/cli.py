@@ -470,6 +470,7 @@ def pretrain_supervised(
     wide_fraction: Annotated[float, typer.Option(help="Share of wide-view (video-EEG) clips in the stream.")] = 0.12,
     night_fraction: Annotated[float, typer.Option(help="Share of close-view clips recorded at night.")] = 0.08,
     weights: Annotated[str, typer.Option(help="Start from these weights instead of random ones (a backbone folder, an official .pth, ...).")] = "none",
+    curriculum: Annotated[float, typer.Option(help="Share of the steps over which easy clips fall from all to 20% (0: 20% from the start, to continue a pretrained backbone).")] = 0.5,
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
 ) -> None:
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);
@@ -485,7 +486,7 @@ def pretrain_supervised(
     if cfg.clip.temporal != "resize":
         raise InputError(config, f"[clip] temporal = {cfg.clip.temporal!r}", "pretraining draws temporal = 'resize' clips; remove that setting")
     try:
-        recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+        recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum)
         stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction)
     except ValueError as e:
         raise InputError(None, str(e).split(";")[0], "change that option") from None

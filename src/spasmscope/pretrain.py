@@ -68,6 +68,8 @@ class PretrainConfig:
             raise ValueError(f"steps={self.steps}, batch_size={self.batch_size}, eval_every={self.eval_every}, val_clips={self.val_clips}; each must be at least 1")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr}; the learning rate must be positive")
+        if not (0 <= self.curriculum <= 1 and 0 <= self.easy_floor <= 1):
+            raise ValueError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}; each is a share of 0 to 1")
 
 
 def easy_share(cfg: PretrainConfig, step: int) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from spasmscope.localise import LocaliseConfig, crop_around
 from spasmscope.preprocess import ClipConfig, to_square, working_size
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
-from spasmscope.synth.motion import contraction, make_timeline, sample_spasm
+from spasmscope.synth.motion import Spasm, Timeline, contraction, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
 
 STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams apart from cohorts
@@ -73,11 +73,36 @@ class StreamClip:
     pose: np.ndarray  # float32 [T, N_POSE]: joint angles minus the child's resting pose, radians
 
 
-def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0) -> StreamClip:
-    """Clip ``index`` of the stream; with probability ``easy`` it is drawn easy (``ease``) and without other
-    movements around it.
+@dataclass(frozen=True)
+class ClipPlan:
+    """Everything decided about clip ``index`` of a stream before a pixel is drawn."""
 
-    Only ``temporal="resize"`` clips are drawn (the frames the trilinear resize would centre on).
+    look: ChildLook
+    rec: Recording  # at the size the frames are drawn at, 30 fps
+    label: int  # 1: a spasm in the 5 s
+    spasms: tuple[Spasm, ...]
+    scene: Scene
+    timeline: Timeline  # the whole 5 s at 30 fps
+    shown: np.ndarray  # int [T]: the timeline frames the clip shows
+    cropped: bool  # a wide view, cut around the infant as the localiser would
+
+    @property
+    def contraction(self) -> np.ndarray:
+        """float32 ``[T]``: spasm contraction 0-1 at each shown frame."""
+        level = sum((contraction(self.timeline.t[self.shown], s) for s in self.spasms), np.zeros(len(self.shown)))
+        return level.astype(np.float32)
+
+    @property
+    def pose(self) -> np.ndarray:
+        """float32 ``[T, N_POSE]``: joint angles minus the child's resting pose at each shown frame, radians."""
+        return (self.timeline.pose[self.shown] - np.asarray(self.look.rest)).astype(np.float32)
+
+
+def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0) -> ClipPlan:
+    """Decide clip ``index`` of the stream: its child, recording, movements and shown frames; with probability
+    ``easy`` it is drawn easy (``ease``) and without other movements around it.
+
+    Only ``temporal="resize"`` clips are planned (the frames the trilinear resize would centre on).
     """
     if clip.temporal != "resize":
         raise ValueError(f"temporal={clip.temporal!r}; stream clips are drawn for temporal='resize' only")
@@ -110,18 +135,23 @@ def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0
     n = len(timeline.t)
     # The source frames a trilinear resize of n frames to T (align_corners=False) centres on.
     centres = (np.arange(clip.frames) + 0.5) * n / clip.frames - 0.5
-    ks = np.clip(np.round(centres), 0, n - 1).astype(int)
-    frames = np.stack([scene.render(timeline, int(k)) for k in ks])
-    if cropped:
+    shown = np.clip(np.round(centres), 0, n - 1).astype(int)
+    return ClipPlan(look, rec, label, tuple(spasms), scene, timeline, shown, cropped)
+
+
+def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0) -> StreamClip:
+    """Clip ``index`` of the stream, drawn (``plan_clip`` decides it)."""
+    plan = plan_clip(cfg, index, clip, easy)
+    scene, timeline, rec = plan.scene, plan.timeline, plan.rec
+    frames = np.stack([scene.render(timeline, int(k)) for k in plan.shown])
+    if plan.cropped:
         # Where the localiser would crop: around everywhere the infant was in these frames (the generator knows).
-        boxes = np.array([scene.box(timeline, int(k)) for k in ks])
+        boxes = np.array([scene.box(timeline, int(k)) for k in plan.shown])
         x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
         x1, y1 = (boxes[:, 0] + boxes[:, 2]).max(), (boxes[:, 1] + boxes[:, 3]).max()
         x, y, cw, ch = crop_around((int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))), rec.width, rec.height, LocaliseConfig())
         frames = frames[:, y : y + ch, x : x + cw]
-    level = sum((contraction(timeline.t[ks], s) for s in spasms), np.zeros(len(ks)))
-    pose = timeline.pose[ks] - np.asarray(look.rest)
-    return StreamClip(square_clip(frames, clip), label, level.astype(np.float32), pose.astype(np.float32))
+    return StreamClip(square_clip(frames, clip), plan.label, plan.contraction, plan.pose)
 
 
 def square_clip(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
