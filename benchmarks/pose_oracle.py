@@ -9,7 +9,7 @@ estimator would give), summarises them over time and fits scikit-learn's gradien
 the clips. Prints the held-out AUC of two probes as one JSON object:
 
 - ``posture``: per key point, both sides' sum and difference (extremes, median) and the fastest change between
-  shown frames. Near 1 means the answer is drawn in the frames the model sees; the gap to a backbone's AUC is
+  shown frames, beside the movement features below. Near 1 means the answer is drawn in the frames the model sees; the gap to a backbone's AUC is
   what reading the posture from 64x64 pixels loses.
 - ``movement``: only how fast things move (each key point's speed, without the sum and difference of the
   sides), the cue the generator's confounders are built to mislead.
@@ -25,7 +25,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from spasmscope.config import preset
-from spasmscope.synth.stream import StreamConfig, plan_clip
+from spasmscope.synth.stream import ClipPlan, StreamConfig, plan_clip
 
 PARTS = ("elbow", "hand", "knee", "foot")
 PROBE_SEED = 424_242  # a stream seed no pretraining run uses
@@ -33,7 +33,7 @@ PROBE_SEED = 424_242  # a stream seed no pretraining run uses
 
 def features(reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``reach`` ``[T, 1 + 2 x len(PARTS)]``: the head's, then each part's left and right distance from the trunk's
-    centre at the shown frames -> (posture features, movement features)."""
+    centre at the shown frames -> (posture and movement features, movement features alone)."""
     left, right = reach[:, 1::2], reach[:, 2::2]
     both = np.concatenate([reach[:, :1], left + right], axis=1)
     apart = np.abs(left - right)
@@ -43,7 +43,7 @@ def features(reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([posture, moving]), moving
 
 
-def reaches(plan) -> np.ndarray:
+def reaches(plan: ClipPlan) -> np.ndarray:
     """The renderer's key points of the shown frames as distances from the trunk's centre, body units."""
     rows = []
     for k in plan.shown:
@@ -63,7 +63,9 @@ def main() -> None:
     for i in range(args.clips):
         plan = plan_clip(stream, i, clip)
         f, m = features(reaches(plan))
-        full.append(f), moving.append(m), labels.append(plan.label)
+        full.append(f)
+        moving.append(m)
+        labels.append(plan.label)
     y, cut = np.array(labels), int(0.75 * args.clips)
     result: dict[str, float | int | bool] = {"clips": args.clips, "held_out": args.clips - cut, "shifted_look": args.shifted_look}
     for name, x in (("posture", np.array(full)), ("movement", np.array(moving))):
