@@ -147,7 +147,8 @@ def _has_spasm_head(path: Path, model: Hiera, state: dict[str, torch.Tensor]) ->
     """A spasmscope backbone folder whose config says its head was trained on spasm labels, of this model's shape."""
     if not path.is_dir() or _is_official_folder(path) or read_model_config(path).get("head") != SPASM_HEAD:
         return False
-    return all(k in state and state[k].shape == model.state_dict()[k].shape for k in HEAD_KEYS)
+    own = model.state_dict()
+    return all(k in state and state[k].shape == own[k].shape for k in HEAD_KEYS)
 
 
 def _shape_settings(model_cfg: dict[str, Any]) -> dict[str, Any]:
