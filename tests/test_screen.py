@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +18,9 @@ from spasmscope.events import merge_close, window_spans
 from spasmscope.hiera import Hiera, HieraConfig
 from spasmscope.localise import (
     LocaliseConfig,
+    MotionLocaliser,
     OnnxDetector,
+    camera_shift,
     crop_around,
     decode_yolo,
     letterbox,
@@ -48,6 +51,48 @@ def long_cohort(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("long")
     generate(SynthConfig(children=1, healthy=0, seed=2, long_minutes=2.5, segments_per_video=(2, 2), videos_per_child=(1, 1)), out)
     return out
+
+
+def test_camera_shift_measures_a_known_translation():
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (200, 360)).astype(np.float32), (0, 0), 2.0)
+    # The camera pans 1.5 px right and 0.5 px down per frame: 3.16 px between frames two apart.
+    moved = [cv2.warpAffine(texture, np.float32([[1, 0, 1.5 * k], [0, 1, 0.5 * k]]), (360, 200), borderMode=cv2.BORDER_REFLECT) for k in range(12)]
+    assert camera_shift(np.stack(moved)[:, 20:-20, 20:-20], lag=2) == pytest.approx(np.hypot(3.0, 1.0), abs=0.3)
+    assert camera_shift(np.stack([texture] * 12), lag=2) < 0.2  # phase correlation's sub-pixel peak is biased by ~0.1 px
+    assert camera_shift(np.stack([texture] * 2), lag=2) == 0.0
+
+
+def _drawn_close_view(seed: int, handheld: bool) -> tuple[np.ndarray, np.ndarray]:
+    """5 s of a small infant on a checked blanket, 640x360 at 30 fps, with the infant's true boxes (x, y, w, h)."""
+    import dataclasses
+    from fractions import Fraction
+
+    from spasmscope.synth.look import sample_look, sample_recording
+    from spasmscope.synth.motion import make_timeline
+    from spasmscope.synth.render import Scene
+
+    rng = np.random.default_rng(seed)
+    look = dataclasses.replace(sample_look(rng), pattern=2, distance=0.45)
+    rec = dataclasses.replace(sample_recording(rng, wide=False, night=False), width=640, height=360, fps=Fraction(30), blur=0.0, handheld=handheld)
+    scene = Scene(look, rec, rng)
+    timeline = make_timeline(rng, look, rec, 5.0, [], [(0.0, 5.0, 0.9)])
+    frames = np.stack([scene.render(timeline, k) for k in range(len(timeline.t))])
+    return frames, np.array([scene.box(timeline, k) for k in range(len(timeline.t))])
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_the_crop_never_cuts_a_hand_held_infant(seed):
+    # A shaking phone moves a patterned blanket as much as the infant; the box around the most movement used to
+    # keep a quarter of the infant (seed 4). A moving camera now gets the whole frame; a still one, a crop.
+    for handheld in (True, False):
+        frames, boxes = _drawn_close_view(seed, handheld)
+        x, y, w, h = MotionLocaliser().update(frames, 30.0).crop
+        held = (boxes[:, 0] >= x) & (boxes[:, 1] >= y) & (boxes[:, 0] + boxes[:, 2] <= x + w) & (boxes[:, 1] + boxes[:, 3] <= y + h)
+        if handheld:
+            assert (x, y, w, h) == (0, 0, 640, 360)
+        else:
+            assert w * h < 0.5 * 640 * 360 and held.mean() >= 0.9
 
 
 def test_iter_frames_streams_what_read_frames_reads(tmp_path):

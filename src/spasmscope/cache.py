@@ -2,9 +2,9 @@
 
 An entry is ``[K, T, S, S, 3] uint8`` (see ``preprocess.make_clips``) in ``ROOT/ab/<key>.npy``, where
 the key hashes the video's content, the segment's start and end, and the ``ClipConfig`` (T, S, the
-temporal and spatial modes, and whether the infant is cropped). Content, not path: a renamed or copied file hits the cache, and an
-edited file misses it. Entries are written atomically, so a killed ``prepare`` leaves whole entries
-only and a re-run does just the missing ones.
+temporal and spatial modes, and whether the infant is cropped, with the crop's version). Content, not
+path: a renamed or copied file hits the cache, and an edited file misses it. Entries are written
+atomically, so a killed ``prepare`` leaves whole entries only and a re-run does just the missing ones.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class SegmentCache:
 
     def key(self, digest: str, start: float, end: float) -> str:
         spec = {"v": FORMAT_VERSION, "file": digest, "start": round(float(start), 4), "end": round(float(end), 4), "clip": self.cfg.as_dict()}
+        if self.cfg.crop_infant:
+            from spasmscope.localise import CROP_VERSION
+
+            spec["crop"] = CROP_VERSION
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
     def path(self, key: str) -> Path:

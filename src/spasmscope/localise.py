@@ -8,7 +8,8 @@ the infant. Two detectors, one interface (``update(frames) -> Localisation``):
   with a decay (a still moment keeps the last place); the infant is the box that holds nearly all of the
   accumulated map's mass. Visibility is how much movement above the noise the map holds, times the share of
   it inside the box: noise alone (empty cot, infrared grain) is scattered and weak, so it scores low; a
-  hand-held close view moves everywhere, so its box is the whole frame and its share is 1.
+  hand-held camera moves the whole scene (its median frame-to-frame shift, by phase correlation, is above
+  ``camera_motion``), so its crop is the whole frame, as pretraining showed close views.
 - ``OnnxDetector``: a YOLO-style person detector from a local ``.onnx`` file, run by onnxruntime on the
   window's middle frame; its confidence is the visibility.
 
@@ -29,6 +30,9 @@ import numpy as np
 from spasmscope.errors import InputError
 
 Box = tuple[int, int, int, int]  # x, y, w, h: pixels of the upright frame
+# Bumped whenever the motion localiser would crop the same frames differently, so cached crops and finished
+# screening windows made by an older version are made again. 2: a moving camera gets the whole frame.
+CROP_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,11 @@ class LocaliseConfig:
     margin: float = 0.5  # the crop extends the box by this share of its longer side on every side
     min_side: float = 0.25  # the crop's side is at least this share of the frame's short side
     full_frame: float = 0.55  # a crop covering more than this share of the frame becomes the whole frame
+    camera_motion: float = 0.005  # median frame-to-frame shift, share of the short side, above which the camera moves
 
     def __post_init__(self) -> None:
+        if not self.camera_motion > 0:
+            raise ValueError(f"camera_motion={self.camera_motion}; the shift above which the camera moves must be positive")
         if not 0 <= self.decay < 1 or not 0 < self.level < 1:
             raise ValueError(f"decay={self.decay}, level={self.level}; both must be in [0, 1)")
         if self.analysis_width < 16 or self.step_s <= 0:
@@ -139,6 +146,13 @@ class MotionLocaliser:
         floor = median + 3 * 1.4826 * float(np.median(np.abs(moved - median))) + cfg.noise_margin
         movement = np.maximum(moved - floor, 0.0)
         movement = cv2.GaussianBlur(movement, (0, 0), max(1.0, aw / 160))
+        if camera_shift(small, lag) > cfg.camera_motion * min(aw, ah):
+            # A hand-held camera moves the whole scene: a patterned blanket then moves as much as the infant, and
+            # the box around the most movement cut the infant in half of the demo cohort's hand-held segments
+            # (a quarter of the box kept at worst). Such a view is uncropped, as pretraining showed close views,
+            # and what it moved is kept out of the map a still camera builds.
+            moving = 1.0 - math.exp(-float(movement.max()) / cfg.saturation)
+            return Localisation(crop=(0, 0, w, h), visibility=round(moving, 4))
         self.map = movement if self.map is None or self.map.shape != movement.shape else cfg.decay * self.map + movement
         found = _region(self.map, cfg.level, cfg.tail)
         if found is None:
@@ -161,6 +175,18 @@ class MotionLocaliser:
             self.template = patch
         alike = _similarity(patch, self.template) if self.template is not None else 0.0
         return Localisation(crop=crop, visibility=round(max(moving, alike) * share, 4), box=box)
+
+
+def camera_shift(frames: np.ndarray, lag: int) -> float:
+    """Median global shift, in pixels, between frames ``lag`` apart of ``frames`` ``[N, H, W] float32`` (grey),
+    by phase correlation at half size (a tenth of the cost, sub-pixel all the same); 0 for fewer than
+    ``lag + 1`` frames. A still camera gives the drift of a large infant at most; a hand-held one, its shake."""
+    if len(frames) <= lag:
+        return 0.0
+    half = np.stack([cv2.pyrDown(f) for f in frames])
+    window = cv2.createHanningWindow((half.shape[2], half.shape[1]), cv2.CV_32F)
+    shifts = [math.hypot(*cv2.phaseCorrelate(a, b, window)[0]) for a, b in zip(half[:-lag], half[lag:])]
+    return 2.0 * float(np.median(shifts))
 
 
 def upper_quartile(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:

@@ -36,6 +36,7 @@ from spasmscope.errors import InputError, VideoError
 from spasmscope.events import WINDOW_S, detections, window_spans
 from spasmscope.hiera import Hiera
 from spasmscope.localise import (
+    CROP_VERSION,
     Box,
     LocaliseConfig,
     Localiser,
@@ -324,7 +325,7 @@ def recording_key(path: str, cfg: ScreenConfig, model_sha: str) -> str:
     from spasmscope.cache import file_digest
 
     h = hashlib.blake2b(digest_size=8)
-    h.update(f"{file_digest(path)}|{cfg.as_dict()}|{model_sha}".encode())
+    h.update(f"{file_digest(path)}|{cfg.as_dict()}|{model_sha}|crop {CROP_VERSION}".encode())
     return f"{Path(path).stem[:40]}-{h.hexdigest()}"
 
 
