@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from spasmscope.config import RunConfig, TrainConfig
 from spasmscope.errors import InputError
 from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
-from spasmscope.preprocess import ClipConfig, make_clips
-from spasmscope.pretrain import DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
+from spasmscope.preprocess import ClipConfig, apply_augmentation, make_clips, normalise, sample_augmentation
+from spasmscope.pretrain import AUGMENT_TAG, DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip, square_clip
 from spasmscope.config import preset
@@ -97,6 +97,45 @@ def test_stream_batches_do_not_depend_on_loader_workers():
     one = list(DataLoader(data, batch_size=3, num_workers=0))
     two = list(DataLoader(data, batch_size=3, num_workers=2))
     assert all(torch.equal(a, b) for x, y in zip(one, two, strict=True) for a, b in zip(x, y, strict=True))
+
+
+def test_augmented_stream_clips_are_the_drawn_clips_turned_and_mirrors_carry_no_pose():
+    recipe = PretrainConfig(steps=4, batch_size=4, augment_p=0.5)
+    stream = StreamConfig(seed=8)
+    data = StreamClips(stream, TINY_RUN.clip, 0, 16, recipe)
+    weights = []
+    for j in range(16):
+        x, label, level, pose, pose_weight = data[j]
+        drawn = sample_clip(stream, j, TINY_RUN.clip, easy_share(recipe, j // 4))
+        aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, stream.seed, j]), 0.5)
+        assert torch.equal(x, normalise(apply_augmentation(drawn.clip[0], aug)))
+        assert label.item() == drawn.label and np.array_equal(level.numpy(), drawn.contraction) and np.array_equal(pose.numpy(), drawn.pose)
+        weights.append(pose_weight.item())
+        assert pose_weight.item() == float(aug.hflip == aug.vflip)  # one flip mirrors the infant; two turn it
+    assert 0 < sum(weights) < 16
+    with pytest.raises(ValueError, match="augment_p=1.5"):
+        PretrainConfig(augment_p=1.5)
+
+
+def test_the_pose_loss_leaves_out_clips_of_weight_zero():
+    torch.manual_seed(0)
+    model = Hiera(TINY)
+    dense = DenseHead(model)
+    data = StreamClips(StreamConfig(seed=9), TINY_RUN.clip, 0, 4)
+    x, label, level, pose, weight = (torch.stack(v) for v in zip(*(data[i] for i in range(4)), strict=True))
+    assert torch.all(weight == 1)
+    with torch.no_grad():
+        _, parts = pretraining_loss(model, dense, (x, label, level, pose, weight), PretrainConfig())
+        frames = dense(model.forward_tokens(x))
+        assert parts["pose"] == pytest.approx(torch.nn.functional.mse_loss(frames[..., 1:], pose / 0.25).item(), rel=1e-5)
+        # Weight 0 on clip 2: its pose targets no longer count, whatever they are.
+        weight[2] = 0.0
+        _, a = pretraining_loss(model, dense, (x, label, level, pose, weight), PretrainConfig())
+        moved = pose.clone()
+        moved[2] += 3.0
+        _, b = pretraining_loss(model, dense, (x, label, level, moved, weight), PretrainConfig())
+        assert a["pose"] == pytest.approx(b["pose"], rel=1e-6) and a["label"] == parts["label"]
+        assert a["pose"] != pytest.approx(parts["pose"], rel=1e-3)
 
 
 def test_dense_head_reads_the_tokens_the_pooled_features_come_from():

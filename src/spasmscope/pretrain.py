@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from spasmscope.config import RunConfig
 from spasmscope.errors import InputError
 from spasmscope.hiera import Hiera
-from spasmscope.preprocess import ClipConfig, normalise
+from spasmscope.preprocess import ClipConfig, apply_augmentation, normalise, sample_augmentation
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip
 from spasmscope.weights import SPASM_HEAD, load_backbone, load_resume, save_model, save_resume
@@ -43,6 +43,7 @@ from spasmscope.weights import SPASM_HEAD, load_backbone, load_resume, save_mode
 STATE_FILE = "resume.pt"  # optimiser state and step, read back with weights_only=True (no code)
 LOG_FILE = "pretrain.jsonl"
 VAL_SEED_OFFSET = 1_000_000  # the validation stream: same settings, another seed, never trained on
+AUGMENT_TAG = 0xA06  # first word of a training clip's augmentation entropy, apart from the clip's own
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class PretrainConfig:
     easy_floor: float = 0.2  # share of easy clips after the curriculum
     dense_weight: float = 1.0  # weight of the per-frame contraction and pose losses beside the clip's label
     pose_scale: float = 0.25  # radians: the joint-angle targets are divided by it (about their spread)
+    augment_p: float = 0.0  # probability of each of the paper's augmentations (flips, quarter turn, inversion) per clip
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.eval_every, self.val_clips) < 1 or self.warmup < 0:
@@ -70,6 +72,8 @@ class PretrainConfig:
             raise ValueError(f"lr={self.lr}; the learning rate must be positive")
         if not (0 <= self.curriculum <= 1 and 0 <= self.easy_floor <= 1):
             raise ValueError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}; each is a share of 0 to 1")
+        if not 0 <= self.augment_p <= 1:
+            raise ValueError(f"augment_p={self.augment_p}; an augmentation probability is a share of 0 to 1")
 
 
 def easy_share(cfg: PretrainConfig, step: int) -> float:
@@ -97,8 +101,11 @@ def warmup_cosine(peak: float, warmup: int, steps: int, step: int) -> float:
 
 class StreamClips(Dataset):
     """Clip ``start + i`` of a stream -> (``[3, T, S, S]`` float clip, label ``[]``, contraction ``[T]``, pose
-    ``[T, N_POSE]``); any worker draws the same clip for ``i``. With a ``recipe``, clip ``j`` belongs to step
-    ``j // batch_size`` and follows its curriculum."""
+    ``[T, N_POSE]``, pose weight ``[]``); any worker draws the same clip for ``i``. With a ``recipe``, clip ``j``
+    belongs to step ``j // batch_size``, follows its curriculum and gets its augmentations (``augment_p``).
+
+    Turns and inversion leave the body's own joint angles as they were; a mirror image (one flip) swaps the
+    infant's sides, so such a clip's pose weight is 0 and it teaches the label and the contraction only."""
 
     def __init__(self, stream: StreamConfig, clip: ClipConfig, start: int, n: int, recipe: PretrainConfig | None = None):
         self.stream, self.clip, self.start, self.n, self.recipe = stream, clip, start, n, recipe
@@ -110,7 +117,12 @@ class StreamClips(Dataset):
         j = self.start + i
         easy = easy_share(self.recipe, j // self.recipe.batch_size) if self.recipe is not None else 0.0
         c = sample_clip(self.stream, j, self.clip, easy)
-        return normalise(c.clip[0]), torch.tensor(float(c.label)), torch.from_numpy(c.contraction), torch.from_numpy(c.pose)
+        clip, pose_weight = c.clip[0], 1.0
+        if self.recipe is not None and self.recipe.augment_p > 0:
+            aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, self.stream.seed, j]), self.recipe.augment_p)
+            clip, pose_weight = apply_augmentation(clip, aug), float(aug.hflip == aug.vflip)
+        label, pose_weight = torch.tensor(float(c.label)), torch.tensor(pose_weight)
+        return normalise(clip), label, torch.from_numpy(c.contraction), torch.from_numpy(c.pose), pose_weight
 
 
 class DenseHead(nn.Module):
@@ -133,18 +145,23 @@ class DenseHead(nn.Module):
 
 def pretraining_loss(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, ...], cfg: PretrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Binary cross-entropy of the clip's logit + ``dense_weight`` x (per-frame contraction cross-entropy + pose
-    mean squared error). Returns the total and its parts."""
-    x, label, level, pose = batch
+    mean squared error over the clips with pose weight 1). Returns the total and its parts."""
+    x, label, level, pose, pose_weight = batch
     tokens = model.forward_tokens(x)
     logit = model.forward_head(model.norm(tokens.mean(dim=1)))  # what forward() computes, tokens reused
     frames = dense(tokens)
     parts = {
         "label": F.binary_cross_entropy_with_logits(logit, label),
         "contraction": F.binary_cross_entropy_with_logits(frames[..., 0], level.clamp(0, 1)),
-        "pose": F.mse_loss(frames[..., 1:], pose / cfg.pose_scale),
+        "pose": _weighted_mean(F.mse_loss(frames[..., 1:], pose / cfg.pose_scale, reduction="none").mean(dim=(1, 2)), pose_weight),
     }
     total = parts["label"] + cfg.dense_weight * (parts["contraction"] + parts["pose"])
     return total, {k: v.item() for k, v in parts.items()}
+
+
+def _weighted_mean(per_clip: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean of ``per_clip`` ``[B]`` weighted by ``weight`` ``[B]``; 0 (with a gradient) when every weight is 0."""
+    return (per_clip * weight).sum() / weight.sum().clamp(min=1.0)
 
 
 def validation_set(stream: StreamConfig, clip: ClipConfig, n: int) -> tuple[torch.Tensor, np.ndarray]:
