@@ -93,3 +93,16 @@ def _alive_children(pid: int) -> list[int]:
     """Processes whose parent was ``pid`` and still run (orphans are re-parented, so search by group)."""
     out = subprocess.run(["ps", "-o", "pid=,pgid=,stat=", "-e"], capture_output=True, text=True).stdout.split("\n")
     return [int(p) for p, g, s in (line.split() for line in out if line.strip()) if int(g) == pid and int(p) != pid and not s.startswith("Z")]
+
+
+def test_entries_and_window_lists_go_stale_when_the_crop_changes(tmp_path, monkeypatch):
+    import spasmscope.localise
+
+    plain, cropped = SegmentCache(tmp_path, ClipConfig(frames=8, size=32)), SegmentCache(tmp_path, ClipConfig(frames=8, size=32, crop_infant=True))
+    before = (cropped.key("f", 0, 5), cropped.settings_digest(), plain.key("f", 0, 5), plain.settings_digest())
+    assert before[0] != before[2] and before[1] != before[3]
+    assert SegmentCache(tmp_path, ClipConfig(frames=16, size=32)).settings_digest() != before[3]
+    # A new localiser version makes cropped entries (and pretrain mae's lists of them) again; plain ones stay.
+    monkeypatch.setattr(spasmscope.localise, "CROP_VERSION", spasmscope.localise.CROP_VERSION + 1)
+    assert cropped.key("f", 0, 5) != before[0] and cropped.settings_digest() != before[1]
+    assert plain.key("f", 0, 5) == before[2] and plain.settings_digest() == before[3]

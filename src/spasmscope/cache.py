@@ -59,12 +59,21 @@ class SegmentCache:
         return self._digests[memo]
 
     def key(self, digest: str, start: float, end: float) -> str:
-        spec = {"v": FORMAT_VERSION, "file": digest, "start": round(float(start), 4), "end": round(float(end), 4), "clip": self.cfg.as_dict()}
+        spec = {"file": digest, "start": round(float(start), 4), "end": round(float(end), 4), **self._settings()}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+    def settings_digest(self) -> str:
+        """16 hex digits for everything besides the segment that decides an entry (format, clip settings, crop
+        version): lists of what a cache holds carry it, so that they go stale when their entries' keys do."""
+        return hashlib.sha256(json.dumps(self._settings(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def _settings(self) -> dict:
+        spec = {"v": FORMAT_VERSION, "clip": self.cfg.as_dict()}
         if self.cfg.crop_infant:
             from spasmscope.localise import CROP_VERSION
 
             spec["crop"] = CROP_VERSION
-        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+        return spec
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npy"

@@ -207,7 +207,7 @@ def window_clips(videos: list[str], cache_root: Path, run: RunConfig, hop: float
             skipped.append((video, str(e)))
             continue
         digest = cache.digest(video)
-        listing = cache_root / "windows" / f"{digest}-{hop:g}.json"
+        listing = cache_root / "windows" / f"{digest}-{hop:g}-{cache.settings_digest()}.json"
         if listing.exists():
             found += [(video, s, e) for s, e in json.loads(listing.read_text())]
             continue
