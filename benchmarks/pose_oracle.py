@@ -9,8 +9,8 @@ estimator would give), summarises them over time and fits scikit-learn's gradien
 the clips. Prints the held-out AUC of two probes as one JSON object:
 
 - ``posture``: per key point, both sides' sum and difference (extremes, median) and the fastest change between
-  shown frames, beside the movement features below. Near 1 means the answer is drawn in the frames the model sees; the gap to a backbone's AUC is
-  what reading the posture from 64x64 pixels loses.
+  shown frames, beside the movement features below. Near 1 means the answer is drawn in the frames the model
+  sees; the gap to a backbone's AUC is what reading the posture from 64x64 pixels loses.
 - ``movement``: only how fast things move (each key point's speed, without the sum and difference of the
   sides), the cue the generator's confounders are built to mislead.
 """

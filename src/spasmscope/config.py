@@ -85,10 +85,10 @@ def preset(name: str) -> RunConfig:
     if name == "cpu":
         # The cpu preset starts from the shipped backbone and its spasm head (weights.load_backbone), and a gentle
         # fine-tune keeps what pretraining learnt: on the demo cohort's 5-fold CV (stage-1 backbone), lr 1e-5 for 4
-        # epochs gave AUC 0.835 against 0.77 at 3e-5 x 10 and 0.744 for a new head at 1e-4 x 10 (MODEL_CARD.md).
+        # epochs gave AUC 0.835 against 0.806 at 3e-5 x 4 and 0.744 for a new head at 1e-4 x 10 (MODEL_CARD.md).
         # From random weights (--weights none) that is too little: use --lr 1e-4 --epochs 15 (at 1e-3, or 3e-4 with
-        # the augmentations, the loss stayed at 0.69). Batch 8 halves the steps. Segments are cut around the infant: at 64 pixels a
-        # wide view's infant would be a few pixels tall.
+        # the augmentations, the loss stayed at 0.69). Batch 8 halves the steps. Segments are cut around the
+        # infant: at 64 pixels a wide view's infant would be a few pixels tall.
         train = TrainConfig(batch_size=8, augment=False, balance=True, lr=1e-5, epochs=4)
         return RunConfig("cpu", _cpu_model(), ClipConfig(frames=16, size=64, crop_infant=True), train)
     raise ValueError(f"unknown preset {name!r}; use paper or cpu")

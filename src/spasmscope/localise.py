@@ -148,9 +148,9 @@ class MotionLocaliser:
         movement = cv2.GaussianBlur(movement, (0, 0), max(1.0, aw / 160))
         if camera_shift(small, lag) > cfg.camera_motion * min(aw, ah):
             # A hand-held camera moves the whole scene: a patterned blanket then moves as much as the infant, and
-            # the box around the most movement cut the infant in a third of the demo cohort's hand-held
-            # segments (3% of the infant's box kept at worst). Such a view is uncropped, as pretraining showed close views,
-            # and what it moved is kept out of the map a still camera builds.
+            # the box around the most movement cut the infant in a third of the demo cohort's hand-held segments
+            # (3% of the infant's box kept at worst). Such a view is uncropped, as pretraining showed close
+            # views, and what it moved is kept out of the map a still camera builds.
             moving = 1.0 - math.exp(-float(movement.max()) / cfg.saturation)
             return Localisation(crop=(0, 0, w, h), visibility=round(moving, 4))
         self.map = movement if self.map is None or self.map.shape != movement.shape else cfg.decay * self.map + movement
