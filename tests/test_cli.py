@@ -30,6 +30,14 @@ def test_help_is_instant_and_lists_commands():
         assert cmd in r.stdout
 
 
+def test_help_shows_the_config_tables_by_name():
+    # Rich reads a bare "[model]" in a help text as a style and drops it, which left "with ,  and  tables".
+    r = run_cli("cv", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.replace("│", " ").split())
+    assert "[model], [clip] and [train] tables" in text, text
+
+
 def one_line_error(r, *words):
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     lines = [line for line in r.stderr.splitlines() if line.strip()]

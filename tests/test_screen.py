@@ -28,7 +28,8 @@ from spasmscope.localise import (
 )
 from spasmscope.manifest import read_manifest
 from spasmscope.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
-from spasmscope.screen import ScreenConfig, screen, windows_of
+from spasmscope.screen import ScreenConfig, screen, screen_video, windows_of
+from spasmscope.train import score_clips
 from spasmscope.video import iter_frames, probe, read_frames, read_segment
 from spasmscope.weights import save_model
 
@@ -173,6 +174,26 @@ def test_whole_frame_windows_match_the_training_preprocessing(small_cohort, tmp_
     reference = make_clips(frames, clip)
     assert ours.shape == reference.shape
     assert np.abs(ours.astype(int) - reference.astype(int)).mean() < 3.0
+
+
+@pytest.mark.parametrize("flips", [False, True])
+def test_screening_scores_windows_as_the_model_was_set_to_score(small_cohort, flips):
+    # A model's test_flips setting travels with it: screening scores each window's clip as cv and evaluate would.
+    torch.manual_seed(0)
+    model = Hiera(TINY).eval()
+    with torch.no_grad():
+        model.head.projection.weight.mul_(300)  # spread the random model's scores beyond windows.csv's 6 decimals
+    run = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig(test_flips=flips))
+    info = probe(read_manifest(small_cohort / "manifest.csv").rows["path"].iloc[0])
+    cfg = ScreenConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0)
+    rows = screen_video(model, run, str(info.path), cfg)
+    clips = [w.clip for w in windows_of(info.path, info, cfg, run.clip, None) if w.clip is not None]
+    expected = [float(score_clips(model, c, flips).mean()) for c in clips]
+    scored = rows["score"].dropna().to_numpy()
+    assert len(scored) == len(expected) >= 2
+    np.testing.assert_allclose(scored, expected, atol=2e-6)  # windows.csv rounds scores to 6 decimals
+    other = [float(score_clips(model, c, not flips).mean()) for c in clips]
+    assert np.abs(scored - other).max() > 1e-3
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 48, 49, 50])

@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 from spasmscope.config import RunConfig, TrainConfig, load_config, preset
 from spasmscope.errors import InputError
 from spasmscope.hiera import Hiera, HieraConfig
-from spasmscope.preprocess import ClipConfig
-from spasmscope.train import fit, learning_rate, predict, set_trainable
+from spasmscope.preprocess import ClipConfig, normalise
+from spasmscope.train import fit, learning_rate, predict, score_clips, set_trainable
 from spasmscope.weights import download_official, load_backbone, load_model, save_model
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
@@ -106,6 +106,26 @@ def test_freeze_options_leave_only_the_intended_parameters_trainable():
     set_trainable(model, "early")
     frozen = {n.split(".")[0] + ("." + n.split(".")[1] if n.startswith("blocks.") else "") for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen == {"patch_embed", "pos_embed_spatial", "pos_embed_temporal", "blocks.0", "blocks.1"}
+
+
+def test_test_flips_average_the_four_flipped_views_and_ignore_a_flip_of_the_input():
+    torch.manual_seed(0)
+    model = Hiera(TINY).eval()
+    clips = np.concatenate(_toy(3, seed=4)[0])  # [3, T, S, S, 3]
+    plain = score_clips(model, clips)
+    with torch.no_grad():
+        direct = torch.sigmoid(model(normalise(clips))).flatten().numpy()
+    np.testing.assert_allclose(plain, direct, rtol=1e-6)
+    views = [clips, clips[:, :, :, ::-1], clips[:, :, ::-1], clips[:, :, ::-1, ::-1]]  # as is, left-right, upside down, both
+    mean = np.mean([score_clips(model, np.ascontiguousarray(v)) for v in views], axis=0)
+    flips = score_clips(model, clips, flips=True)
+    np.testing.assert_allclose(flips, mean, rtol=1e-5)
+    assert not np.allclose(flips, plain)  # random weights are not symmetric: the views do differ
+    # The four views are closed under flipping, so a flipped recording gets the same score.
+    np.testing.assert_allclose(score_clips(model, np.ascontiguousarray(clips[:, :, :, ::-1]), flips=True), flips, rtol=1e-5)
+    # predict passes the setting through and keeps one score per row.
+    rows = [clips[i : i + 1] for i in range(3)]
+    np.testing.assert_allclose(predict(model, rows.__getitem__, 3, flips=True), flips, rtol=1e-5)
 
 
 def test_saved_model_reloads_to_the_same_scores(tmp_path):

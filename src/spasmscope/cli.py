@@ -178,7 +178,7 @@ def probe(
 # --- the detector: cross-validation, final model, external evaluation ----------------------------------
 
 PresetOpt = Annotated[str, typer.Option(help="cpu: small Hiera on 16x64x64 clips, trains on 2 CPU cores in minutes; paper: Hiera-B 16x224x224.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file with [model], [clip] and [train] tables changing the preset.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help=r"TOML file with \[model], \[clip] and \[train] tables changing the preset.")]
 WeightsOpt = Annotated[
     str | None,
     typer.Option(help="Backbone start: default (the cpu backbone shipped with spasmscope), none (random), hub (download the official "

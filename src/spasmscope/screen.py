@@ -43,9 +43,8 @@ from spasmscope.localise import (
     MotionLocaliser,
     OnnxDetector,
 )
-from spasmscope.preprocess import ClipConfig, clip_taps, crop_clip, normalise, working_size
-from spasmscope.scores import probability
-from spasmscope.train import device
+from spasmscope.preprocess import ClipConfig, clip_taps, crop_clip, working_size
+from spasmscope.train import device, score_clips
 from spasmscope.video import DecodeStats, VideoInfo, iter_frames, probe, segment_times
 
 WINDOW_COLUMNS = ["video", "start", "end", "score", "valid", "reason", "visibility", "crop_x", "crop_y", "crop_w", "crop_h",
@@ -266,8 +265,7 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, pro
     """
     map_frame_buffers()
     info = probe(path)
-    dev = device()
-    model.to(dev).eval()
+    model.to(device()).eval()
     items = in_background(windows_of(info.path, info, cfg, run.clip, make_localiser(cfg)), depth=2 * cfg.batch_size)
     rows: list[dict] = []
     pending: list[Window] = []
@@ -275,9 +273,7 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, pro
     def score(batch: list[Window]) -> None:
         clips = [w.clip for w in batch]
         counts = [len(c) for c in clips]
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            logits = model(normalise(np.concatenate(clips)).to(dev))
-        p = probability(logits).float().cpu().numpy()
+        p = score_clips(model, np.concatenate(clips), run.train.test_flips)
         for w, chunk in zip(batch, np.split(p, np.cumsum(counts)[:-1]), strict=True):
             w.row["score"] = round(float(chunk.mean()), 6)
 

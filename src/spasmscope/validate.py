@@ -135,7 +135,7 @@ def cross_validate(
         train_cfg = replace(cfg.train, seed=seed)
         with bar(steps(cfg.train, len(train_idx)), f"fold {fold + 1}/{k} train") as progress:
             fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], train_cfg, log=log, progress=progress)
-        scores = predict(model, segs.loader(test_idx), len(test_idx))
+        scores = predict(model, segs.loader(test_idx), len(test_idx), flips=cfg.train.test_flips)
         part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
         atomic.write_json(fold_dir / "weights.json", source)
         atomic.write_csv(done, part)  # written last: its existence marks the fold as finished
@@ -171,7 +171,7 @@ def evaluate(
     model, cfg, meta = load_model(model_dir)
     segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict)
     with bar(len(segs.rows), "score segments") as advance:
-        scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), progress=advance)
+        scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), flips=cfg.train.test_flips, progress=advance)
     predictions = output_columns(segs.rows).assign(fold=0, score=scores)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / RUN_FILE, {"spasmscope": __version__, "command": "evaluate", "model": str(model_dir), "model_config": meta,
