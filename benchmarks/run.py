@@ -128,14 +128,13 @@ def _model_dir(out: Path) -> Path:
 
 def bench_stages(video: Path, model_dir: Path) -> dict:
     """Windows/s of each screening stage alone on ``video``: decode (+ conversion to the working size),
-    preprocess (localise, characteristics, crop and resize), model (batch 16 forward)."""
-    import torch
-
+    preprocess (localise, characteristics, crop and resize), model (batch 16, scored as screening scores)."""
     from spasmscope.events import WINDOW_S, window_spans
     from spasmscope.localise import MotionLocaliser
     from spasmscope.characteristics import visual
     from spasmscope.preprocess import crop_clip, working_size
     from spasmscope.screen import characteristic_pairs, stand_ins
+    from spasmscope.train import score_clips
     from spasmscope.video import iter_frames, probe, segment_times
     from spasmscope.weights import load_model
 
@@ -165,13 +164,14 @@ def bench_stages(video: Path, model_dir: Path) -> dict:
         crop_clip(frames, found.crop, run.clip)
     preprocess = n / (time.perf_counter() - began)
 
+    # The model stage as screening runs it: uint8 clips through score_clips, in the views the preset scores.
     model.eval()
-    x = torch.randn(16, 3, *run.model.input_size)
-    with torch.no_grad():
-        model(x)
-        began = time.perf_counter()
-        for _ in range(5):
-            model(x)
+    t, s = run.model.input_size[0], run.model.input_size[1]
+    clips = np.random.default_rng(0).integers(0, 256, (16, t, s, s, 3), dtype=np.uint8)
+    score_clips(model, clips, run.train.test_flips)
+    began = time.perf_counter()
+    for _ in range(5):
+        score_clips(model, clips, run.train.test_flips)
     forward = 16 * 5 / (time.perf_counter() - began)
     bound = 1 / (1 / decode + 1 / preprocess + 1 / forward)
     return {"windows": len(spans), "decode_windows_per_s": round(decode, 2), "preprocess_windows_per_s": round(preprocess, 2),

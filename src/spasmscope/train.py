@@ -25,7 +25,7 @@ from spasmscope.scores import probability
 LoadClips = Callable[[int], np.ndarray]  # row index -> uint8 [K, T, S, S, 3]
 
 # Test-time views of ``TrainConfig.test_flips``: as it is, mirrored left-right, upside down, and both (turned half
-# round). Quarter turns are left out: with them the shipped cpu backbone lost 0.014 of zero-shot AUC on the demo
+# round). Quarter turns are left out: with them the stage-3 cpu backbone lost 0.014 of zero-shot AUC on the demo
 # cohort, where the four flips gained 0.013 (and 0.015 on the shifted-look cohort; MODEL_CARD.md).
 TEST_FLIPS = (Augmentation(), Augmentation(hflip=True), Augmentation(vflip=True), Augmentation(hflip=True, vflip=True))
 
