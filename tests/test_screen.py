@@ -176,16 +176,17 @@ def test_whole_frame_windows_match_the_training_preprocessing(small_cohort, tmp_
     assert np.abs(ours.astype(int) - reference.astype(int)).mean() < 3.0
 
 
-@pytest.mark.parametrize("flips", [False, True])
-def test_screening_scores_windows_as_the_model_was_set_to_score(small_cohort, flips):
-    # A model's test_flips setting travels with it: screening scores each window's clip as cv and evaluate would.
+@pytest.mark.parametrize(("model_flips", "views", "flips"), [(False, "model", False), (True, "model", True), (True, "one", False), (False, "flips", True)])
+def test_screening_scores_windows_as_the_model_was_set_to_score(small_cohort, model_flips, views, flips):
+    # A model's test_flips setting travels with it: screening scores each window's clip as cv and evaluate would,
+    # unless --views asks otherwise.
     torch.manual_seed(0)
     model = Hiera(TINY).eval()
     with torch.no_grad():
         model.head.projection.weight.mul_(300)  # spread the random model's scores beyond windows.csv's 6 decimals
-    run = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig(test_flips=flips))
+    run = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig(test_flips=model_flips))
     info = probe(read_manifest(small_cohort / "manifest.csv").rows["path"].iloc[0])
-    cfg = ScreenConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0)
+    cfg = ScreenConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0, views=views)
     rows = screen_video(model, run, str(info.path), cfg)
     clips = [w.clip for w in windows_of(info.path, info, cfg, run.clip, None) if w.clip is not None]
     expected = [float(score_clips(model, c, flips).mean()) for c in clips]
@@ -439,6 +440,7 @@ def test_screen_batch_skips_bad_files_and_screens_the_rest(files, model_dir, tmp
         (["--hop", "7"], ["hop=7"]),
         (["--crop", "left"], ["crop='left'", "x,y,w,h"]),
         (["--threshold", "1.5"], ["threshold=1.5"]),
+        (["--views", "two"], ["views='two'", "model, one, flips"]),
     ],
 )
 def test_screen_refuses_bad_options_in_one_line(files, model_dir, tmp_path, args, words):

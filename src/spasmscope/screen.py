@@ -50,6 +50,7 @@ from spasmscope.video import DecodeStats, VideoInfo, iter_frames, probe, segment
 WINDOW_COLUMNS = ["video", "start", "end", "score", "valid", "reason", "visibility", "crop_x", "crop_y", "crop_w", "crop_h",
                   "width", "height", "fps", "bitrate", "brightness", "night_stat", "night", "motion", "sharpness"]  # fmt: skip
 FRAMES_AHEAD = 32  # decoded frames queued for the window assembler (~11 MB at the 456 x 256 working size)
+VIEWS = ("model", "one", "flips")
 CHARACTERISTIC_PAIRS = 4  # frame pairs per window for brightness, night, motion, sharpness
 
 
@@ -65,6 +66,7 @@ class ScreenConfig:
     min_visibility: float = 0.3  # below: "no infant in view", not scored
     dark_level: float = 20.0  # mean grey level (0-255) below which a window is too dark to score
     batch_size: int = 16  # windows per forward pass
+    views: str = "model"  # model: as the model scores (its [train] test_flips) | one | flips (four flipped views, ~1.4x time)
     localise: LocaliseConfig = field(default_factory=LocaliseConfig)
 
     def __post_init__(self) -> None:
@@ -74,6 +76,12 @@ class ScreenConfig:
             raise ValueError(f"threshold={self.threshold}; a probability threshold must be strictly between 0 and 1")
         if self.crop not in ("auto", "none"):
             fixed_box(self.crop)
+        if self.views not in VIEWS:
+            raise ValueError(f"views={self.views!r}; use one of {', '.join(VIEWS)}")
+
+    def flips(self, run: RunConfig) -> bool:
+        """Whether windows are scored in the four flipped views (``train.score_clips``)."""
+        return run.train.test_flips if self.views == "model" else self.views == "flips"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -273,7 +281,7 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, pro
     def score(batch: list[Window]) -> None:
         clips = [w.clip for w in batch]
         counts = [len(c) for c in clips]
-        p = score_clips(model, np.concatenate(clips), run.train.test_flips)
+        p = score_clips(model, np.concatenate(clips), cfg.flips(run))
         for w, chunk in zip(batch, np.split(p, np.cumsum(counts)[:-1]), strict=True):
             w.row["score"] = round(float(chunk.mean()), 6)
 
