@@ -356,7 +356,7 @@ def screen(
     detector: Annotated[Path | None, typer.Option(help="A local YOLO-style .onnx person detector for --crop auto (default: built-in motion localiser).")] = None,
     merge_gap: Annotated[float, typer.Option(help="Positive windows up to this many seconds apart form one detection.")] = 0.0,
     min_visibility: Annotated[float, typer.Option(help="Windows whose infant visibility is below this are not scored ('no infant in view').")] = 0.3,
-    views: Annotated[str, typer.Option(help="model: score windows as the model was set to (cpu preset: four flipped views); one: one view, about 1.4x faster on a CPU; flips: the four flipped views.")] = "model",
+    views: Annotated[str, typer.Option(help="model: score windows as the model was set to (cpu preset: four flipped views); one: one view, about 1.3x faster on a CPU; flips: the four flipped views.")] = "model",
     events: Annotated[Path | None, typer.Option(help="Annotated spasms (video,onset,offset) to mark on the timelines.")] = None,
     strict: StrictOpt = False,
 ) -> None:

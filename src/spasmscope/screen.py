@@ -66,7 +66,7 @@ class ScreenConfig:
     min_visibility: float = 0.3  # below: "no infant in view", not scored
     dark_level: float = 20.0  # mean grey level (0-255) below which a window is too dark to score
     batch_size: int = 16  # windows per forward pass
-    views: str = "model"  # model: as the model scores (its [train] test_flips) | one | flips (four flipped views, ~1.4x time)
+    views: str = "model"  # model: as the model scores (its [train] test_flips) | one | flips (four flipped views, ~1.3x time)
     localise: LocaliseConfig = field(default_factory=LocaliseConfig)
 
     def __post_init__(self) -> None:

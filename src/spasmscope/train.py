@@ -157,10 +157,14 @@ def score_clips(model: Hiera, clips: np.ndarray, flips: bool = False) -> np.ndar
     probabilities of the ``TEST_FLIPS`` views of the clip (test-time augmentation). The model is on ``device()``."""
     views = TEST_FLIPS if flips else TEST_FLIPS[:1]
     dev = device()
-    x = normalise(np.concatenate([apply_augmentation(clips, v) for v in views])).to(dev)
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-        logits = model(x)
-    return probability(logits).cpu().numpy().reshape(len(views), len(clips)).mean(axis=0)
+    total = np.zeros(len(clips))
+    # One forward pass per view, not one over all views stacked: the four-times-larger batch took screening of a
+    # 60-minute recording to a peak of 1,049 MiB (711 MiB this way) and was no faster (4 min 36 s against 4 min 19 s).
+    for view in views:
+        x = normalise(apply_augmentation(clips, view)).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            total += probability(model(x)).cpu().numpy().reshape(len(clips))
+    return total / len(views)
 
 
 @torch.no_grad()
