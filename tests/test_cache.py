@@ -70,7 +70,8 @@ def test_killed_prepare_leaves_whole_entries_and_resumes(small_cohort, tmp_path)
     os.kill(proc.pid, signal.SIGKILL)  # the main process dies at once; its workers must not outlive it
     proc.wait()
     time.sleep(1.0)
-    assert not _alive_children(proc.pid)
+    alive = _alive_children(proc.pid)
+    assert not alive, subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-p", ",".join(map(str, alive))], capture_output=True, text=True).stdout
     done_before = _entries(cache_dir)
     assert 3 <= len(done_before) < len(big), "the kill should land mid-run"
     for p in done_before:

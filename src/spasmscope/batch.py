@@ -59,18 +59,22 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
+    _die_with_parent(parent)
+    _one_thread()
+
+
+def _one_thread() -> None:
     # One process per core already; more threads per process would only compete for the same cores.
     import torch
 
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
-    _die_with_parent()
 
 
-def _die_with_parent() -> None:
-    """On Linux, have the kernel end this worker when its parent dies (a killed run must not leave
-    workers decoding on every core)."""
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel end this worker when its parent (process ``parent``) dies: a killed run must
+    not leave workers decoding on every core."""
     if sys.platform != "linux":
         return
     import ctypes
@@ -79,7 +83,11 @@ def _die_with_parent() -> None:
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except OSError:
-        pass
+        return
+    # A parent that died between this worker's fork and the prctl sent no signal: the worker is already
+    # someone else's child, and must go now.
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def run_jobs(
@@ -95,7 +103,7 @@ def run_jobs(
     """
     jobs = iter(jobs)
     if workers <= 1:
-        _init_worker()
+        _one_thread()
         for job in jobs:
             try:
                 result = fn(job)
@@ -104,7 +112,7 @@ def run_jobs(
             else:
                 on_done(job, result, None)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),)) as pool:
         pending: dict[Future, Any] = {}
         for job in _take(jobs, 2 * workers):
             pending[pool.submit(fn, job)] = job
