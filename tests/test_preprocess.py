@@ -10,13 +10,16 @@ from spasmscope.preprocess import (
     PAD_VALUE,
     Augmentation,
     ClipConfig,
+    ColourJitter,
     apply_augmentation,
+    apply_colour_jitter,
     clip_indices,
     decode_size,
     make_clips,
     normalise,
     resize_clip,
     sample_augmentation,
+    sample_colour_jitter,
     to_square,
 )
 
@@ -117,6 +120,31 @@ def test_augmentations_commute_with_the_square_resize(aug):
     a = resize_clip(apply_augmentation(frames, aug), 8, 12)
     b = apply_augmentation(resize_clip(frames, 8, 12), aug)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # rounding of .5 ties only
+
+
+def test_colour_jitter_changes_exposure_contrast_and_colourfulness_as_drawn():
+    import cv2
+
+    clip = np.random.default_rng(6).integers(0, 256, (2, 4, 8, 8, 3), dtype=np.uint8)
+    assert np.array_equal(apply_colour_jitter(clip, ColourJitter()), clip)
+    # Saturation 0 is OpenCV's grey picture (BT.601) in all three channels.
+    grey = apply_colour_jitter(clip, ColourJitter(saturation=0.0))
+    ref = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip.reshape(-1, 8, 8, 3)]).reshape(2, 4, 8, 8, 1)
+    assert np.abs(grey.astype(int) - ref).max() <= 1
+    assert np.abs(apply_colour_jitter(clip, ColourJitter(gain=0.5)) - clip / 2).max() <= 0.5
+    bright = apply_colour_jitter(clip, ColourJitter(gain=1.5))
+    assert bright.dtype == np.uint8 and bright.max() == 255 and np.array_equal(bright[clip < 170], np.rint(clip[clip < 170] * 1.5))
+    flat = apply_colour_jitter(clip, ColourJitter(contrast=0.0, saturation=0.0))  # one grey: the clip's mean
+    assert flat.max() - flat.min() <= 1 and abs(float(flat.mean()) - float(ref.mean())) <= 1
+    lower = apply_colour_jitter(clip, ColourJitter(contrast=0.5))
+    assert lower.std() < 0.6 * clip.std()
+    rng = np.random.default_rng(7)
+    assert sample_colour_jitter(rng, 0.0) == ColourJitter()
+    drawn = [sample_colour_jitter(rng, 1.0) for _ in range(200)]
+    assert all(0.5 <= j.gain <= 1.5 and 0.6 <= j.contrast <= 1.4 and 0.0 <= j.saturation <= 1.5 for j in drawn)
+    assert len({j.gain for j in drawn}) == 200
+    with pytest.raises(ValueError, match="p=2"):
+        sample_colour_jitter(rng, 2)
 
 
 def test_normalise_layout_and_values():

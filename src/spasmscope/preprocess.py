@@ -203,6 +203,38 @@ def apply_augmentation(clip: np.ndarray, aug: Augmentation) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class ColourJitter:
+    """A photometric change of a whole clip, for pretraining only (the paper's augmentations above are
+    geometric and inversion): other exposures, contrasts and colourfulness than the generator draws."""
+
+    gain: float = 1.0  # brightness: every value is multiplied by it
+    contrast: float = 1.0  # scales each value's distance from the clip's mean grey
+    saturation: float = 1.0  # scales each pixel's distance from its own grey (0: a grey picture)
+
+
+def sample_colour_jitter(rng: np.random.Generator, p: float) -> ColourJitter:
+    """With probability ``p``, a jitter with gain 0.5-1.5, contrast 0.6-1.4 and saturation 0-1.5 (uniform);
+    otherwise none."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p={p}; an augmentation probability must be in [0, 1]")
+    if rng.uniform() >= p:
+        return ColourJitter()
+    return ColourJitter(gain=float(rng.uniform(0.5, 1.5)), contrast=float(rng.uniform(0.6, 1.4)), saturation=float(rng.uniform(0.0, 1.5)))
+
+
+def apply_colour_jitter(clip: np.ndarray, jitter: ColourJitter) -> np.ndarray:
+    """Apply ``jitter`` to ``[..., T, H, W, 3] uint8`` (RGB): saturation, then contrast, then gain, rounded
+    and clipped to 0-255; returns a new array."""
+    if jitter == ColourJitter():
+        return clip.copy()
+    x = clip.astype(np.float32)
+    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma
+    x = grey[..., None] + jitter.saturation * (x - grey[..., None])
+    x = grey.mean() + jitter.contrast * (x - grey.mean())
+    return np.clip(np.rint(x * jitter.gain), 0, 255).astype(np.uint8)
+
+
 def normalise(clip: np.ndarray):
     """``[..., T, S, S, 3] uint8`` -> ``torch.float32 [..., 3, T, S, S]`` with the Kinetics statistics."""
     import torch
