@@ -177,10 +177,14 @@ class Augmentation:
         return asdict(self)
 
 
-def sample_augmentation(rng: np.random.Generator, p: float = 0.5) -> Augmentation:
-    """Draw each augmentation with probability ``p`` (a rotation is clockwise or counter-clockwise)."""
+def _check_probability(p: float) -> None:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p={p}; an augmentation probability must be in [0, 1]")
+
+
+def sample_augmentation(rng: np.random.Generator, p: float = 0.5) -> Augmentation:
+    """Draw each augmentation with probability ``p`` (a rotation is clockwise or counter-clockwise)."""
+    _check_probability(p)
     rotate = 0
     if rng.uniform() < p:
         rotate = -1 if rng.uniform() < 0.5 else 1
@@ -216,8 +220,7 @@ class ColourJitter:
 def sample_colour_jitter(rng: np.random.Generator, p: float) -> ColourJitter:
     """With probability ``p``, a jitter with gain 0.5-1.5, contrast 0.6-1.4 and saturation 0-1.5 (uniform);
     otherwise none."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p={p}; an augmentation probability must be in [0, 1]")
+    _check_probability(p)
     if rng.uniform() >= p:
         return ColourJitter()
     return ColourJitter(gain=float(rng.uniform(0.5, 1.5)), contrast=float(rng.uniform(0.6, 1.4)), saturation=float(rng.uniform(0.0, 1.5)))

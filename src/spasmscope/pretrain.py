@@ -74,10 +74,9 @@ class PretrainConfig:
             raise ValueError(f"lr={self.lr}; the learning rate must be positive")
         if not (0 <= self.curriculum <= 1 and 0 <= self.easy_floor <= 1):
             raise ValueError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}; each is a share of 0 to 1")
-        if not 0 <= self.augment_p <= 1:
-            raise ValueError(f"augment_p={self.augment_p}; an augmentation probability is a share of 0 to 1")
-        if not 0 <= self.colour_p <= 1:
-            raise ValueError(f"colour_p={self.colour_p}; an augmentation probability is a share of 0 to 1")
+        for name in ("augment_p", "colour_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)}; an augmentation probability is a share of 0 to 1")
 
 
 def easy_share(cfg: PretrainConfig, step: int) -> float:
