@@ -11,8 +11,10 @@ from spasmscope.preprocess import (
     Augmentation,
     ClipConfig,
     ColourJitter,
+    Zoom,
     apply_augmentation,
     apply_colour_jitter,
+    apply_zoom,
     clip_indices,
     decode_size,
     make_clips,
@@ -20,6 +22,7 @@ from spasmscope.preprocess import (
     resize_clip,
     sample_augmentation,
     sample_colour_jitter,
+    sample_zoom,
     to_square,
 )
 
@@ -145,6 +148,29 @@ def test_colour_jitter_changes_exposure_contrast_and_colourfulness_as_drawn():
     assert len({j.gain for j in drawn}) == 200
     with pytest.raises(ValueError, match="p=2"):
         sample_colour_jitter(rng, 2)
+
+
+def test_zoom_shrinks_the_picture_where_drawn_and_mirrors_it_around():
+    import cv2
+
+    clip = np.random.default_rng(8).integers(0, 256, (2, 3, 16, 16, 3), dtype=np.uint8)
+    assert np.array_equal(apply_zoom(clip, Zoom()), clip)
+    small = apply_zoom(clip, Zoom(scale=0.5, x=0.0, y=1.0))  # bottom left
+    assert small.shape == clip.shape and small.dtype == np.uint8
+    for f, out in zip(clip.reshape(-1, 16, 16, 3), small.reshape(-1, 16, 16, 3), strict=True):
+        inner = cv2.resize(f, (8, 8), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(out[8:, :8], inner)
+        assert np.array_equal(out[8:, 8], inner[:, 6]) and np.array_equal(out[7, :8], inner[1])  # mirrored, edge once
+        assert np.array_equal(out[8:, 15], inner[:, 1])  # a room as wide as the picture: mirrored back again
+    middle = apply_zoom(clip, Zoom(scale=0.75, x=0.5, y=0.5))
+    assert np.array_equal(middle[1, 2, 2:14, 2:14], cv2.resize(clip[1, 2], (12, 12), interpolation=cv2.INTER_AREA))
+    rng = np.random.default_rng(9)
+    assert sample_zoom(rng, 0.0) == Zoom()
+    drawn = [sample_zoom(rng, 1.0) for _ in range(200)]
+    assert all(0.5 <= z.scale <= 1.0 and 0 <= z.x <= 1 and 0 <= z.y <= 1 for z in drawn)
+    assert min(z.scale for z in drawn) < 0.55 and max(z.scale for z in drawn) > 0.95
+    with pytest.raises(ValueError, match="p=-1"):
+        sample_zoom(rng, -1)
 
 
 def test_normalise_layout_and_values():

@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from spasmscope.config import RunConfig, TrainConfig
 from spasmscope.errors import InputError
 from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
-from spasmscope.preprocess import ClipConfig, ColourJitter, apply_augmentation, apply_colour_jitter, make_clips, normalise, sample_augmentation, sample_colour_jitter
-from spasmscope.pretrain import AUGMENT_TAG, COLOUR_TAG, DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
+from spasmscope.preprocess import ClipConfig, ColourJitter, Zoom, apply_augmentation, apply_colour_jitter, apply_zoom, make_clips, normalise, sample_augmentation, sample_colour_jitter, sample_zoom
+from spasmscope.pretrain import AUGMENT_TAG, COLOUR_TAG, ZOOM_TAG, DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip, square_clip
 from spasmscope.config import preset
@@ -135,6 +135,27 @@ def test_colour_jitter_comes_after_the_augmentations_and_leaves_their_draws_and_
     assert 0 < changed < 8
     with pytest.raises(ValueError, match="colour_p=-0.1"):
         PretrainConfig(colour_p=-0.1)
+
+
+def test_zoom_comes_between_the_augmentations_and_the_colour_jitter_and_leaves_the_other_draws_and_targets_alone():
+    stream = StreamConfig(seed=8)
+    recipe = PretrainConfig(steps=2, batch_size=4, augment_p=0.5, colour_p=0.6)
+    plain = StreamClips(stream, TINY_RUN.clip, 0, 8, recipe)
+    zoomed = StreamClips(stream, TINY_RUN.clip, 0, 8, replace(recipe, zoom_p=0.5))
+    changed = 0
+    for j in range(8):
+        x, *targets = zoomed[j]
+        _, *targets0 = plain[j]
+        drawn = sample_clip(stream, j, TINY_RUN.clip, easy_share(recipe, j // 4))
+        aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, stream.seed, j]), 0.5)
+        zoom = sample_zoom(np.random.default_rng([ZOOM_TAG, stream.seed, j]), 0.5)
+        jitter = sample_colour_jitter(np.random.default_rng([COLOUR_TAG, stream.seed, j]), 0.6)
+        assert torch.equal(x, normalise(apply_colour_jitter(apply_zoom(apply_augmentation(drawn.clip[0], aug), zoom), jitter)))
+        assert all(torch.equal(a, b) for a, b in zip(targets, targets0, strict=True))  # a farther camera, the same movement
+        changed += zoom != Zoom()
+    assert 0 < changed < 8
+    with pytest.raises(ValueError, match="zoom_p=2"):
+        PretrainConfig(zoom_p=2)
 
 
 def test_the_pose_loss_leaves_out_clips_of_weight_zero():

@@ -474,6 +474,7 @@ def pretrain_supervised(
     curriculum: Annotated[float, typer.Option(help="Share of the steps over which easy clips fall from all to 20% (0: 20% from the start, to continue a pretrained backbone).")] = 0.5,
     augment: Annotated[float, typer.Option(help="Probability of each of the paper's augmentations (vertical and horizontal flip, quarter turn, colour inversion) on a clip; 0: none.")] = 0.0,
     colour: Annotated[float, typer.Option(help="Probability of changing a clip's brightness, contrast and saturation (0.5-1.5, 0.6-1.4, 0-1.5); 0: never.")] = 0.0,
+    zoom: Annotated[float, typer.Option(help="Probability of showing a clip as from a farther camera (shrunk to 0.5-1 of its side, edges mirrored); 0: never.")] = 0.0,
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
 ) -> None:
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);
@@ -489,7 +490,7 @@ def pretrain_supervised(
     if cfg.clip.temporal != "resize":
         raise InputError(config, f"[clip] temporal = {cfg.clip.temporal!r}", "pretraining draws temporal = 'resize' clips; remove that setting")
     try:
-        recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour)
+        recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom)
         stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction)
     except ValueError as e:
         raise InputError(None, str(e).split(";")[0], "change that option") from None

@@ -238,6 +238,41 @@ def apply_colour_jitter(clip: np.ndarray, jitter: ColourJitter) -> np.ndarray:
     return np.clip(np.rint(x * jitter.gain), 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class Zoom:
+    """A farther camera, for pretraining only: the clip shrunk to ``scale`` of its side and placed ``x``, ``y``
+    (shares of the room left, 0 = left or top) in a frame filled out by mirroring the picture at its edges. The
+    generator's infants fill 55-85% of a close view; a phone held farther away shows them smaller."""
+
+    scale: float = 1.0
+    x: float = 0.5
+    y: float = 0.5
+
+
+def sample_zoom(rng: np.random.Generator, p: float) -> Zoom:
+    """With probability ``p``, a zoom to 0.5-1 of the side (uniform) at a uniform place; otherwise none."""
+    _check_probability(p)
+    if rng.uniform() >= p:
+        return Zoom()
+    return Zoom(scale=float(rng.uniform(0.5, 1.0)), x=float(rng.uniform()), y=float(rng.uniform()))
+
+
+def apply_zoom(clip: np.ndarray, zoom: Zoom) -> np.ndarray:
+    """Apply ``zoom`` to ``[..., T, S, S, 3] uint8``: each frame shrunk with an area filter to ``round(scale *
+    S)`` pixels, then bordered by reflection (OpenCV's BORDER_REFLECT_101) back to S x S; returns a new array."""
+    import cv2
+
+    size = clip.shape[-2]
+    inner = int(round(zoom.scale * size))
+    if inner >= size:
+        return clip.copy()
+    left, top = int(round(zoom.x * (size - inner))), int(round(zoom.y * (size - inner)))
+    right, bottom = size - inner - left, size - inner - top
+    frames = clip.reshape(-1, *clip.shape[-3:])
+    out = np.stack([cv2.copyMakeBorder(cv2.resize(f, (inner, inner), interpolation=cv2.INTER_AREA), top, bottom, left, right, cv2.BORDER_REFLECT_101) for f in frames])
+    return out.reshape(clip.shape)
+
+
 def normalise(clip: np.ndarray):
     """``[..., T, S, S, 3] uint8`` -> ``torch.float32 [..., 3, T, S, S]`` with the Kinetics statistics."""
     import torch

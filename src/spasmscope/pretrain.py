@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from spasmscope.config import RunConfig
 from spasmscope.errors import InputError
 from spasmscope.hiera import Hiera
-from spasmscope.preprocess import ClipConfig, apply_augmentation, apply_colour_jitter, normalise, sample_augmentation, sample_colour_jitter
+from spasmscope.preprocess import ClipConfig, apply_augmentation, apply_colour_jitter, apply_zoom, normalise, sample_augmentation, sample_colour_jitter, sample_zoom
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip
 from spasmscope.weights import SPASM_HEAD, load_backbone, load_resume, save_model, save_resume
@@ -45,6 +45,7 @@ LOG_FILE = "pretrain.jsonl"
 VAL_SEED_OFFSET = 1_000_000  # the validation stream: same settings, another seed, never trained on
 AUGMENT_TAG = 0xA06  # first word of a training clip's augmentation entropy, apart from the clip's own
 COLOUR_TAG = 0xC01  # the same for its colour jitter, so turning it on leaves every other draw as it was
+ZOOM_TAG = 0x200  # the same for its zoom
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class PretrainConfig:
     pose_scale: float = 0.25  # radians: the joint-angle targets are divided by it (about their spread)
     augment_p: float = 0.0  # probability of each of the paper's augmentations (flips, quarter turn, inversion) per clip
     colour_p: float = 0.0  # probability of a clip's brightness, contrast and saturation being changed (ColourJitter)
+    zoom_p: float = 0.0  # probability of a clip being shown as from a farther camera (Zoom)
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.eval_every, self.val_clips) < 1 or self.warmup < 0:
@@ -74,7 +76,7 @@ class PretrainConfig:
             raise ValueError(f"lr={self.lr}; the learning rate must be positive")
         if not (0 <= self.curriculum <= 1 and 0 <= self.easy_floor <= 1):
             raise ValueError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}; each is a share of 0 to 1")
-        for name in ("augment_p", "colour_p"):
+        for name in ("augment_p", "colour_p", "zoom_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name}={getattr(self, name)}; an augmentation probability is a share of 0 to 1")
 
@@ -106,7 +108,7 @@ class StreamClips(Dataset):
     """Clip ``start + i`` of a stream -> (``[3, T, S, S]`` float clip, label ``[]``, contraction ``[T]``, pose
     ``[T, N_POSE]``, pose weight ``[]``); any worker draws the same clip for ``i``. With a ``recipe``, clip ``j``
     belongs to step ``j // batch_size``, follows its curriculum and gets its augmentations (``augment_p``), then
-    its colour jitter (``colour_p``).
+    its zoom (``zoom_p``), then its colour jitter (``colour_p``).
 
     Turns and inversion leave the body's own joint angles as they were; a mirror image (one flip) swaps the
     infant's sides, so such a clip's pose weight is 0 and it teaches the label and the contraction only."""
@@ -125,6 +127,8 @@ class StreamClips(Dataset):
         if self.recipe is not None and self.recipe.augment_p > 0:
             aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, self.stream.seed, j]), self.recipe.augment_p)
             clip, pose_weight = apply_augmentation(clip, aug), float(aug.hflip == aug.vflip)
+        if self.recipe is not None and self.recipe.zoom_p > 0:
+            clip = apply_zoom(clip, sample_zoom(np.random.default_rng([ZOOM_TAG, self.stream.seed, j]), self.recipe.zoom_p))
         if self.recipe is not None and self.recipe.colour_p > 0:
             jitter = sample_colour_jitter(np.random.default_rng([COLOUR_TAG, self.stream.seed, j]), self.recipe.colour_p)
             clip = apply_colour_jitter(clip, jitter)
