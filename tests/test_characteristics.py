@@ -13,6 +13,7 @@ from spasmscope.characteristics import (
     cohort_table,
     consecutive_spans,
     format_table1,
+    light_change,
     motion,
     night_statistic,
     pair_times,
@@ -68,6 +69,24 @@ def test_motion_on_real_files(tmp_path):
         moving[k, :, (k * 4) % 96 : (k * 4) % 96 + 8] = 250
     assert span_visual(_write(tmp_path / "still.mp4", still), 0, 2, 4).motion < 0.5
     assert span_visual(_write(tmp_path / "moving.mp4", moving), 0, 2, 4).motion > 5
+
+
+def test_light_change_is_the_largest_jump_of_mean_grey_between_frames():
+    rng = np.random.default_rng(3)
+    room = rng.integers(60, 160, (1, 48, 64, 3), dtype=np.uint8)
+    lit = np.repeat(room, 4, axis=0)
+    means = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32).mean() for f in room]
+    assert light_change(lit) == 0.0 and light_change(lit[:1]) == 0.0 and light_change(np.zeros((3, 8, 8, 3), np.uint8)) == 0.0
+    switched = lit.copy()
+    switched[2:] //= 5  # lights off between the second and third frame
+    dark = cv2.cvtColor(switched[2], cv2.COLOR_RGB2GRAY).astype(np.float32).mean()
+    assert light_change(switched) == pytest.approx((means[0] - dark) / means[0], abs=1e-6)
+    assert light_change(switched[::-1]) == pytest.approx(light_change(switched))  # lights on: the same share
+    # A limb moving across a close view changes the mean by a few percent, far below the screening gate's 0.3.
+    moving = lit.copy()
+    for k in range(4):
+        moving[k, 10:30, 8 * k : 8 * k + 16] = 250
+    assert 0 < light_change(moving) < 0.1
 
 
 def test_pair_times_and_spans():

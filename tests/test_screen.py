@@ -137,6 +137,11 @@ def test_screen_covers_the_recording_finds_the_infant_and_gates_quality(long_coh
     assert (w.loc[within(dark), "reason"] == "too dark").all()
     clear = ~touches(absent) & ~touches(dark)
     assert w.loc[clear, "valid"].mean() >= 0.9
+    # The lights going off and on again, inside a window: not scored, and nowhere else.
+    switched = w["reason"] == "lighting changed"
+    for edge in dark:
+        assert (switched & (w["start"] < edge) & (w["end"] > edge)).any()
+    assert all((r.start < dark[0] < r.end) or (r.start < dark[1] < r.end) for r in w[switched].itertuples())
     # Only valid windows are scored.
     assert w.loc[w["valid"] == 1, "score"].between(0, 1).all() and w.loc[w["valid"] == 0, "score"].isna().all()
 

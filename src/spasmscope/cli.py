@@ -356,6 +356,7 @@ def screen(
     detector: Annotated[Path | None, typer.Option(help="A local YOLO-style .onnx person detector for --crop auto (default: built-in motion localiser).")] = None,
     merge_gap: Annotated[float, typer.Option(help="Positive windows up to this many seconds apart form one detection.")] = 0.0,
     min_visibility: Annotated[float, typer.Option(help="Windows whose infant visibility is below this are not scored ('no infant in view').")] = 0.3,
+    light_change: Annotated[float, typer.Option(help="Windows whose mean grey level jumps by more than this share (a light switched on or off) are not scored ('lighting changed'); 1: never.")] = 0.3,
     views: Annotated[str, typer.Option(help="model: score windows as the model was set to (cpu preset: four flipped views); one: one view, about 1.3x faster on a CPU; flips: the four flipped views.")] = "model",
     events: Annotated[Path | None, typer.Option(help="Annotated spasms (video,onset,offset) to mark on the timelines.")] = None,
     strict: StrictOpt = False,
@@ -370,7 +371,7 @@ def screen(
     from spasmscope.screen_report import write_screen_report
 
     try:
-        cfg = ScreenConfig(hop=hop, threshold=threshold, crop=crop, detector=str(detector or ""), merge_gap=merge_gap, min_visibility=min_visibility, views=views)
+        cfg = ScreenConfig(hop=hop, threshold=threshold, crop=crop, detector=str(detector or ""), merge_gap=merge_gap, min_visibility=min_visibility, light_change=light_change, views=views)
     except ValueError as e:
         raise InputError(None, str(e).split(";")[0], str(e).split(";")[-1].strip()) from None
     paths = [str(v) for v in videos]

@@ -7,7 +7,9 @@ localisation and preprocessing run in a producer thread (PyAV, OpenCV and torch 
 lock while they work) while the model scores the previous batch.
 
 A window is ``valid=0`` with its ``reason`` when it cannot be read (the file ends or breaks before it), is
-too dark, or shows no infant (visibility below the limit); it is not scored, and counts as deficiency time.
+too dark, has its lighting switched (its mean grey level jumps between sampled instants: a sudden change of the
+whole picture is no spasm, yet drove the most confident false alarms of a 60-minute video-EEG recording), or
+shows no infant (visibility below the limit); it is not scored, and counts as deficiency time.
 
 Outputs of ``screen`` under ``--out``: ``windows.csv``, ``events.csv``, ``timelines/*.png``, ``report.html``,
 and ``recordings/*/windows.csv`` per finished recording, so an interrupted run resumes at the first
@@ -30,7 +32,7 @@ import pandas as pd
 import torch
 
 from spasmscope import __version__, atomic
-from spasmscope.characteristics import visual
+from spasmscope.characteristics import light_change, visual
 from spasmscope.config import RunConfig
 from spasmscope.errors import InputError, VideoError
 from spasmscope.events import WINDOW_S, detections, window_spans
@@ -65,6 +67,7 @@ class ScreenConfig:
     detector: str = ""  # path of a YOLO-style .onnx person detector for crop=auto; empty: the built-in motion localiser
     min_visibility: float = 0.3  # below: "no infant in view", not scored
     dark_level: float = 20.0  # mean grey level (0-255) below which a window is too dark to score
+    light_change: float = 0.3  # a window whose mean grey level jumps by more than this share is not scored
     batch_size: int = 16  # windows per forward pass
     views: str = "model"  # model: as the model scores (its [train] test_flips) | one | flips (four flipped views, ~1.3x time)
     localise: LocaliseConfig = field(default_factory=LocaliseConfig)
@@ -76,6 +79,8 @@ class ScreenConfig:
             raise ValueError(f"threshold={self.threshold}; a probability threshold must be strictly between 0 and 1")
         if self.crop not in ("auto", "none"):
             fixed_box(self.crop)
+        if not 0 < self.light_change <= 1:
+            raise ValueError(f"light_change={self.light_change}; a share of the mean grey level, in (0, 1] (1: never)")
         if self.views not in VIEWS:
             raise ValueError(f"views={self.views!r}; use one of {', '.join(VIEWS)}")
 
@@ -175,7 +180,12 @@ def windows_of(path: str, info: VideoInfo, cfg: ScreenConfig, clip: ClipConfig, 
         found = localiser.update(frames, 30.0) if localiser is not None else None
         crop = fixed if fixed is not None else (found.crop if found is not None and cfg.crop == "auto" else (0, 0, ww, wh))
         visibility = found.visibility if found is not None else 1.0
-        reason = "too dark" if v.brightness < cfg.dark_level else "no infant in view" if visibility < cfg.min_visibility else ""
+        reason = (
+            "too dark" if v.brightness < cfg.dark_level
+            else "lighting changed" if light_change(frames[pairs]) > cfg.light_change
+            else "no infant in view" if visibility < cfg.min_visibility
+            else ""
+        )  # fmt: skip
         row.update(valid=int(not reason), reason=reason, visibility=round(visibility, 4), **_crop_fields(_scaled_box(crop, sx, sy, info.width, info.height)))
         row.update(brightness=round(v.brightness, 3), night_stat=round(v.night_stat, 3), night=int(v.night), motion=round(v.motion, 4), sharpness=round(v.sharpness, 3))
         return Window(row, None if reason else crop_clip(frames, crop, clip))
