@@ -22,7 +22,7 @@ from spasmscope.report import CSS, SPASM, _png  # noqa: E402
 
 STRIP_FRAMES = 6
 STRIP_HEIGHT = 96  # pixels of each frame in a strip
-REASON_COLOURS = {"too dark": "#555555", "no infant in view": "#bbbbbb"}  # anything else (unreadable): pink
+REASON_COLOURS = {"too dark": "#555555", "no infant in view": "#bbbbbb", "lighting changed": "#e6b422"}  # anything else (unreadable): pink
 UNREADABLE = "#f5b7b1"
 
 
@@ -57,7 +57,7 @@ def timeline_figure(windows: pd.DataFrame, events: pd.DataFrame, threshold: floa
     ax.set_ylim(0, 1)
     ax.set_xlabel("minutes" if minutes else "seconds")
     ax.set_ylabel("spasm probability")
-    ax.set_title(f"{title}: red = detections, grey = no infant, dark = too dark, pink = unreadable", fontsize=9, pad=12)  # above the annotated-spasm ticks
+    ax.set_title(f"{title}: red = detections, grey = no infant, dark = too dark, yellow = lighting changed, pink = unreadable", fontsize=9, pad=12)  # above the annotated-spasm ticks
     return _png(fig)
 
 
