@@ -295,7 +295,7 @@ def test_a_file_that_ends_before_its_header_says_gets_unreadable_windows(tmp_pat
             c.mux(p)
     info = probe(path)
     assert info.duration > 10
-    cfg = ScreenConfig(min_visibility=0.0, dark_level=0.0)
+    cfg = ScreenConfig(min_visibility=0.0, dark_level=0.0, light_change=1.0)  # a grey ramp that wraps from white to black
     rows = [w.row for w in windows_of(info.path, info, cfg, ClipConfig(frames=8, size=32), None)]
     late = [r for r in rows if r["start"] >= 5.0]
     assert late and all(r["valid"] == 0 and r["reason"].startswith("unreadable: the file ends at") for r in late)
