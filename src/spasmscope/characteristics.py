@@ -53,9 +53,9 @@ def light_change(frames: np.ndarray) -> float:
     """Largest change of mean grey level between consecutive frames of ``[N, H, W, 3] uint8``, as a share of
     the brighter of the two (0 with fewer than two frames, or between black frames): 1 when a light is switched
     off in the dark; a moving infant changes a frame's mean by a few percent."""
-    means = grey(frames).mean(axis=(1, 2)) if len(frames) else np.zeros(0)
-    if len(means) < 2:
+    if len(frames) < 2:
         return 0.0
+    means = grey(frames).mean(axis=(1, 2))
     step = np.abs(np.diff(means)) / np.maximum(np.maximum(means[:-1], means[1:]), 1.0)
     return float(step.max())
 
