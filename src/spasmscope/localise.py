@@ -7,14 +7,17 @@ the infant. Two detectors, one interface (``update(frames) -> Localisation``):
   differences 0.2 s apart, blurred and with the sensor-noise floor removed, are accumulated over windows
   with a decay (a still moment keeps the last place); the infant is the box that holds nearly all of the
   accumulated map's mass. Visibility is how much movement above the noise the map holds, times the share of
-  it inside the box: noise alone (empty cot, infrared grain) is scattered and weak, so it scores low; a
+  it inside the box: noise alone (empty cot, infrared grain) is scattered and weak, so it scores low. A
   hand-held camera moves the whole scene (its median frame-to-frame shift, by phase correlation, is above
-  ``camera_motion``), so its crop is the whole frame, as pretraining showed close views.
+  ``camera_motion``): its frames are first steadied onto the window's middle frame (``steady_paths``: corners
+  tracked by optical flow, a rotation-scale-shift fitted with RANSAC), so a shaking patterned blanket stands
+  still and only the infant moves; the crop, of the frame's own shape (``zoom_around``), then holds the box
+  all along the camera's path. A box too small to be a whole infant leaves the view whole.
 - ``OnnxDetector``: a YOLO-style person detector from a local ``.onnx`` file, run by onnxruntime on the
   window's middle frame; its confidence is the visibility.
 
-Boxes are ``(x, y, w, h)`` in pixels of the frames given (upright). A crop is a square around the box with a
-margin; when it would cover most of the frame the whole frame is used, as training segments were.
+Boxes are ``(x, y, w, h)`` in pixels of the frames given (upright). A still camera's crop is a square around the
+box with a margin; when it would cover most of the frame the whole frame is used, as training segments were.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from spasmscope.errors import InputError
 Box = tuple[int, int, int, int]  # x, y, w, h: pixels of the upright frame
 # Bumped whenever the motion localiser would crop the same frames differently, so cached crops and finished
 # screening windows made by an older version are made again. 2: a moving camera gets the whole frame.
-CROP_VERSION = 2
+# 3: a moving camera's frames are steadied, and it gets a crop of the frame's shape around the infant.
+CROP_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,17 @@ class LocaliseConfig:
     min_side: float = 0.25  # the crop's side is at least this share of the frame's short side
     full_frame: float = 0.55  # a crop covering more than this share of the frame becomes the whole frame
     camera_motion: float = 0.005  # median frame-to-frame shift, share of the short side, above which the camera moves
+    # A moving camera's window stands alone (no map built over earlier windows), so its movement box may be one
+    # limb of a quiet infant; a box shorter than this share of the frame's short side is not cropped around, as
+    # a crop would cut the rest of the body (square crops cut the infant in 15 of the demo cohorts' 194 moving
+    # views without this rule, in 1 with it).
+    steady_min_box: float = 0.3
 
     def __post_init__(self) -> None:
         if not self.camera_motion > 0:
             raise ValueError(f"camera_motion={self.camera_motion}; the shift above which the camera moves must be positive")
+        if not 0 <= self.steady_min_box <= 1:
+            raise ValueError(f"steady_min_box={self.steady_min_box}; a share of the frame's short side, in [0, 1]")
         if not 0 <= self.decay < 1 or not 0 < self.level < 1:
             raise ValueError(f"decay={self.decay}, level={self.level}; both must be in [0, 1)")
         if self.analysis_width < 16 or self.step_s <= 0:
@@ -96,6 +107,25 @@ def crop_around(box: Box | None, width: int, height: int, cfg: LocaliseConfig) -
     return x0, y0, side, side
 
 
+def zoom_around(box: Box, width: int, height: int, margin: float) -> Box:
+    """A crop of the frame's own shape around ``box`` with the margin (a share of the box's side on every side,
+    in the frame's proportions), inside the frame; the whole frame when the box with its margin spans it.
+
+    Used for phone views: pretraining showed them whole, squashed to a square, so a crop of the same shape is
+    a zoom that keeps the infant's proportions as the backbone knows them; a square crop of a 16:9 view would
+    unsquash it (demo cohort, cross-validated AUC: 0.944 with square crops of moving views, 0.949 with these,
+    0.950 whole)."""
+    x, y, w, h = box
+    share = min(1.0, max(w / width, h / height) * (1 + 2 * margin))
+    if share >= 1.0:
+        return 0, 0, width, height
+    cw, ch = int(round(share * width)), int(round(share * height))
+    cx, cy = x + w / 2, y + h / 2
+    x0 = int(round(min(max(cx - cw / 2, 0), width - cw)))
+    y0 = int(round(min(max(cy - ch / 2, 0), height - ch)))
+    return x0, y0, cw, ch
+
+
 class MotionLocaliser:
     """Accumulated movement (see the module docstring). One instance per recording: it keeps state."""
 
@@ -132,6 +162,17 @@ class MotionLocaliser:
             grey[i] = cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0)
         small = self._buffer("small", grey.shape, np.float32)
         np.copyto(small, grey)
+        paths = steady_paths(grey) if camera_shift(small, lag) > cfg.camera_motion * min(aw, ah) else None
+        trusted = None
+        if paths is not None:
+            # Differences of steadied frames; the strip the camera's path carried out of view in some frame is
+            # not trusted (its border copies would move).
+            for i, m in enumerate(paths):
+                small[i] = cv2.warpAffine(grey[i], m, (aw, ah), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            trusted = np.ones((ah, aw), np.float32)
+            for m in paths:
+                cv2.min(trusted, cv2.warpAffine(np.ones((ah, aw), np.float32), m, (aw, ah), flags=cv2.INTER_NEAREST, borderValue=0), dst=trusted)
+            trusted = cv2.erode(trusted, np.ones((5, 5), np.uint8))
         if len(small) > lag:
             diffs = self._buffer("diffs", (len(small) - lag, ah, aw), np.float32)
             np.abs(np.subtract(small[lag:], small[:-lag], out=diffs), out=diffs)
@@ -140,19 +181,17 @@ class MotionLocaliser:
         # Change that lasts: the upper quartile over time keeps a limb moving for a second or more of the five,
         # and drops the one-step flicker of a keyframe or a noise burst.
         moved = upper_quartile(diffs, scratch=self._buffer("ordered", diffs.shape, diffs.dtype))
+        if trusted is not None:
+            moved *= trusted
         # The noise floor: most of a wide view does not move, so the median difference and its spread (MAD) are
         # those of sensor and codec noise; clean video has neither, and only the margin remains.
         median = float(np.median(moved))
         floor = median + 3 * 1.4826 * float(np.median(np.abs(moved - median))) + cfg.noise_margin
         movement = np.maximum(moved - floor, 0.0)
         movement = cv2.GaussianBlur(movement, (0, 0), max(1.0, aw / 160))
-        if camera_shift(small, lag) > cfg.camera_motion * min(aw, ah):
-            # A hand-held camera moves the whole scene: a patterned blanket then moves as much as the infant, and
-            # the box around the most movement cut the infant in a third of the demo cohort's hand-held segments
-            # (3% of the infant's box kept at worst). Such a view is uncropped, as pretraining showed close
-            # views, and what it moved is kept out of the map a still camera builds.
-            moving = 1.0 - math.exp(-float(movement.max()) / cfg.saturation)
-            return Localisation(crop=(0, 0, w, h), visibility=round(moving, 4))
+        if paths is not None:
+            # A moving camera's window stands alone: what it moved is kept out of the map a still camera builds.
+            return self._steadied(movement, paths, w, h)
         self.map = movement if self.map is None or self.map.shape != movement.shape else cfg.decay * self.map + movement
         found = _region(self.map, cfg.level, cfg.tail)
         if found is None:
@@ -175,6 +214,54 @@ class MotionLocaliser:
             self.template = patch
         alike = _similarity(patch, self.template) if self.template is not None else 0.0
         return Localisation(crop=crop, visibility=round(max(moving, alike) * share, 4), box=box)
+
+    def _steadied(self, movement: np.ndarray, paths: np.ndarray, width: int, height: int) -> Localisation:
+        """The infant in a steadied window: the box around the movement, in the middle frame's analysis pixels,
+        followed along the camera's path (``paths`` ``[N, 2, 3]``, frame -> middle frame) and united, so the
+        one crop of the window holds the infant in every frame."""
+        cfg = self.cfg
+        ah, aw = movement.shape
+        moving = 1.0 - math.exp(-float(movement.max()) / cfg.saturation)
+        found = _region(movement, cfg.level, cfg.tail)
+        if found is None:
+            return Localisation(crop=(0, 0, width, height), visibility=round(moving, 4))
+        bx, by, bw, bh = found
+        if max(bw, bh) < cfg.steady_min_box * min(aw, ah):
+            return Localisation(crop=(0, 0, width, height), visibility=round(moving, 4))
+        corners = np.array([[bx, by], [bx + bw, by], [bx, by + bh], [bx + bw, by + bh]], np.float64)
+        seen = np.concatenate([corners @ inv[:, :2].T + inv[:, 2] for inv in (cv2.invertAffineTransform(m) for m in paths)])
+        (x0, y0), (x1, y1) = np.maximum(seen.min(axis=0), 0), np.minimum(seen.max(axis=0), (aw, ah))
+        scale = width / aw
+        box = (int(x0 * scale), int(y0 * scale), int(math.ceil((x1 - x0) * scale)), int(math.ceil((y1 - y0) * scale)))
+        crop = zoom_around(box, width, height, cfg.margin)
+        cx, cy, cw, ch = zoom_around(found, aw, ah, cfg.margin)  # the crop as seen in the middle frame
+        total = float(movement.sum())
+        share = float(movement[cy : cy + ch, cx : cx + cw].sum()) / total if total > 0 else 0.0
+        return Localisation(crop=crop, visibility=round(moving * share, 4), box=box)
+
+
+def steady_paths(grey: np.ndarray) -> np.ndarray:
+    """How to steady each frame of ``grey`` ``[N, H, W] uint8`` onto the middle one: ``[N, 2, 3]`` float64
+    affine maps (rotation, scale, shift; pixels). Corners of the middle frame are followed by pyramidal optical
+    flow and a similarity fitted by RANSAC, so the infant's own movement is left out as outliers; a frame
+    with too few corners followed (a plain wall) falls back to the phase-correlation shift."""
+    ref = grey[len(grey) // 2]
+    corners = cv2.goodFeaturesToTrack(ref, maxCorners=300, qualityLevel=0.01, minDistance=4)
+    ref32 = ref.astype(np.float32)
+    paths = np.empty((len(grey), 2, 3))
+    for i, g in enumerate(grey):
+        m = None
+        if corners is not None and len(corners) >= 8:
+            moved, found, _ = cv2.calcOpticalFlowPyrLK(ref, g, corners, None, winSize=(21, 21), maxLevel=3)
+            ok = found[:, 0] == 1
+            if ok.sum() >= 8:
+                m, _ = cv2.estimateAffinePartial2D(moved[ok], corners[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+        if m is None:
+            (dx, dy), _ = cv2.phaseCorrelate(ref32, g.astype(np.float32))
+            m = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]])
+        paths[i] = m
+    return paths
+
 
 
 def camera_shift(frames: np.ndarray, lag: int) -> float:
