@@ -101,10 +101,7 @@ def crop_around(box: Box | None, width: int, height: int, cfg: LocaliseConfig) -
     side = int(round(min(max(side, cfg.min_side * short), short)))
     if side * side > cfg.full_frame * width * height:
         return 0, 0, width, height
-    cx, cy = x + w / 2, y + h / 2
-    x0 = int(round(min(max(cx - side / 2, 0), width - side)))
-    y0 = int(round(min(max(cy - side / 2, 0), height - side)))
-    return x0, y0, side, side
+    return _placed(x + w / 2, y + h / 2, side, side, width, height)
 
 
 def zoom_around(box: Box, width: int, height: int, margin: float) -> Box:
@@ -119,8 +116,11 @@ def zoom_around(box: Box, width: int, height: int, margin: float) -> Box:
     share = min(1.0, max(w / width, h / height) * (1 + 2 * margin))
     if share >= 1.0:
         return 0, 0, width, height
-    cw, ch = int(round(share * width)), int(round(share * height))
-    cx, cy = x + w / 2, y + h / 2
+    return _placed(x + w / 2, y + h / 2, int(round(share * width)), int(round(share * height)), width, height)
+
+
+def _placed(cx: float, cy: float, cw: int, ch: int, width: int, height: int) -> Box:
+    """A ``cw`` x ``ch`` crop centred on ``(cx, cy)``, pushed inside a ``width`` x ``height`` frame."""
     x0 = int(round(min(max(cx - cw / 2, 0), width - cw)))
     y0 = int(round(min(max(cy - ch / 2, 0), height - ch)))
     return x0, y0, cw, ch
@@ -223,11 +223,9 @@ class MotionLocaliser:
         ah, aw = movement.shape
         moving = 1.0 - math.exp(-float(movement.max()) / cfg.saturation)
         found = _region(movement, cfg.level, cfg.tail)
-        if found is None:
+        if found is None or max(found[2:]) < cfg.steady_min_box * min(aw, ah):
             return Localisation(crop=(0, 0, width, height), visibility=round(moving, 4))
         bx, by, bw, bh = found
-        if max(bw, bh) < cfg.steady_min_box * min(aw, ah):
-            return Localisation(crop=(0, 0, width, height), visibility=round(moving, 4))
         corners = np.array([[bx, by], [bx + bw, by], [bx, by + bh], [bx + bw, by + bh]], np.float64)
         seen = np.concatenate([corners @ inv[:, :2].T + inv[:, 2] for inv in (cv2.invertAffineTransform(m) for m in paths)])
         (x0, y0), (x1, y1) = np.maximum(seen.min(axis=0), 0), np.minimum(seen.max(axis=0), (aw, ah))
