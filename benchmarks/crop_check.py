@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spasmscope.screen import read_windows
+from spasmscope.screening.screen import read_windows
 
 
 def containment(windows: pd.DataFrame, positions: pd.DataFrame) -> dict[str, float | int]:

@@ -24,8 +24,8 @@ def measure(preset_name: str, batch: int, mode: str, repeats: int) -> dict:
     """In this process: seconds per clip (median over ``repeats`` after one warm-up) and peak RSS in MiB."""
     import torch
 
-    from spasmscope.config import preset
-    from spasmscope.hiera import Hiera
+    from spasmscope.model.config import preset
+    from spasmscope.model.hiera import Hiera
 
     cfg = preset(preset_name)
     torch.manual_seed(0)

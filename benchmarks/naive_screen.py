@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import torch
 
-from spasmscope.preprocess import normalise, resize_clip
-from spasmscope.scores import probability
-from spasmscope.weights import load_model
+from spasmscope.data.preprocess import normalise, resize_clip
+from spasmscope.model.scores import probability
+from spasmscope.model.weights import load_model
 
 
 def naive_screen(model_dir: str, video: str) -> tuple[list[float], float]:

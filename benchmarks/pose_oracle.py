@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from spasmscope.config import preset
+from spasmscope.model.config import preset
 from spasmscope.synth.stream import ClipPlan, StreamConfig, plan_clip
 
 PARTS = ("elbow", "hand", "knee", "foot")

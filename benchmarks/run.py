@@ -42,7 +42,7 @@ def draw_video(path: Path, seconds: float, width: int, height: int, fps: int = 3
     import cv2
 
     from spasmscope.atomic import atomic_path
-    from spasmscope.video import VideoWriter
+    from spasmscope.data.video import VideoWriter
 
     if path.exists():
         return path
@@ -79,9 +79,9 @@ def _rss_mib() -> float:
 def bench_prepare(video: Path, segments: int) -> dict:
     import pandas as pd
 
-    from spasmscope.cache import prepare
-    from spasmscope.config import preset
-    from spasmscope.manifest import read_manifest
+    from spasmscope.data.cache import prepare
+    from spasmscope.data.manifest import read_manifest
+    from spasmscope.model.config import preset
 
     with tempfile.TemporaryDirectory() as tmp:
         rows = pd.DataFrame({"video": str(video), "child": "c", "start": 5.0 * np.arange(segments), "label": 0})
@@ -109,9 +109,9 @@ def _model_dir(out: Path) -> Path:
     """A cpu-preset model folder (the shipped backbone when there is one; speed does not depend on weights)."""
     import torch
 
-    from spasmscope.config import preset
-    from spasmscope.hiera import Hiera
-    from spasmscope.weights import load_backbone, save_model
+    from spasmscope.model.config import preset
+    from spasmscope.model.hiera import Hiera
+    from spasmscope.model.weights import load_backbone, save_model
 
     folder = out / "model-cpu"
     if not (folder / "model.safetensors").exists():
@@ -129,18 +129,18 @@ def _model_dir(out: Path) -> Path:
 def bench_stages(video: Path, model_dir: Path) -> dict:
     """Windows/s of each screening stage alone on ``video``: decode (+ conversion to the working size),
     preprocess (localise, characteristics, crop and resize), model (batch 16, scored as screening scores)."""
-    from spasmscope.events import WINDOW_S, window_spans
-    from spasmscope.localise import MotionLocaliser
-    from spasmscope.characteristics import visual
-    from spasmscope.preprocess import crop_clip, working_size
-    from spasmscope.screen import characteristic_pairs, stand_ins
-    from spasmscope.train import score_clips
-    from spasmscope.video import iter_frames, probe, segment_times
-    from spasmscope.weights import load_model
+    from spasmscope.data.characteristics import visual
+    from spasmscope.data.localise import MotionLocaliser
+    from spasmscope.data.preprocess import crop_clip, working_size
+    from spasmscope.data.segments import SEGMENT_S, window_spans
+    from spasmscope.data.video import iter_frames, probe, segment_times
+    from spasmscope.data.windows import characteristic_pairs, stand_ins
+    from spasmscope.model.inference import score_clips
+    from spasmscope.model.weights import load_model
 
     model, run, _ = load_model(model_dir)
     info = probe(video)
-    spans = window_spans(info.duration, WINDOW_S, 2.5)
+    spans = window_spans(info.duration, SEGMENT_S, 2.5)
     # The frames screening asks for: those the localiser, the clip and the characteristics read (stand_ins).
     loc = MotionLocaliser()
     per_window = [ts[stand_ins(len(ts), run.clip, loc)] for ts in (segment_times(a, b) for a, b in spans)]
@@ -183,7 +183,7 @@ def screen_in_child(model_dir: Path, video: Path, out: Path) -> dict:
     would time nothing); its wall time and its own peak RSS."""
     shutil.rmtree(out, ignore_errors=True)
     code = (
-        "import json, resource, sys, time\nfrom pathlib import Path\nfrom spasmscope.screen import ScreenConfig, screen\n"
+        "import json, resource, sys, time\nfrom pathlib import Path\nfrom spasmscope.screening.screen import ScreenConfig, screen\n"
         "t = time.perf_counter()\nr = screen(Path(sys.argv[1]), [sys.argv[2]], Path(sys.argv[3]), ScreenConfig())\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'windows': len(r.windows), 'duration': float(r.windows['end'].max()),"
         " 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
@@ -211,13 +211,13 @@ def bench_training(video: Path, segments: int) -> dict:
     import pandas as pd
     import torch
 
-    from spasmscope.cache import SegmentCache, load_clips, prepare, segment_clips
-    from spasmscope.config import preset
-    from spasmscope.hiera import Hiera
-    from spasmscope.manifest import read_manifest
-    from spasmscope.preprocess import working_size
-    from spasmscope.train import fit
-    from spasmscope.video import probe
+    from spasmscope.data.cache import SegmentCache, load_clips, prepare, segment_clips
+    from spasmscope.data.manifest import read_manifest
+    from spasmscope.data.preprocess import working_size
+    from spasmscope.data.video import probe
+    from spasmscope.model.config import preset
+    from spasmscope.model.hiera import Hiera
+    from spasmscope.study.train import fit
 
     cfg = preset("cpu")
     train = replace(cfg.train, epochs=1)
@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--write", action="store_true", help="append the figures to BENCHMARKS.md")
     args = ap.parse_args(argv)
-    result = run(args.out, args.minutes, not args.no_paper, args.repeats)
+    # Resolved here: the stages hand the path to manifests written in temporary folders, which resolve relative paths from there.
+    result = run(args.out.resolve(), args.minutes, not args.no_paper, args.repeats)
     print(json.dumps(result, indent=1))
     if args.write:
         write_entry(result, HERE.parent / "BENCHMARKS.md")

@@ -11,18 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spasmscope.video import VideoWriter
+from spasmscope.data.video import VideoWriter
 
 BITS = 8  # frame index encoded as 8 black/white stripes: survives lossy compression
 
 
-def interrupt_after(calls: int):
-    """A progress callback that raises KeyboardInterrupt on its ``calls``-th call, as Ctrl-C would mid-run."""
-    seen = []
+def interrupt_after(units: int):
+    """A ``progress(stage, done, total)`` that raises KeyboardInterrupt once ``units`` units are done, as Ctrl-C
+    would mid-run."""
 
-    def progress(n: int) -> None:
-        seen.append(n)
-        if len(seen) == calls:
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == units:
             raise KeyboardInterrupt
 
     return progress

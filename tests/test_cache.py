@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spasmscope.cache import SegmentCache, load_clips, prepare
-from spasmscope.manifest import read_manifest
-from spasmscope.preprocess import ClipConfig, decode_size, make_clips
-from spasmscope.video import probe, read_segment
+from spasmscope.data.cache import SegmentCache, load_clips, prepare
+from spasmscope.data.manifest import read_manifest
+from spasmscope.data.preprocess import ClipConfig, decode_size, make_clips
+from spasmscope.data.video import probe, read_segment
 
 CFG = ClipConfig(frames=8, size=32)
 
@@ -97,13 +97,13 @@ def _alive_children(pid: int) -> list[int]:
 
 
 def test_entries_and_window_lists_go_stale_when_the_crop_changes(tmp_path, monkeypatch):
-    import spasmscope.localise
+    import spasmscope.data.localise
 
     plain, cropped = SegmentCache(tmp_path, ClipConfig(frames=8, size=32)), SegmentCache(tmp_path, ClipConfig(frames=8, size=32, crop_infant=True))
     before = (cropped.key("f", 0, 5), cropped.settings_digest(), plain.key("f", 0, 5), plain.settings_digest())
     assert before[0] != before[2] and before[1] != before[3]
     assert SegmentCache(tmp_path, ClipConfig(frames=16, size=32)).settings_digest() != before[3]
     # A new localiser version makes cropped entries (and pretrain mae's lists of them) again; plain ones stay.
-    monkeypatch.setattr(spasmscope.localise, "CROP_VERSION", spasmscope.localise.CROP_VERSION + 1)
+    monkeypatch.setattr(spasmscope.data.localise, "CROP_VERSION", spasmscope.data.localise.CROP_VERSION + 1)
     assert cropped.key("f", 0, 5) != before[0] and cropped.settings_digest() != before[1]
     assert plain.key("f", 0, 5) == before[2] and plain.settings_digest() == before[3]

@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spasmscope.characteristics import (
+from spasmscope.data.characteristics import (
     NIGHT_THRESHOLD,
     brightness,
     cohort_table,
-    consecutive_spans,
     format_table1,
     light_change,
     motion,
@@ -20,7 +19,8 @@ from spasmscope.characteristics import (
     sharpness,
     span_visual,
 )
-from spasmscope.video import VideoWriter
+from spasmscope.data.segments import consecutive_spans
+from spasmscope.data.video import VideoWriter
 
 
 def test_statistics_against_direct_computation():

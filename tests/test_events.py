@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spasmscope.events import (
+from spasmscope.data.segments import window_spans
+from spasmscope.screening.events import (
     EventParams,
     choose_threshold,
     deficiency,
@@ -18,7 +19,6 @@ from spasmscope.events import (
     score_recording,
     sweep,
     szcore_tsv,
-    window_spans,
 )
 
 

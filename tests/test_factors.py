@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from spasmscope.factors import factor_analysis, far_with_and_without_night, false_positive_vs_true_negative, resolution_by_cohort, resolution_class
+from spasmscope.study.factors import factor_analysis, false_positive_vs_true_negative, far_with_and_without_night, resolution_by_cohort, resolution_class
 
 
 def test_resolution_classes_by_the_short_side():

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from spasmscope.hiera import VARIANTS, Hiera, HieraConfig, load_official_state, variant
-from spasmscope.scores import probability
+from spasmscope.model.hiera import VARIANTS, Hiera, HieraConfig, load_official_state, variant
+from spasmscope.model.scores import probability
 
 
 class _TimmMlp(nn.Module):

@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import interrupt_after, run_cli
 
-from spasmscope.config import RunConfig, TrainConfig
-from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
-from spasmscope.mae import Decoder, MaeConfig, mae_loss, pretrain_mae, random_mask, unit_targets
-from spasmscope.preprocess import ClipConfig
-from spasmscope.weights import load_backbone, load_model, read_model_config, save_model
+from spasmscope.data.preprocess import ClipConfig
+from spasmscope.model.config import RunConfig, TrainConfig
+from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
+from spasmscope.model.weights import load_backbone, load_model, read_model_config, save_model
+from spasmscope.pretrain.mae import Decoder, MaeConfig, mae_loss, pretrain_mae, random_mask, unit_targets
 
 TINY = HieraConfig(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=64), TrainConfig())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import make_video
 
+from spasmscope.data.manifest import check_segments_in_video, read_manifest
 from spasmscope.errors import InputError
-from spasmscope.manifest import check_segments_in_video, read_manifest
 
 
 @pytest.fixture

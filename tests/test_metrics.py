@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score, roc_auc_score
 
-from spasmscope.folds import TRAIN_ONLY, assign_folds, fold_rows
-from spasmscope.metrics import mean_ci, per_child, pooled, summarise
+from spasmscope.study.folds import TRAIN_ONLY, assign_folds, fold_rows
+from spasmscope.study.metrics import mean_ci, per_child, pooled, summarise
 
 
 def _table(seed: int = 0) -> pd.DataFrame:

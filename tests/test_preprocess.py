@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spasmscope.preprocess import (
+from spasmscope.data.preprocess import (
     PAD_VALUE,
     Augmentation,
     ClipConfig,

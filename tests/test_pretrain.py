@@ -12,15 +12,26 @@ import torch
 from conftest import interrupt_after
 from torch.utils.data import DataLoader
 
-from spasmscope.config import RunConfig, TrainConfig
+from spasmscope.data.preprocess import (
+    ClipConfig,
+    ColourJitter,
+    Zoom,
+    apply_augmentation,
+    apply_colour_jitter,
+    apply_zoom,
+    make_clips,
+    normalise,
+    sample_augmentation,
+    sample_colour_jitter,
+    sample_zoom,
+)
 from spasmscope.errors import InputError
-from spasmscope.hiera import HEAD_KEYS, Hiera, HieraConfig
-from spasmscope.preprocess import ClipConfig, ColourJitter, Zoom, apply_augmentation, apply_colour_jitter, apply_zoom, make_clips, normalise, sample_augmentation, sample_colour_jitter, sample_zoom
-from spasmscope.pretrain import AUGMENT_TAG, COLOUR_TAG, ZOOM_TAG, DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
+from spasmscope.model.config import RunConfig, TrainConfig, preset
+from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
+from spasmscope.model.weights import default_weights, embedded_backbone, load_backbone, load_model, read_model_config
+from spasmscope.pretrain.supervised import AUGMENT_TAG, COLOUR_TAG, ZOOM_TAG, DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip, square_clip
-from spasmscope.config import preset
-from spasmscope.weights import default_weights, embedded_backbone, load_backbone, load_model, read_model_config
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig())

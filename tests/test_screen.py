@@ -12,11 +12,8 @@ import pytest
 import torch
 from conftest import make_audio_only, make_video, run_cli
 
-from spasmscope.cache import SegmentCache, load_clips, prepare
-from spasmscope.config import RunConfig, TrainConfig
-from spasmscope.events import merge_close, window_spans
-from spasmscope.hiera import Hiera, HieraConfig
-from spasmscope.localise import (
+from spasmscope.data.cache import SegmentCache, load_clips, prepare
+from spasmscope.data.localise import (
     LocaliseConfig,
     MotionLocaliser,
     OnnxDetector,
@@ -28,12 +25,17 @@ from spasmscope.localise import (
     upper_quartile,
     zoom_around,
 )
-from spasmscope.manifest import read_manifest
-from spasmscope.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
-from spasmscope.screen import ScreenConfig, screen, screen_video, windows_of
-from spasmscope.train import score_clips
-from spasmscope.video import iter_frames, probe, read_frames, read_segment
-from spasmscope.weights import save_model
+from spasmscope.data.manifest import read_manifest
+from spasmscope.data.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
+from spasmscope.data.segments import window_spans
+from spasmscope.data.video import iter_frames, probe, read_frames, read_segment
+from spasmscope.data.windows import WindowConfig, windows_of
+from spasmscope.model.config import RunConfig, TrainConfig
+from spasmscope.model.hiera import Hiera, HieraConfig
+from spasmscope.model.inference import score_clips
+from spasmscope.model.weights import save_model
+from spasmscope.screening.events import merge_close
+from spasmscope.screening.screen import ScreenConfig, screen, screen_video
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 
@@ -246,7 +248,7 @@ def test_whole_frame_windows_match_the_training_preprocessing(small_cohort, tmp_
     manifest = read_manifest(small_cohort / "manifest.csv")
     row = manifest.rows[manifest.rows["view"] == "close"].iloc[0]
     info = probe(row["path"])
-    cfg = ScreenConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0)
+    cfg = WindowConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0)
     windows = list(windows_of(info.path, info, cfg, clip, None))
     ours = next(w.clip for w in windows if w.row["start"] == row["start"])
     frames = read_segment(info.path, row["start"], row["end"], size=decode_size(info.width, info.height, clip))
@@ -265,9 +267,9 @@ def test_screening_scores_windows_as_the_model_was_set_to_score(small_cohort, mo
         model.head.projection.weight.mul_(300)  # spread the random model's scores beyond windows.csv's 6 decimals
     run = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig(test_flips=model_flips))
     info = probe(read_manifest(small_cohort / "manifest.csv").rows["path"].iloc[0])
-    cfg = ScreenConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0, views=views)
+    cfg = ScreenConfig(WindowConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0), views=views)
     rows = screen_video(model, run, str(info.path), cfg)
-    clips = [w.clip for w in windows_of(info.path, info, cfg, run.clip, None) if w.clip is not None]
+    clips = [w.clip for w in windows_of(info.path, info, cfg.windows, run.clip, None) if w.clip is not None]
     expected = [float(score_clips(model, c, flips).mean()) for c in clips]
     scored = rows["score"].dropna().to_numpy()
     assert len(scored) == len(expected) >= 2
@@ -288,8 +290,8 @@ def test_upper_quartile_is_numpys_percentile_bit_for_bit(n):
 def test_in_background_yields_everything_raises_the_workers_error_and_stops_when_closed():
     import threading
 
+    from spasmscope.data.windows import in_background
     from spasmscope.errors import VideoError
-    from spasmscope.screen import in_background
 
     assert list(in_background(iter(range(100)), depth=4)) == list(range(100))
 
@@ -369,7 +371,7 @@ def test_a_file_that_ends_before_its_header_says_gets_unreadable_windows(tmp_pat
             c.mux(p)
     info = probe(path)
     assert info.duration > 10
-    cfg = ScreenConfig(min_visibility=0.0, dark_level=0.0, light_change=1.0)  # a grey ramp that wraps from white to black
+    cfg = WindowConfig(min_visibility=0.0, dark_level=0.0, light_change=1.0)  # a grey ramp that wraps from white to black
     rows = [w.row for w in windows_of(info.path, info, cfg, ClipConfig(frames=8, size=32), None)]
     late = [r for r in rows if r["start"] >= 5.0]
     assert late and all(r["valid"] == 0 and r["reason"].startswith("unreadable: the file ends at") for r in late)
@@ -553,8 +555,8 @@ def test_score_events_cli_writes_metrics_sweep_and_szcore_files(tmp_path):
 
 @pytest.mark.slow
 def test_prepare_cuts_wide_views_around_the_infant(small_cohort, tmp_path):
-    from spasmscope.cache import segment_clips
-    from spasmscope.localise import MotionLocaliser
+    from spasmscope.data.cache import segment_clips
+    from spasmscope.data.localise import MotionLocaliser
 
     clip = ClipConfig(frames=8, size=32, crop_infant=True)
     manifest = read_manifest(small_cohort / "manifest.csv")
@@ -581,16 +583,16 @@ def test_prepare_cuts_wide_views_around_the_infant(small_cohort, tmp_path):
 def test_windows_read_only_the_frames_they_use_and_equal_a_dense_read(tmp_path):
     # windows_of decodes only the frames the localiser, the clip and the characteristics look at; rows and
     # clips must be exactly those of reading every frame of every window.
-    from spasmscope.characteristics import visual
-    from spasmscope.localise import MotionLocaliser
-    from spasmscope.screen import CHARACTERISTIC_PAIRS, stand_ins
+    from spasmscope.data.characteristics import visual
+    from spasmscope.data.localise import MotionLocaliser
+    from spasmscope.data.video import segment_times
+    from spasmscope.data.windows import CHARACTERISTIC_PAIRS, stand_ins
     from spasmscope.synth import SynthConfig, generate
-    from spasmscope.video import segment_times
 
     generate(SynthConfig(children=1, healthy=0, seed=2, long_minutes=0.4, segments_per_video=(1, 1), videos_per_child=(1, 1)), tmp_path)
     info = probe(next((tmp_path / "long").glob("*.mp4")))
     clip = ClipConfig(frames=8, size=32)
-    cfg = ScreenConfig(hop=2.5, min_visibility=0.0)
+    cfg = WindowConfig(hop=2.5, min_visibility=0.0)
     assert len(np.unique(stand_ins(150, clip, MotionLocaliser()))) < 0.7 * 150
     windows = list(windows_of(info.path, info, cfg, clip, MotionLocaliser()))
     assert len(windows) == len(window_spans(info.duration, 5.0, 2.5))

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
-
 from conftest import run_cli
+from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from spasmscope.characteristics import grey
-from spasmscope.manifest import read_manifest, read_events
+from spasmscope.data.characteristics import grey
+from spasmscope.data.manifest import read_events, read_manifest
+from spasmscope.data.video import probe, read_frames, read_segment
 from spasmscope.synth import SynthConfig, plan_cohort
 from spasmscope.synth.cohort import infant_boxes
 from spasmscope.synth.look import N_POSE
-from spasmscope.video import probe, read_frames, read_segment
 
 
 def test_plans_are_deterministic_and_looks_stay_with_the_child():
@@ -154,7 +154,7 @@ def test_synth_prepare_probe_end_to_end(cohort20, tmp_path):
 
 
 def test_measured_night_flag_matches_the_generator(small_cohort):
-    from spasmscope.characteristics import span_visual
+    from spasmscope.data.characteristics import span_visual
 
     m = pd.read_csv(small_cohort / "manifest.csv")
     truth = m.groupby("video")["recorded_night"].first()

@@ -10,12 +10,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from spasmscope.config import RunConfig, TrainConfig, load_config, preset
+from spasmscope.data.preprocess import ClipConfig, normalise
 from spasmscope.errors import InputError
-from spasmscope.hiera import Hiera, HieraConfig
-from spasmscope.preprocess import ClipConfig, normalise
-from spasmscope.train import fit, learning_rate, predict, score_clips, set_trainable
-from spasmscope.weights import download_official, load_backbone, load_model, save_model
+from spasmscope.model.config import RunConfig, TrainConfig, load_config, preset
+from spasmscope.model.hiera import Hiera, HieraConfig
+from spasmscope.model.inference import predict, score_clips
+from spasmscope.model.weights import download_official, load_backbone, load_model, save_model
+from spasmscope.study.train import fit, learning_rate, set_trainable
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig(epochs=2, batch_size=4, lr=1e-3, augment=False))
@@ -179,5 +180,33 @@ def test_weights_of_another_variant_or_no_checkpoint_are_refused_in_one_line(tmp
 def test_hub_download_says_clearly_when_offline(tmp_path):
     # Port 9 (discard) on the loopback refuses connections: the same path as a machine without internet.
     with pytest.raises(InputError, match="cannot download the official weights .*looks offline; download hiera_base_16x224.pth on a machine"):
-        download_official("http://127.0.0.1:9/hiera_base_16x224.pth", dest_dir=tmp_path, timeout_s=5)
+        download_official("http://127.0.0.1:9/hiera_base_16x224.pth", dest_dir=tmp_path)
     assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_weight_decay_leaves_norms_biases_and_position_embeddings_alone():
+    from spasmscope.model import loop
+
+    torch.manual_seed(0)
+    model = Hiera(TINY)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.AdamW(loop.param_groups(model.named_parameters(), 0.1), lr=0.5)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()  # zero gradients: only weight decay moves a parameter, by the factor 1 - lr * decay
+    after = dict(model.named_parameters())
+    shrunk = {n for n in before if not torch.equal(before[n], after[n])}
+    assert {"pos_embed_spatial", "pos_embed_temporal", "norm.weight", "norm.bias", "head.projection.bias"}.isdisjoint(shrunk)
+    assert not any(".bias" in n or "norm" in n for n in shrunk)
+    assert {"blocks.0.attn.qkv.weight", "head.projection.weight", "patch_embed.proj.weight"} <= shrunk
+    torch.testing.assert_close(after["blocks.0.attn.qkv.weight"].detach(), before["blocks.0.attn.qkv.weight"] * (1 - 0.5 * 0.1))
+
+
+def test_a_setting_out_of_range_is_a_value_error_with_its_fix():
+    from spasmscope.errors import SettingError
+
+    with pytest.raises(SettingError) as caught:
+        TrainConfig(lr=0)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, InputError)
+    assert (caught.value.problem, caught.value.fix) == ("lr=0", "the learning rate must be positive")
+    assert str(caught.value) == "lr=0; the learning rate must be positive"

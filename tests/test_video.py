@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import ffmpeg_decode, ffmpeg_reading, make_audio_only, make_video, read_index
 
+from spasmscope.data.video import DecodeStats, probe, read_frames, read_segment
 from spasmscope.errors import VideoError
-from spasmscope.video import DecodeStats, probe, read_frames, read_segment
 
 
 @pytest.fixture(scope="module")

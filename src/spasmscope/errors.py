@@ -28,3 +28,14 @@ class InputError(Exception):
 
 class VideoError(InputError):
     """A video that cannot be read: missing, empty, truncated, not a video, no video stream."""
+
+
+class SettingError(InputError, ValueError):
+    """A setting out of range, raised by a config's constructor: the setting and its value, and the fix.
+
+    A ``ValueError`` as well, as constructors that check their arguments raise; an ``InputError``, so the command
+    line prints it as one line with no file named.
+    """
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(None, problem, fix)

@@ -1,20 +1,28 @@
-"""Progress bars on standard error (rich): count, elapsed time and time left."""
+"""The one progress convention of every long loop: ``progress(stage, done, total)``.
+
+Library loops report how many of ``total`` units (segments, windows, steps, videos) of a named ``stage`` are
+done, and draw nothing; the command line turns the calls into bars (``cli.bars``). A caller that wants no
+report passes ``None``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-console = Console(stderr=True)
+Progress = Callable[[str, int, int], None]  # (stage, units done, units in all)
+Advance = Callable[[int], None]  # one stage's counter: n more units done (see ``counter``)
 
 
-@contextmanager
-def bar(total: int, label: str, done: int = 0) -> Iterator[Callable[..., None]]:
-    """A progress bar for ``total`` steps (``done`` of them already done); yields ``advance(n=1)``."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(label, total=total, completed=done)
-        yield lambda n=1: progress.advance(task, n)
+def counter(progress: Progress | None, stage: str, total: int, done: int = 0) -> Advance:
+    """An ``advance(n=1)`` for a loop of ``total`` units of which ``done`` are already done: each call adds ``n``
+    and reports the count to ``progress``. Reports once at creation, so a stage shows before its first unit."""
+    state = [done]
+    if progress is not None:
+        progress(stage, done, total)
+
+    def advance(n: int = 1) -> None:
+        state[0] += n
+        if progress is not None:
+            progress(stage, state[0], total)
+
+    return advance

@@ -20,20 +20,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spasmscope import __version__, atomic
-from spasmscope.errors import InputError
+from spasmscope.data.batch import default_workers, run_jobs
+from spasmscope.data.segments import SEGMENT_S
+from spasmscope.errors import InputError, SettingError
+from spasmscope.progress import Progress, counter
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
 from spasmscope.synth.motion import Spasm, Timeline, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
-
-SEGMENT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,11 @@ class SynthConfig:
     shifted_look: bool = False  # draw looks from the disjoint domain (generalisation tests)
     long_minutes: float = 0.0  # length of each long recording; 0 for none
     long_count: int = 1  # how many long recordings (children with spasms, in turn)
+
+    def __post_init__(self) -> None:
+        for name in ("wide_fraction", "night_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,7 @@ def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
 
 def render_video(plan: VideoPlan, out: Path) -> None:
     """Draw and encode one planned video to ``out/plan.folder/plan.name`` (atomically)."""
-    from spasmscope.video import VideoWriter
+    from spasmscope.data.video import VideoWriter
 
     rec = plan.rec
     scene, timeline = _scene_and_timeline(plan)
@@ -238,12 +242,12 @@ def generate(
     cfg: SynthConfig,
     out: str | os.PathLike,
     workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Write a synthetic cohort to ``out`` (see the module docstring); returns the manifest's path.
 
-    ``progress(done, total)`` is called after each video. Videos render on ``workers`` processes
-    (default: all cores).
+    Videos render on ``workers`` processes (default: all cores) of the pool that ``prepare`` uses; ``progress``
+    counts videos (stage ``synth videos``). Videos written by an earlier run are kept.
     """
     import pandas as pd
 
@@ -259,16 +263,14 @@ def generate(
 
     plans = plan_cohort(cfg)
     todo = [p for p in plans if not (out / p.folder / p.name).exists()]
-    workers = workers or os.cpu_count() or 1
-    done = len(plans) - len(todo)
-    if progress:
-        progress(done, len(plans))
-    jobs = [(p, str(out)) for p in todo]
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else _Serial() as pool:
-        for _ in pool.map(_render_job, jobs):
-            done += 1
-            if progress:
-                progress(done, len(plans))
+    advance = counter(progress, "synth videos", len(plans), len(plans) - len(todo))
+
+    def on_done(_job, _result, error: BaseException | None) -> None:
+        if error is not None:
+            raise error
+        advance()
+
+    run_jobs(_render_job, [(p, str(out)) for p in todo], workers or default_workers(), on_done)
 
     rows, events, positions = [], [], []
     for p in plans:
@@ -287,16 +289,3 @@ def generate(
     gaps = [{"video": f"{p.folder}/{p.name}", "start": a, "end": b, "kind": kind} for p in plans for kind, spans in (("absent", p.absent), ("dark", p.dark)) for a, b in spans]
     atomic.write_csv(out / "gaps.csv", pd.DataFrame(gaps, columns=["video", "start", "end", "kind"]))
     return manifest
-
-
-class _Serial:
-    """Stand-in for a process pool when one worker is enough."""
-
-    def map(self, fn, items):
-        return map(fn, items)
-
-    def __enter__(self) -> _Serial:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass

@@ -23,14 +23,14 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from spasmscope.localise import LocaliseConfig, crop_around
-from spasmscope.preprocess import ClipConfig, to_square, working_size
+from spasmscope.data.localise import LocaliseConfig, crop_around
+from spasmscope.data.preprocess import ClipConfig, to_square, working_size
+from spasmscope.data.segments import SEGMENT_S
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
 from spasmscope.synth.motion import Spasm, Timeline, contraction, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
 
 STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams apart from cohorts
-SEGMENT_S = 5.0
 STREAM_FPS = 30  # the timeline's rate; segments are resampled to 30 fps anyway (METHOD §2)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency, mannwhitneyu
 
-from spasmscope.metrics import seizure_free
+from spasmscope.study.metrics import seizure_free
 
 RESOLUTION_CLASSES = ("<480p", "480-719p", ">=720p")  # by the short side of the upright frame
 QUALITY_COLUMNS = ("sharpness", "bitrate", "visibility")

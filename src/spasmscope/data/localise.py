@@ -29,8 +29,9 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from scipy.stats import median_abs_deviation
 
-from spasmscope.errors import InputError
+from spasmscope.errors import InputError, SettingError
 
 Box = tuple[int, int, int, int]  # x, y, w, h: pixels of the upright frame
 # Bumped whenever the motion localiser would crop the same frames differently, so cached crops and finished
@@ -62,13 +63,13 @@ class LocaliseConfig:
 
     def __post_init__(self) -> None:
         if not self.camera_motion > 0:
-            raise ValueError(f"camera_motion={self.camera_motion}; the shift above which the camera moves must be positive")
+            raise SettingError(f"camera_motion={self.camera_motion}", "the shift above which the camera moves must be positive")
         if not 0 <= self.steady_min_box <= 1:
-            raise ValueError(f"steady_min_box={self.steady_min_box}; a share of the frame's short side, in [0, 1]")
+            raise SettingError(f"steady_min_box={self.steady_min_box}", "a share of the frame's short side, in [0, 1]")
         if not 0 <= self.decay < 1 or not 0 < self.level < 1:
-            raise ValueError(f"decay={self.decay}, level={self.level}; both must be in [0, 1)")
+            raise SettingError(f"decay={self.decay}, level={self.level}", "both must be in [0, 1)")
         if self.analysis_width < 16 or self.step_s <= 0:
-            raise ValueError(f"analysis_width={self.analysis_width}, step_s={self.step_s}; need >= 16 pixels and > 0 s")
+            raise SettingError(f"analysis_width={self.analysis_width}, step_s={self.step_s}", "need >= 16 pixels and > 0 s")
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,7 @@ class MotionLocaliser:
             moved *= trusted
         # The noise floor: most of a wide view does not move, so the median difference and its spread (MAD) are
         # those of sensor and codec noise; clean video has neither, and only the margin remains.
-        median = float(np.median(moved))
-        floor = median + 3 * 1.4826 * float(np.median(np.abs(moved - median))) + cfg.noise_margin
+        floor = float(np.median(moved)) + 3 * 1.4826 * float(median_abs_deviation(moved, axis=None)) + cfg.noise_margin
         movement = np.maximum(moved - floor, 0.0)
         movement = cv2.GaussianBlur(movement, (0, 0), max(1.0, aw / 160))
         if paths is not None:

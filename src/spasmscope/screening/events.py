@@ -17,14 +17,14 @@ over recordings, the threshold sweep and the BIDS/SzCORE export.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-WINDOW_S = 5.0  # the model's segment length (METHOD §1)
+from spasmscope.errors import SettingError
+
 SCORER_HZ = 10  # timescoring works on masks at 10 Hz; every time here is rounded to 0.1 s there
 
 
@@ -43,27 +43,12 @@ class EventParams:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold={self.threshold}; a probability threshold must be strictly between 0 and 1")
+            raise SettingError(f"threshold={self.threshold}", "a probability threshold must be strictly between 0 and 1")
         for name in ("merge_gap", "tolerance_start", "tolerance_end", "cluster_gap"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)}; seconds cannot be negative")
+                raise SettingError(f"{name}={getattr(self, name)}", "seconds cannot be negative")
         if min(self.max_duration, self.cluster_max_duration) <= 0:
-            raise ValueError(f"max_duration={self.max_duration}, cluster_max_duration={self.cluster_max_duration}; both must be positive")
-
-
-def window_spans(duration: float, length: float = WINDOW_S, hop: float = WINDOW_S / 2) -> np.ndarray:
-    """``[N, 2]`` (start, end) seconds of the windows that cover ``[0, duration]``: every ``hop`` seconds, plus a
-    last window ending at ``duration`` when the hops leave the end uncovered. A recording shorter than
-    ``length`` is one window ``[0, duration]``."""
-    if duration <= 0 or length <= 0 or hop <= 0:
-        raise ValueError(f"duration={duration}, length={length}, hop={hop}; each must be positive")
-    if duration <= length:
-        return np.array([[0.0, float(duration)]])
-    n = int(math.floor((duration - length) / hop + 1e-9)) + 1
-    starts = np.arange(n) * hop
-    if starts[-1] + length < duration - 1e-9:
-        starts = np.append(starts, duration - length)
-    return np.stack([starts, starts + length], axis=1)
+            raise SettingError(f"max_duration={self.max_duration}, cluster_max_duration={self.cluster_max_duration}", "both must be positive")
 
 
 def merge_close(spans: np.ndarray, gap: float = 0.0) -> np.ndarray:

@@ -6,7 +6,7 @@ Built bottom-up: token unrolling -> mask-unit attention -> block -> model -> var
 
 Shapes: input ``[B, 3, T, H, W] float`` (Kinetics-normalised); tokens ``[B, N, C]``; features
 ``[B, C_last]``; logits ``[B]``. The model returns logits, never probabilities: ``probability()`` in
-``spasmscope.scores`` is the one place a sigmoid is applied.
+``spasmscope.model.scores`` is the one place a sigmoid is applied.
 
 Differences from the official code, on purpose: the head has one output and no eval-mode softmax;
 no dependency on timm; optional gradient checkpointing per block; the masked (MAE) input path returns

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,21 +17,34 @@ import pandas as pd
 import torch
 
 from spasmscope import __version__, atomic
-from spasmscope.batch import Skipped
-from spasmscope.cache import SegmentCache, load_clips, prepare
-from spasmscope.config import RunConfig
-from spasmscope.errors import InputError
-from spasmscope.folds import TRAIN_ONLY, assign_folds, fold_rows
-from spasmscope.hiera import Hiera
-from spasmscope.manifest import Manifest
-from spasmscope.metrics import summarise
-from spasmscope.progress import bar
-from spasmscope.train import LoadClips, fit, predict, steps
-from spasmscope.weights import load_backbone, load_model, save_model
+from spasmscope.data.batch import Skipped
+from spasmscope.data.cache import SegmentCache, load_clips, prepare
+from spasmscope.data.manifest import Manifest
+from spasmscope.errors import InputError, SettingError
+from spasmscope.model.config import RunConfig
+from spasmscope.model.hiera import Hiera
+from spasmscope.model.inference import LoadClips, predict
+from spasmscope.model.weights import load_backbone, load_model, save_model
+from spasmscope.progress import Progress, counter
+from spasmscope.study.folds import TRAIN_ONLY, assign_folds, fold_rows
+from spasmscope.study.metrics import summarise
+from spasmscope.study.report import write_report
+from spasmscope.study.table1 import write_table1
+from spasmscope.study.train import fit
 
 RUN_FILE = "run.json"
 PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``cross_validate`` and ``evaluate`` wrote."""
+
+    predictions: pd.DataFrame
+    metrics: dict
+    skipped: Skipped
+    report: Path
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,9 @@ class Segments:
         return h.hexdigest()
 
 
-def load_segments(manifest: Manifest, cache_root: Path, cfg: RunConfig, workers: int | None, strict: bool) -> Segments:
+def load_segments(manifest: Manifest, cache_root: Path, cfg: RunConfig, workers: int | None, strict: bool, progress: Progress | None = None) -> Segments:
     """Fill the cache for ``manifest`` (decoding only what is missing) and keep the rows that could be read."""
-    result = prepare(manifest, cache_root, cfg.clip, workers=workers, strict=strict, progress=lambda total, done: bar(total, "prepare segments", done))
+    result = prepare(manifest, cache_root, cfg.clip, workers=workers, strict=strict, progress=progress)
     unreadable = {what for what, _ in result.skipped.items}
     rows = manifest.rows[~manifest.rows["path"].isin(unreadable)].reset_index(drop=True)
     if rows.empty:
@@ -106,10 +118,15 @@ def cross_validate(
     cache_root: Path | None = None,
     workers: int | None = None,
     strict: bool = False,
-) -> tuple[pd.DataFrame, dict, Skipped]:
-    """Child-level k-fold CV; writes ``out/predictions.csv`` (test rows + ``fold`` 1..k + ``score``) and
-    ``out/metrics.json``. Resumes at the first fold without predictions. Returns (predictions, metrics, skipped)."""
-    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict)
+    table1: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Child-level k-fold CV; writes ``out/predictions.csv`` (test rows + ``fold`` 1..k + ``score``),
+    ``out/metrics.json``, with ``table1`` Table 1 and the factor analysis, and ``out/report.html``. Resumes at the
+    first fold without predictions."""
+    if k < 2:
+        raise SettingError(f"folds={k}", "cross-validation needs at least 2 folds")
+    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     try:
         folds = assign_folds(segs.rows, k, train_only, cfg.train.seed)
     except ValueError as e:
@@ -123,7 +140,7 @@ def cross_validate(
         fold_dir = out / f"fold-{fold + 1}"
         done = fold_dir / PREDICTIONS
         if done.exists():
-            print(f"fold {fold + 1}/{k}: done earlier, kept", file=sys.stderr)
+            counter(progress, f"fold {fold + 1}/{k}: done earlier, kept", 1, 1)
             parts.append(pd.read_csv(done, keep_default_na=False, na_values=[""]))
             continue
         fold_dir.mkdir(parents=True, exist_ok=True)
@@ -133,8 +150,7 @@ def cross_validate(
         log = fold_dir / "train.jsonl"
         log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
         train_cfg = replace(cfg.train, seed=seed)
-        with bar(steps(cfg.train, len(train_idx)), f"fold {fold + 1}/{k} train") as progress:
-            fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], train_cfg, log=log, progress=progress)
+        fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], train_cfg, log=log, progress=progress, stage=f"fold {fold + 1}/{k} train")
         scores = predict(model, segs.loader(test_idx), len(test_idx), flips=cfg.train.test_flips)
         part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
         atomic.write_json(fold_dir / "weights.json", source)
@@ -144,34 +160,38 @@ def cross_validate(
     atomic.write_csv(out / PREDICTIONS, predictions)
     metrics = summarise(predictions, cfg.train.threshold, seed=cfg.train.seed)
     atomic.write_json(out / METRICS, metrics)
-    return predictions, metrics, segs.skipped
+    return _finish(manifest, out, predictions, metrics, segs.skipped, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
 
 
 def train_final(
-    manifest: Manifest, out: Path, cfg: RunConfig, weights: str = "none", cache_root: Path | None = None, workers: int | None = None, strict: bool = False
+    manifest: Manifest, out: Path, cfg: RunConfig, weights: str = "none", cache_root: Path | None = None, workers: int | None = None, strict: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[list[dict], Skipped]:
     """The final model on every readable row (derivation and train-only cohorts), saved to ``out``."""
-    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict)
+    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     model, source = _new_model(cfg, weights, cfg.train.seed)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "train.jsonl"
     log.unlink(missing_ok=True)
     idx = np.arange(len(segs.rows))
-    with bar(steps(cfg.train, len(idx)), "train final model") as progress:
-        records = fit(model, segs.loader(idx), segs.rows["label"].to_numpy(), cfg.train, log=log, progress=progress)
+    records = fit(model, segs.loader(idx), segs.rows["label"].to_numpy(), cfg.train, log=log, progress=progress, stage="train final model")
     save_model(out, model, cfg, {"weights": source, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path),
                                  "n_segments": len(idx), "n_children": int(segs.rows["child"].nunique())})  # fmt: skip
     return records, segs.skipped
 
 
 def evaluate(
-    model_dir: Path, manifest: Manifest, out: Path, threshold: float | None = None, cache_root: Path | None = None, workers: int | None = None, strict: bool = False
-) -> tuple[pd.DataFrame, dict, Skipped]:
-    """Score an external cohort with a trained model at its fixed threshold; writes predictions and metrics."""
+    model_dir: Path, manifest: Manifest, out: Path, threshold: float | None = None, cache_root: Path | None = None, workers: int | None = None, strict: bool = False,
+    table1: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Score an external cohort with a trained model at its fixed threshold (``threshold`` overrides it); writes
+    predictions, metrics, with ``table1`` Table 1 and the factor analysis, and the report."""
+    if threshold is not None and not 0 < threshold < 1:
+        raise SettingError(f"threshold={threshold}", "give a probability strictly between 0 and 1")
     model, cfg, meta = load_model(model_dir)
-    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict)
-    with bar(len(segs.rows), "score segments") as advance:
-        scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), flips=cfg.train.test_flips, progress=advance)
+    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
+    scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), flips=cfg.train.test_flips, progress=progress)
     predictions = output_columns(segs.rows).assign(fold=0, score=scores)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / RUN_FILE, {"spasmscope": __version__, "command": "evaluate", "model": str(model_dir), "model_config": meta,
@@ -180,5 +200,14 @@ def evaluate(
     threshold = cfg.train.threshold if threshold is None else threshold
     metrics = summarise(predictions, threshold, seed=cfg.train.seed)
     atomic.write_json(out / METRICS, metrics)
-    return predictions, metrics, segs.skipped
+    return _finish(manifest, out, predictions, metrics, segs.skipped, f"External evaluation: {manifest.path.name}", table1, workers, progress)
+
+
+def _finish(manifest: Manifest, out: Path, predictions: pd.DataFrame, metrics: dict, skipped: Skipped, title: str, table1: bool,
+            workers: int | None, progress: Progress | None) -> RunResult:  # fmt: skip
+    """Table 1 and the factor analysis (with ``table1``), then the report, of a run whose predictions and metrics
+    are written."""
+    if table1:
+        write_table1(manifest, out, metrics["threshold"], workers, progress)
+    return RunResult(predictions, metrics, skipped, write_report(out, title))
 

@@ -8,33 +8,21 @@ written as a PNG under ``figures/`` for papers and slides.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")  # no screen; before pyplot is imported
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from spasmscope import atomic  # noqa: E402
-from spasmscope.characteristics import format_table1  # noqa: E402
-from spasmscope.metrics import METRICS  # noqa: E402
+from spasmscope import atomic
+from spasmscope.data.characteristics import format_table1
+from spasmscope.figures import GREY, NONE, SPASM, img, page, png
+from spasmscope.study.metrics import METRICS
 
 LABELS = {"auc": "AUC", "sensitivity": "Sensitivity", "specificity": "Specificity", "accuracy": "Accuracy", "far": "False-alarm rate"}
-SPASM, NONE, GREY = "#c0392b", "#2e86c1", "#bbbbbb"
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def per_child_figure(children: pd.DataFrame) -> bytes:
@@ -51,7 +39,7 @@ def per_child_figure(children: pd.DataFrame) -> bytes:
     ax.set_yticks(range(len(names)), [LABELS[n] for n in names])
     ax.set_xticks(range(len(children)), children["child"].astype(str), rotation=90, fontsize=6)
     ax.set_title("Per child (grey: undefined for a child with one class)")
-    return _png(fig)
+    return png(fig)
 
 
 def overall_figure(metrics: dict) -> bytes:
@@ -72,7 +60,7 @@ def overall_figure(metrics: dict) -> bytes:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     ax.set_title("Overall performance")
-    return _png(fig)
+    return png(fig)
 
 
 def scores_figure(predictions: pd.DataFrame, threshold: float) -> bytes:
@@ -89,7 +77,7 @@ def scores_figure(predictions: pd.DataFrame, threshold: float) -> bytes:
     ax.set_ylabel("score (probability of spasm)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_title("All segments against the threshold")
-    return _png(fig)
+    return png(fig)
 
 
 def far_figure(children: pd.DataFrame, pooled_far: float | None) -> bytes:
@@ -107,7 +95,7 @@ def far_figure(children: pd.DataFrame, pooled_far: float | None) -> bytes:
         ax.set_xticks(range(len(free)), free["child"].astype(str), rotation=90, fontsize=6)
         ax.set_ylabel("segments scored positive (%)")
     ax.set_title("False alarms per seizure-free child")
-    return _png(fig)
+    return png(fig)
 
 
 def roc_figure(predictions: pd.DataFrame, threshold: float, auc: float | None) -> bytes:
@@ -126,7 +114,7 @@ def roc_figure(predictions: pd.DataFrame, threshold: float, auc: float | None) -
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
     ax.set_title("ROC")
-    return _png(fig)
+    return png(fig)
 
 
 def _fmt(v: float | None, percent: bool = False) -> str:
@@ -193,12 +181,6 @@ def _children_table(children: pd.DataFrame) -> str:
     return f"<table><tr><th>child</th><th>segments</th><th>spasm segments</th>{head}</tr>{body}</table>"
 
 
-CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}.na{color:#999}img{max-width:100%;display:block;margin:1em 0}
-details{margin:1em 0}.note{color:#555;font-size:13px}"""
-
-
 def write_report(run: Path, title: str) -> Path:
     """Build ``run/report.html`` (and ``run/figures/*.png``) from ``predictions.csv``, ``metrics.json`` and, when
     present, ``table1.csv`` and ``run.json``. Returns the report's path."""
@@ -215,9 +197,9 @@ def write_report(run: Path, title: str) -> Path:
     }
     (run / "figures").mkdir(exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>", _metrics_table(metrics)]
-    for name, (caption, png) in figures.items():
-        atomic.write_bytes(run / "figures" / f"{name}.png", png)
-        parts.append(f"<h2>{caption}</h2><img alt='{name}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    for name, (caption, data) in figures.items():
+        atomic.write_bytes(run / "figures" / f"{name}.png", data)
+        parts.append(f"<h2>{caption}</h2>{img(data, name)}")
     parts.append("<h2>Per child</h2>" + _children_table(children))
     if (run / "table1.csv").exists():
         table1 = format_table1(pd.read_csv(run / "table1.csv"))
@@ -227,6 +209,5 @@ def write_report(run: Path, title: str) -> Path:
     if (run / "run.json").exists():
         parts.append(f"<details><summary>Run configuration</summary><pre>{html.escape((run / 'run.json').read_text())}</pre></details>")
     parts.append("<p class='note'>Segment-level metrics as in Miron et al. 2024. Not a clinical device: every flagged segment needs review by a clinician.</p>")
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
-    atomic.write_text(run / "report.html", page)
+    atomic.write_text(run / "report.html", page(title, parts))
     return run / "report.html"

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from spasmscope.errors import SettingError
+
 KINETICS_MEAN = (0.45, 0.45, 0.45)  # per RGB channel, on a 0-1 scale: what Hiera's K400 weights expect
 KINETICS_STD = (0.225, 0.225, 0.225)
 TEMPORAL_MODES = ("resize", "clips")
@@ -42,13 +44,13 @@ class ClipConfig:
 
     def __post_init__(self) -> None:
         if self.temporal not in TEMPORAL_MODES:
-            raise ValueError(f"temporal={self.temporal!r}; use one of {', '.join(TEMPORAL_MODES)}")
+            raise SettingError(f"temporal={self.temporal!r}", f"use one of {', '.join(TEMPORAL_MODES)}")
         if self.spatial not in SPATIAL_MODES:
-            raise ValueError(f"spatial={self.spatial!r}; use one of {', '.join(SPATIAL_MODES)}")
+            raise SettingError(f"spatial={self.spatial!r}", f"use one of {', '.join(SPATIAL_MODES)}")
         if self.frames < 1 or self.size < 8:
-            raise ValueError(f"frames={self.frames}, size={self.size}; need frames >= 1 and size >= 8")
+            raise SettingError(f"frames={self.frames}, size={self.size}", "need frames >= 1 and size >= 8")
         if self.clips < 1 or self.clip_stride < 1:
-            raise ValueError(f"clips={self.clips}, clip_stride={self.clip_stride}; both must be >= 1")
+            raise SettingError(f"clips={self.clips}, clip_stride={self.clip_stride}", "both must be >= 1")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -179,7 +181,7 @@ class Augmentation:
 
 def _check_probability(p: float) -> None:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p={p}; an augmentation probability must be in [0, 1]")
+        raise SettingError(f"p={p}", "an augmentation probability must be in [0, 1]")
 
 
 def sample_augmentation(rng: np.random.Generator, p: float = 0.5) -> Augmentation:

@@ -5,20 +5,17 @@ and, for the strips, the recordings themselves. Also the threshold-sweep figure 
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # no screen; before pyplot is imported
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from spasmscope import atomic  # noqa: E402
-from spasmscope.events import deficiency, merge_close, recording_durations  # noqa: E402
-from spasmscope.report import CSS, SPASM, _png  # noqa: E402
+from spasmscope import atomic
+from spasmscope.data.video import read_frames
+from spasmscope.figures import SPASM, img, page, png
+from spasmscope.screening.events import deficiency, merge_close, recording_durations
 
 STRIP_FRAMES = 6
 STRIP_HEIGHT = 96  # pixels of each frame in a strip
@@ -58,14 +55,13 @@ def timeline_figure(windows: pd.DataFrame, events: pd.DataFrame, threshold: floa
     ax.set_xlabel("minutes" if minutes else "seconds")
     ax.set_ylabel("spasm probability")
     ax.set_title(f"{title}: red = detections, grey = no infant, dark = too dark, yellow = lighting changed, pink = unreadable", fontsize=9, pad=12)  # above the annotated-spasm ticks
-    return _png(fig)
+    return png(fig)
 
 
 def event_strip(video: str, onset: float, offset: float, crop: tuple[float, float, float, float] | None) -> bytes:
     """``STRIP_FRAMES`` frames evenly across ``[onset, offset]``, cropped as the model saw them, side by side."""
     import cv2
 
-    from spasmscope.video import read_frames
 
     frames = read_frames(video, np.linspace(onset, offset, STRIP_FRAMES + 2)[1:-1])
     if crop is not None and not any(np.isnan(crop)):
@@ -78,13 +74,9 @@ def event_strip(video: str, onset: float, offset: float, crop: tuple[float, floa
     return png.tobytes()
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-
-
 def write_screen_report(run: Path, threshold: float, reference: pd.DataFrame | None = None) -> Path:
     """``run/report.html`` and ``run/timelines/*.png`` from ``run/windows.csv`` and ``run/events.csv``."""
-    from spasmscope.screen import read_windows
+    from spasmscope.screening.screen import read_windows
 
     windows = read_windows(run / "windows.csv")
     events = pd.read_csv(run / "events.csv", keep_default_na=False, na_values=[""])
@@ -102,7 +94,7 @@ def write_screen_report(run: Path, threshold: float, reference: pd.DataFrame | N
         reasons = w.loc[w["valid"] == 0, "reason"].value_counts().to_dict()
         parts.append(f"<h2>{html.escape(name)}</h2><p>{clock(duration)} recorded; {len(ev)} detection(s); not scored: {clock(lost)} "
                      f"({lost / duration:.0%}){': ' + html.escape(', '.join(f'{k} ({v} windows)' for k, v in reasons.items())) if reasons else ''}.</p>")  # fmt: skip
-        parts.append(_img(png, f"timeline of {name}"))
+        parts.append(img(png, f"timeline of {name}"))
         if ev.empty:
             continue
         rows = []
@@ -110,14 +102,13 @@ def write_screen_report(run: Path, threshold: float, reference: pd.DataFrame | N
             best = w[(w["start"] < e.offset) & (w["end"] > e.onset) & (w["valid"] == 1)].sort_values("score").iloc[-1]
             crop = (best["crop_x"], best["crop_y"], best["crop_w"], best["crop_h"])
             try:
-                strip = _img(event_strip(video, e.onset, e.offset, crop), f"frames of detection {i}")
+                strip = img(event_strip(video, e.onset, e.offset, crop), f"frames of detection {i}")
             except Exception as err:  # the recording moved or broke since screening: list the event anyway
                 strip = f"<span class='note'>frames unavailable ({html.escape(str(err)[:120])})</span>"
             rows.append(f"<tr><td>{i}</td><td>{clock(e.onset)} – {clock(e.offset)}</td><td>{e.peak_score:.2f} at {clock(e.peak_time)}</td><td>{strip}</td></tr>")
         parts.append("<table><tr><th>#</th><th>time</th><th>peak score</th><th>frames (as the model saw them)</th></tr>" + "".join(rows) + "</table>")
     parts.append("<p class='note'>A screening aid, not a diagnosis: every detection needs review by a clinician, and stretches not scored were not screened.</p>")
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>spasmscope screening</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
-    atomic.write_text(run / "report.html", page)
+    atomic.write_text(run / "report.html", page("spasmscope screening", parts))
     return run / "report.html"
 
 
@@ -134,4 +125,4 @@ def sweep_figure(table: pd.DataFrame, chosen: float | None = None) -> bytes:
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8, frameon=False)
     ax.set_title("Threshold sweep")
-    return _png(fig)
+    return png(fig)

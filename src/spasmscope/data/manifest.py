@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from spasmscope.data.segments import SEGMENT_S
 from spasmscope.errors import InputError
 
 REQUIRED = ("video", "child", "start")
-SEGMENT_S = 5.0  # METHOD §1: default segment length when `end` is absent
 # A segment may end this much after the video's reported duration (seconds): containers round the
 # duration, and the last frame is shown for one frame period.
 END_SLACK_S = 0.1
@@ -179,3 +179,13 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
     if len(bad):
         raise InputError(path, f"offset is not after onset ({bad['onset'].iloc[0]:g} -> {bad['offset'].iloc[0]:g})", "fix the event times", line=int(bad.index[0]) + 2)
     return df
+
+
+def read_inputs(inputs: list[Path]) -> tuple[Manifest | None, list[str]]:
+    """A command's inputs: one ``.csv`` is a manifest, read as such; anything else is a list of videos."""
+    if len(inputs) == 1 and inputs[0].suffix.lower() == ".csv":
+        return read_manifest(inputs[0]), []
+    for p in inputs:
+        if p.suffix.lower() == ".csv":
+            raise InputError(p, "a manifest must be given alone", "run one manifest at a time, or list video files only")
+    return None, [str(p) for p in inputs]

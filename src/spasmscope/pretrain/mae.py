@@ -13,6 +13,7 @@ and a killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -27,12 +28,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from spasmscope import atomic
-from spasmscope.config import RunConfig
-from spasmscope.errors import InputError
-from spasmscope.hiera import HEAD_KEYS, Hiera
-from spasmscope.preprocess import normalise
-from spasmscope.pretrain import LOG_FILE, STATE_FILE, warmup_cosine  # same files as supervised pretraining
-from spasmscope.weights import KEPT_HEAD, SPASM_HEAD, load_backbone, load_resume, save_model, save_resume
+from spasmscope.data.batch import Skipped, probe_all
+from spasmscope.data.cache import SegmentCache, load_clips, prepare
+from spasmscope.data.manifest import read_inputs
+from spasmscope.data.preprocess import normalise
+from spasmscope.data.segments import SEGMENT_S, window_spans
+from spasmscope.data.windows import WindowConfig, windows_of
+from spasmscope.errors import InputError, SettingError
+from spasmscope.model import loop
+from spasmscope.model.config import RunConfig
+from spasmscope.model.hiera import HEAD_KEYS, Hiera
+from spasmscope.model.weights import KEPT_HEAD, SPASM_HEAD, load_backbone, save_model
+from spasmscope.pretrain.supervised import LOG_FILE, STATE_FILE  # same files as supervised pretraining
+from spasmscope.progress import Progress, counter
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,8 @@ class MaeConfig:
     batch_size: int = 16
     lr: float = 3e-4  # peak, AdamW with linear warm-up and cosine decay
     warmup: int = 50
-    weight_decay: float = 0.05
+    weight_decay: float = 0.05  # AdamW, on matrices and kernels (model.loop.decays)
+    grad_clip: float = 1.0  # max gradient norm
     mask_ratio: float = 0.75  # share of mask units hidden (Hiera video: 0.9; a 64-pixel clip has only 32 units)
     decoder_dim: int = 128
     decoder_depth: int = 2
@@ -54,9 +63,9 @@ class MaeConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.mask_ratio < 1:
-            raise ValueError(f"mask_ratio={self.mask_ratio}; hide a share of the mask units strictly between 0 and 1")
+            raise SettingError(f"mask_ratio={self.mask_ratio}", "hide a share of the mask units strictly between 0 and 1")
         if min(self.steps, self.batch_size, self.eval_every, self.decoder_depth) < 1 or not self.lr > 0:
-            raise ValueError(f"steps={self.steps}, batch_size={self.batch_size}, lr={self.lr}; each must be positive")
+            raise SettingError(f"steps={self.steps}, batch_size={self.batch_size}, lr={self.lr}", "each must be positive")
 
 
 def random_mask(batch: int, units: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
@@ -120,7 +129,7 @@ def mae_loss(model: Hiera, decoder: Decoder, x: torch.Tensor, mask: torch.Tensor
 
 
 def learning_rate(cfg: MaeConfig, step: int) -> float:
-    return warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, step)
+    return loop.warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, step)
 
 
 def pretrain_mae(
@@ -131,7 +140,7 @@ def pretrain_mae(
     n_clips: int,
     data_fingerprint: str,
     start_weights: str = "none",
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """MAE-pretrain ``run.model`` for ``cfg.steps`` steps on clips ``load(i)`` (``uint8 [K, T, S, S, 3]``,
     i < ``n_clips``) and write a backbone folder ``out``; resumes from ``out/resume.pt``. Returns the last log
@@ -147,10 +156,12 @@ def pretrain_mae(
     decoder = Decoder(model, cfg)
     # A spasm head of the start weights is carried through untouched (MAE trains no head; no weight decay on it).
     kept = source.get("head") == KEPT_HEAD
-    params = [*(p for n, p in model.named_parameters() if not (kept and n in HEAD_KEYS)), *decoder.parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    named = [*((n, p) for n, p in model.named_parameters() if not (kept and n in HEAD_KEYS)), *(("decoder." + n, p) for n, p in decoder.named_parameters())]
+    params = [p for _, p in named]
+    opt = torch.optim.AdamW(loop.param_groups(named, cfg.weight_decay), lr=cfg.lr)
     state_path, modules = out / STATE_FILE, {"model": model, "decoder": decoder}
-    step = load_resume(state_path, modules, opt, recipe, config, "an MAE run on other recordings or")
+    step = loop.load_resume(state_path, modules, opt, recipe, config, "an MAE run on other recordings or")
+    advance = counter(progress, "pretrain mae", cfg.steps, step)
     model.train()
     record: dict[str, Any] = {}
     began, losses = time.perf_counter(), []
@@ -160,64 +171,80 @@ def pretrain_mae(
         clips = [load(int(i)) for i in rows]
         x = normalise(np.stack([c[rng.integers(len(c))] for c in clips]))
         mask = random_mask(len(x), math.prod(model.mask_units), cfg.mask_ratio, torch.Generator().manual_seed(int(rng.integers(2**62))))
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+        loop.set_learning_rate(opt, learning_rate(cfg, step))
         loss = mae_loss(model, decoder, x, mask, cfg)
-        if not torch.isfinite(loss):
-            raise InputError(None, f"MAE loss became {loss.item()} at step {step + 1}", "lower the learning rate (--lr)")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        loop.check_finite(loss, f"step {step + 1}")
+        loop.update(opt, loss, params, cfg.grad_clip)
         losses.append(loss.item())
         step += 1
-        if progress is not None:
-            progress(1)
+        advance()
         if step % cfg.eval_every == 0 or step == cfg.steps:
             record = {"step": step, "lr": learning_rate(cfg, step - 1), "loss": float(np.mean(losses)), "clips_per_s": round(len(losses) * cfg.batch_size / (time.perf_counter() - began), 2)}
-            with open(out / LOG_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            save_resume(state_path, step, modules, opt, recipe, config)
+            loop.append_record(out / LOG_FILE, record)
+            loop.save_resume(state_path, step, modules, opt, recipe, config)
             began, losses = time.perf_counter(), []
-    if not record and (out / LOG_FILE).exists():
-        record = json.loads((out / LOG_FILE).read_text().splitlines()[-1])
+    record = record or loop.last_record(out / LOG_FILE)
     if not kept:
         model.reset_classifier()
     save_model(out, model, run, {"kind": "backbone", "method": "mae", **({"head": SPASM_HEAD} if kept else {}), "start_weights": source, **recipe, "final": record})
     return record
 
 
-def window_clips(videos: list[str], cache_root: Path, run: RunConfig, hop: float = 5.0, progress: Callable[[int], None] | None = None) -> tuple[list[tuple[str, float, float]], list[tuple[str, str]]]:
+def window_clips(videos: list[str], cache_root: Path, run: RunConfig, hop: float = SEGMENT_S, progress: Progress | None = None) -> tuple[list[tuple[str, float, float]], Skipped]:
     """Cut every recording into windows through the screening path (infant crop, quality gate) and store the
     usable ones in the clip cache under ``cache_root``; a recording done before is not decoded again. Returns the
-    usable windows ``(video, start, end)`` and the recordings skipped with their reason."""
-    from spasmscope.cache import SegmentCache
-    from spasmscope.errors import VideoError
-    from spasmscope.screen import ScreenConfig, make_localiser, windows_of
-    from spasmscope.video import probe
-
+    usable windows ``(video, start, end)`` and the recordings skipped with their reason. ``progress`` counts
+    windows (stage ``cut windows``)."""
     cache = SegmentCache(cache_root, run.clip)
-    screen_cfg = ScreenConfig(hop=hop)
+    windows = WindowConfig(hop=hop)
+    skipped = Skipped()
+    infos = probe_all(videos, False, skipped)
+    advance = counter(progress, "cut windows", sum(len(window_spans(i.duration, SEGMENT_S, hop)) for i in infos.values()))
     found: list[tuple[str, float, float]] = []
-    skipped: list[tuple[str, str]] = []
-    for video in videos:
-        try:
-            info = probe(video)
-        except VideoError as e:
-            skipped.append((video, str(e)))
-            continue
+    for video, info in infos.items():
         digest = cache.digest(video)
         listing = cache_root / "windows" / f"{digest}-{hop:g}-{cache.settings_digest()}.json"
         if listing.exists():
-            found += [(video, s, e) for s, e in json.loads(listing.read_text())]
-            continue
-        usable = []
-        for w in windows_of(info.path, info, screen_cfg, run.clip, make_localiser(screen_cfg)):
-            if w.clip is not None:
-                cache.put(cache.key(digest, w.row["start"], w.row["end"]), w.clip)
-                usable.append((w.row["start"], w.row["end"]))
-            if progress is not None:
-                progress(1)
-        atomic.write_json(listing, usable)  # written last: the recording is done
+            usable = json.loads(listing.read_text())
+            advance(len(window_spans(info.duration, SEGMENT_S, hop)))
+        else:
+            usable = []
+            for w in windows_of(info.path, info, windows, run.clip, windows.localiser()):
+                if w.clip is not None:
+                    cache.put(cache.key(digest, w.row["start"], w.row["end"]), w.clip)
+                    usable.append((w.row["start"], w.row["end"]))
+                advance()
+            atomic.write_json(listing, usable)  # written last: the recording is done
         found += [(video, s, e) for s, e in usable]
     return found, skipped
+
+
+def pretrain_on_recordings(
+    inputs: list[Path],
+    out: Path,
+    run: RunConfig,
+    cfg: MaeConfig,
+    start_weights: str = "none",
+    hop: float = SEGMENT_S,
+    cache_root: Path | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], int, Skipped]:
+    """``spasmscope pretrain mae``: MAE-pretrain on unlabeled recordings (cut into windows every ``hop`` seconds) or
+    on the segments of one manifest CSV. Returns the last log record, the number of clips and what was skipped."""
+    cache_root = cache_root or out / "cache"
+    manifest, videos = read_inputs(inputs)
+    if manifest is not None:
+        result = prepare(manifest, cache_root, run.clip, workers=workers, progress=progress)
+        skipped = result.skipped
+        unreadable = {what for what, _ in skipped.items}
+        spans = [(r.path, float(r.start), float(r.end)) for r in manifest.rows.itertuples() if r.path not in unreadable]
+    else:
+        spans, skipped = window_clips(videos, cache_root, run, hop, progress)
+    clip_cache = SegmentCache(cache_root, run.clip)
+    fingerprint = hashlib.sha256("".join(f"{clip_cache.digest(v)},{s:g},{e:g}\n" for v, s, e in spans).encode()).hexdigest()
+
+    def load(i: int) -> np.ndarray:
+        return load_clips(clip_cache, *spans[i])
+
+    return pretrain_mae(out, run, cfg, load, len(spans), fingerprint, start_weights, progress), len(spans), skipped

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from spasmscope.errors import InputError
-from spasmscope.hiera import HieraConfig, variant
-from spasmscope.preprocess import ClipConfig
+from spasmscope.data.preprocess import ClipConfig
+from spasmscope.errors import InputError, SettingError
+from spasmscope.model.hiera import HieraConfig, variant
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FREEZE = ("none", "backbone", "early")
@@ -30,7 +30,8 @@ class TrainConfig:
     lr_step: int = 10  # epochs between learning-rate decays
     lr_gamma: float = 0.75  # factor applied at each decay
     optimizer: str = "adam"  # the paper names none; adam | adamw | sgd
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # applied to matrices and kernels only (model.loop.decays)
+    grad_clip: float = 0.0  # max gradient norm; 0: not clipped (the paper clips none)
     augment: bool = True  # the five METHOD §3 augmentations, each with probability augment_p
     augment_p: float = 0.5
     freeze: str = "none"  # none (full fine-tuning) | backbone (linear probe) | early (first two stages frozen)
@@ -38,19 +39,21 @@ class TrainConfig:
     amp: bool = True  # bfloat16 autocast on a GPU; ignored on a CPU
     seed: int = 0  # initialisation, order and augmentation; fold k uses seed + k
     threshold: float = 0.5  # fixed beforehand for every metric at segment level
-    test_flips: bool = False  # score each clip also mirrored and upside down, and average (train.TEST_FLIPS)
+    test_flips: bool = False  # score each clip also mirrored and upside down, and average (inference.TEST_FLIPS)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr_step < 1:
-            raise ValueError(f"epochs={self.epochs}, batch_size={self.batch_size}, lr_step={self.lr_step}; each must be at least 1")
+            raise SettingError(f"epochs={self.epochs}, batch_size={self.batch_size}, lr_step={self.lr_step}", "each must be at least 1")
         if not self.lr > 0:
-            raise ValueError(f"lr={self.lr}; the learning rate must be positive")
+            raise SettingError(f"lr={self.lr}", "the learning rate must be positive")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise SettingError(f"weight_decay={self.weight_decay}, grad_clip={self.grad_clip}", "neither can be negative")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise SettingError(f"optimizer={self.optimizer!r}", f"choose one of {', '.join(OPTIMIZERS)}")
         if self.freeze not in FREEZE:
-            raise ValueError(f"freeze={self.freeze!r}; choose one of {', '.join(FREEZE)}")
+            raise SettingError(f"freeze={self.freeze!r}", f"choose one of {', '.join(FREEZE)}")
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold={self.threshold}; a probability threshold must be strictly between 0 and 1")
+            raise SettingError(f"threshold={self.threshold}", "a probability threshold must be strictly between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -85,16 +88,14 @@ def preset(name: str) -> RunConfig:
         return RunConfig("paper", variant("hiera_base_16x224"), ClipConfig(frames=16, size=224), TrainConfig())
     if name == "cpu":
         # The cpu preset starts from the shipped backbone and its spasm head (weights.load_backbone), and a gentle
-        # fine-tune keeps what pretraining learnt: on the demo cohort's 5-fold CV (stage-1 backbone), lr 1e-5 for 4
-        # epochs gave AUC 0.835 against 0.806 at 3e-5 x 4 and 0.744 for a new head at 1e-4 x 10 (MODEL_CARD.md).
-        # From random weights (--weights none) that is too little: use --lr 1e-4 --epochs 15 (at 1e-3, or 3e-4 with
-        # the augmentations, the loss stayed at 0.69). Batch 8 halves the steps. Segments are cut around the
-        # infant: at 64 pixels a wide view's infant would be a few pixels tall. Scoring averages the four flipped
-        # views (train.TEST_FLIPS): with the stage-3 backbone, 5-fold CV went from 0.887 to 0.904 on the demo cohort
-        # and from 0.769 to 0.786 on the shifted look (MODEL_CARD.md); the paper preset scores one view, as the paper.
+        # fine-tune (lr 1e-5, 4 epochs) keeps what pretraining learnt, where a larger step or a new head loses it
+        # (MODEL_CARD.md has the figures). From random weights (--weights none) that is too little: use --lr 1e-4
+        # --epochs 15. Batch 8 halves the steps. Segments are cut around the infant: at 64 pixels a wide view's
+        # infant would be a few pixels tall. Scoring averages the four flipped views (inference.TEST_FLIPS), which
+        # the model card shows helps on seen and unseen looks; the paper preset scores one view, as the paper did.
         train = TrainConfig(batch_size=8, augment=False, balance=True, lr=1e-5, epochs=4, test_flips=True)
         return RunConfig("cpu", _cpu_model(), ClipConfig(frames=16, size=64, crop_infant=True), train)
-    raise ValueError(f"unknown preset {name!r}; use paper or cpu")
+    raise SettingError(f"unknown preset {name!r}", "use paper or cpu")
 
 
 def load_config(preset_name: str, toml_file: str | os.PathLike | None = None, **train_changes: Any) -> RunConfig:
@@ -123,6 +124,8 @@ def load_config(preset_name: str, toml_file: str | os.PathLike | None = None, **
             raise InputError(where, f"[{name}] has unknown key(s) {', '.join(bad)}", f"known keys: {', '.join(sorted(known))}")
         try:
             parts[name] = replace(parts[name], **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()})
+        except SettingError as e:
+            raise InputError(toml_file or "command line", f"[{name}] {e.problem}", e.fix) from None
         except (ValueError, TypeError) as e:
             raise InputError(toml_file or "command line", f"[{name}]: {e}", "change that value") from None
     out = RunConfig(cfg.preset, parts["model"], parts["clip"], parts["train"])

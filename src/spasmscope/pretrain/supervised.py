@@ -7,9 +7,9 @@ fine-tuned on the user's cohort like any other starting weights (``--weights BAC
 
 Labels are free in the stream, so the backbone is taught more than "spasm or not": a dense head reads
 the last stage's tokens per time step and predicts, for every frame, the spasm's contraction level and
-the infant's joint angles. From random weights the one-logit loss alone stayed at chance for 20,000
-easy clips (cpu preset, lr 1e-4 to 1e-3); with the dense targets it left chance within 10,000. The
-dense head is discarded after pretraining, as an MAE decoder is.
+the infant's joint angles: from random weights the one-logit loss alone stays at chance for longer than a
+CPU run can afford, and the dense targets are what move it (MODEL_CARD.md). The dense head is discarded after
+pretraining, as an MAE decoder is.
 
 The loop reads top to bottom: learning rate (linear warm-up, cosine decay) -> forward/backward ->
 clipped step -> every ``eval_every`` steps an AUC on a fixed validation stream, one JSON line, and a
@@ -19,9 +19,7 @@ checkpoint, from which a killed run resumes at the same clip it would have drawn
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,13 +30,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from spasmscope.config import RunConfig
-from spasmscope.errors import InputError
-from spasmscope.hiera import Hiera
-from spasmscope.preprocess import ClipConfig, apply_augmentation, apply_colour_jitter, apply_zoom, normalise, sample_augmentation, sample_colour_jitter, sample_zoom
+from spasmscope.data.preprocess import ClipConfig, apply_augmentation, apply_colour_jitter, apply_zoom, normalise, sample_augmentation, sample_colour_jitter, sample_zoom
+from spasmscope.errors import InputError, SettingError
+from spasmscope.model import loop
+from spasmscope.model.config import RunConfig
+from spasmscope.model.hiera import Hiera
+from spasmscope.model.weights import SPASM_HEAD, load_backbone, save_model
+from spasmscope.progress import Progress, counter
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, sample_clip
-from spasmscope.weights import SPASM_HEAD, load_backbone, load_resume, save_model, save_resume
 
 STATE_FILE = "resume.pt"  # optimiser state and step, read back with weights_only=True (no code)
 LOG_FILE = "pretrain.jsonl"
@@ -71,14 +71,14 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.eval_every, self.val_clips) < 1 or self.warmup < 0:
-            raise ValueError(f"steps={self.steps}, batch_size={self.batch_size}, eval_every={self.eval_every}, val_clips={self.val_clips}; each must be at least 1")
+            raise SettingError(f"steps={self.steps}, batch_size={self.batch_size}, eval_every={self.eval_every}, val_clips={self.val_clips}", "each must be at least 1")
         if not self.lr > 0:
-            raise ValueError(f"lr={self.lr}; the learning rate must be positive")
+            raise SettingError(f"lr={self.lr}", "the learning rate must be positive")
         if not (0 <= self.curriculum <= 1 and 0 <= self.easy_floor <= 1):
-            raise ValueError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}; each is a share of 0 to 1")
+            raise SettingError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}", "each is a share of 0 to 1")
         for name in ("augment_p", "colour_p", "zoom_p"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name}={getattr(self, name)}; an augmentation probability is a share of 0 to 1")
+                raise SettingError(f"{name}={getattr(self, name)}", "an augmentation probability is a share of 0 to 1")
 
 
 def easy_share(cfg: PretrainConfig, step: int) -> float:
@@ -92,16 +92,7 @@ def easy_share(cfg: PretrainConfig, step: int) -> float:
 
 
 def learning_rate(cfg: PretrainConfig, step: int) -> float:
-    return warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, step)
-
-
-def warmup_cosine(peak: float, warmup: int, steps: int, step: int) -> float:
-    """Linear warm-up to ``peak`` over ``warmup`` steps, then cosine decay to 0 at ``steps`` (``step`` counted
-    from 0); the schedule of both pretraining loops."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return loop.warmup_cosine(cfg.lr, cfg.warmup, cfg.steps, step)
 
 
 class StreamClips(Dataset):
@@ -199,14 +190,17 @@ def pretrain_supervised(
     stream: StreamConfig,
     start_weights: str = "none",
     workers: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Pretrain ``run.model`` on ``cfg.steps`` batches of ``stream`` and write a backbone folder ``out``
     (``model.safetensors`` + ``config.json`` + ``pretrain.jsonl``). Resumes from ``out/resume.pt`` when the
     same recipe was started there before. Returns the last log record.
 
-    ``progress(1)`` is called after every optimiser step.
+    ``progress`` counts optimiser steps (stage ``pretrain``).
     """
+    if run.clip.temporal != "resize":
+        raise InputError(None, f"[clip] temporal = {run.clip.temporal!r}", "pretraining draws temporal = 'resize' clips; remove that setting")
+    run = replace(run, train=replace(run.train, seed=cfg.seed))
     out.mkdir(parents=True, exist_ok=True)
     # Compared as JSON would store them (tuples become lists), in the checkpoint as in run folders.
     recipe = json.loads(json.dumps({"pretrain": asdict(cfg), "stream": asdict(stream), "start_weights": start_weights}))
@@ -215,10 +209,12 @@ def pretrain_supervised(
     model = Hiera(run.model)
     source = load_backbone(model, start_weights)
     dense = DenseHead(model)
-    params = [*model.parameters(), *dense.parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    named = [*model.named_parameters(), *(("dense." + n, p) for n, p in dense.named_parameters())]
+    params = [p for _, p in named]
+    opt = torch.optim.AdamW(loop.param_groups(named, cfg.weight_decay), lr=cfg.lr)
     state_path, modules = out / STATE_FILE, {"model": model, "dense": dense}
-    step = load_resume(state_path, modules, opt, recipe, config, "a pretraining run")
+    step = loop.load_resume(state_path, modules, opt, recipe, config, "a pretraining run")
+    advance = counter(progress, "pretrain", cfg.steps, step)
     val_x, val_y = validation_set(stream, run.clip, cfg.val_clips)
 
     data = StreamClips(stream, run.clip, step * cfg.batch_size, (cfg.steps - step) * cfg.batch_size, cfg)
@@ -228,31 +224,23 @@ def pretrain_supervised(
     began, parts = time.perf_counter(), []
     for batch in loader:
         lr = learning_rate(cfg, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        loop.set_learning_rate(opt, lr)
         loss, part = pretraining_loss(model, dense, batch, cfg)
-        if not torch.isfinite(loss):
-            raise InputError(None, f"pretraining loss became {loss.item()} at step {step + 1}", "lower the learning rate (--lr)")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
+        loop.check_finite(loss, f"step {step + 1}")
+        loop.update(opt, loss, params, cfg.grad_clip)
         parts.append(part)
         step += 1
-        if progress is not None:
-            progress(1)
+        advance()
         if step % cfg.eval_every == 0 or step == cfg.steps:
             seconds = time.perf_counter() - began
             losses = {f"loss_{k}": float(np.mean([p[k] for p in parts])) for k in parts[0]}
             record = {"step": step, "lr": lr, "easy": round(easy_share(cfg, step - 1), 3), **losses,
                       "val_auc": _val_auc(model, val_x, val_y, 64), "clips_per_s": round(len(parts) * cfg.batch_size / seconds, 2)}  # fmt: skip
-            with open(out / LOG_FILE, "a") as f:  # a killed run keeps the lines it finished
-                f.write(json.dumps(record) + "\n")
-            save_resume(state_path, step, modules, opt, recipe, config)
+            loop.append_record(out / LOG_FILE, record)
+            loop.save_resume(state_path, step, modules, opt, recipe, config)
             began, parts = time.perf_counter(), []
 
-    if not record and (out / LOG_FILE).exists():  # everything was done before this call
-        record = json.loads((out / LOG_FILE).read_text().splitlines()[-1])
+    record = record or loop.last_record(out / LOG_FILE)  # everything was done before this call
     # The dense head is left behind; the one-logit head learnt "spasm or not" and ships with the backbone.
     save_model(out, model, run, {"kind": "backbone", "head": SPASM_HEAD, "start_weights": source, **recipe, "final": record})
     return record

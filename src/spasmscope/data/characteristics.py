@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from spasmscope.video import TARGET_FPS, VideoInfo, read_frames
+from spasmscope.data.segments import consecutive_spans
+from spasmscope.data.video import TARGET_FPS, VideoInfo, read_frames
+from spasmscope.progress import Progress, counter
 
 # Mean per-pixel variance across R, G, B (grey levels squared) below which a recording counts as
 # infrared night video. Colour video of a scene lit by day or lamps lies well above 20 (a muted scene
@@ -141,9 +144,9 @@ def segment_row(info: VideoInfo, start: float, end: float) -> dict:
 def segment_visibility(info: VideoInfo, start: float, end: float) -> float:
     """How sure the built-in localiser is that an infant is in view in ``[start, end)`` (0-1; METHOD §8), from
     the segment at the working size screening uses."""
-    from spasmscope.localise import MotionLocaliser
-    from spasmscope.preprocess import ClipConfig, working_size
-    from spasmscope.video import read_segment
+    from spasmscope.data.localise import MotionLocaliser
+    from spasmscope.data.preprocess import ClipConfig, working_size
+    from spasmscope.data.video import read_segment
 
     frames = read_segment(info.path, start, end, size=working_size(info.width, info.height, ClipConfig(size=64)))
     return MotionLocaliser().update(frames, TARGET_FPS).visibility
@@ -256,63 +259,43 @@ def _num(x: float) -> str:
 
 
 def _characterise_video(job: tuple[str, list[tuple[float, float]]]) -> list[dict]:
-    from spasmscope.video import probe
+    from spasmscope.data.video import probe
 
     path, spans = job
     info = probe(path)
     return [video_row(info)] + [segment_row(info, s, e) for s, e in spans]
 
 
-def consecutive_spans(duration: float, length: float = 5.0) -> list[tuple[float, float]]:
-    """``[0, 5), [5, 10), ...`` seconds covering ``duration``; a last piece shorter than 1 s is dropped,
-    and a video shorter than ``length`` is one span."""
-    spans = [(s, min(s + length, duration)) for s in np.arange(0.0, duration, length)]
-    spans = [(float(s), float(e)) for s, e in spans if e - s >= 1.0]
-    return spans or [(0.0, float(duration))]
-
-
-def characterise(videos: list[str], manifest=None, workers: int | None = None, strict: bool = False, progress=None):
+def characterise(videos: list[str], manifest=None, workers: int | None = None, strict: bool = False, progress: Progress | None = None):
     """The characteristics table: a ``video`` row per file and a ``segment`` row per segment.
 
-    With a ``manifest`` (``spasmscope.manifest.Manifest``) the segments are its rows and carry its
+    With a ``manifest`` (``spasmscope.data.manifest.Manifest``) the segments are its rows and carry its
     columns; otherwise each video is cut into consecutive 5-s segments. Returns ``(table, skipped)``.
+    ``progress`` counts videos (stage ``measure videos``).
     """
-    from contextlib import nullcontext
-
     import pandas as pd
 
-    from spasmscope.batch import Skipped, default_workers, probe_manifest, run_jobs
-    from spasmscope.errors import VideoError
-    from spasmscope.video import probe
+    from spasmscope.data.batch import Skipped, default_workers, probe_all, probe_manifest, run_jobs
 
     skipped = Skipped()
     if manifest is not None:
         infos = probe_manifest(manifest, strict, skipped)
         jobs = [(v, list(zip(r["start"], r["end"], strict=True))) for v, r in manifest.rows.groupby("path", sort=False) if v in infos]
     else:
-        jobs = []
-        for v in videos:
-            try:
-                info = probe(v)
-            except VideoError as e:
-                if strict:
-                    raise
-                skipped.add(v, str(e))
-                continue
-            jobs.append((v, consecutive_spans(info.duration)))
+        jobs = [(v, consecutive_spans(info.duration)) for v, info in probe_all(videos, strict, skipped).items()]
     rows: list[dict] = []
-    with progress(len(jobs), 0) if progress else nullcontext(lambda n=1: None) as advance:
+    advance = counter(progress, "measure videos", len(jobs))
 
-        def on_done(job, result, error) -> None:
-            if error is not None:
-                if strict:
-                    raise error
-                skipped.add(job[0], str(error))
-            else:
-                rows.extend(result)
-            advance()
+    def on_done(job, result, error) -> None:
+        if error is not None:
+            if strict:
+                raise error
+            skipped.add(job[0], str(error))
+        else:
+            rows.extend(result)
+        advance()
 
-        run_jobs(_characterise_video, jobs, workers or default_workers(), on_done)
+    run_jobs(_characterise_video, jobs, workers or default_workers(), on_done)
     table = pd.DataFrame(rows)
     if manifest is not None and len(table):
         meta = manifest.rows.drop(columns=["line"]).rename(columns={"path": "_path"})
@@ -326,3 +309,25 @@ def characterise(videos: list[str], manifest=None, workers: int | None = None, s
         vid = vid.merge(first, left_on="path", right_index=True, how="left")
         table = pd.concat([vid, seg], ignore_index=True)
     return table, skipped
+
+
+def probe_inputs(inputs: list[Path], out: Path, table1: Path | None = None, workers: int | None = None, strict: bool = False,
+                 progress: Progress | None = None):  # fmt: skip
+    """``spasmscope probe``: measure videos (or a manifest's segments) into the CSV ``out`` and, for a manifest, Table 1
+    (into ``table1`` when given). A single video is read strictly: its error is the answer. Returns ``(table, Table 1
+    long table or None, skipped)``."""
+    from spasmscope import atomic
+    from spasmscope.data.manifest import read_inputs
+    from spasmscope.errors import InputError
+
+    manifest, videos = read_inputs(inputs)
+    table, skipped = characterise(videos, manifest=manifest, workers=workers, strict=strict or (manifest is None and len(videos) == 1), progress=progress)
+    if len(table) == 0:
+        raise InputError(inputs[0], "no readable video", "check the files listed above")
+    atomic.write_csv(out, table)
+    long = None
+    if manifest is not None:
+        long = cohort_table(table)
+        if table1 is not None:
+            atomic.write_csv(table1, long)
+    return table, long, skipped

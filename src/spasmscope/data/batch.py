@@ -15,9 +15,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from spasmscope.data.manifest import Manifest, check_segments_in_video
+from spasmscope.data.video import VideoInfo, probe
 from spasmscope.errors import VideoError
-from spasmscope.manifest import Manifest, check_segments_in_video
-from spasmscope.video import VideoInfo, probe
 
 T = TypeVar("T")
 
@@ -35,23 +35,26 @@ class Skipped:
         return len(self.items)
 
 
-def probe_manifest(manifest: Manifest, strict: bool, skipped: Skipped) -> dict[str, VideoInfo]:
-    """Probe every video of ``manifest``; returns the readable ones by absolute path.
-
-    Unreadable videos are added to ``skipped`` (or raised with ``strict``); a segment past the end of
-    a readable video raises ``InputError``.
-    """
+def probe_all(videos: Iterable[str], strict: bool, skipped: Skipped) -> dict[str, VideoInfo]:
+    """Probe every video; returns the readable ones by path. An unreadable one is added to ``skipped`` with its
+    reason (or raised with ``strict``): the one probe-and-skip rule of every batch command."""
     infos: dict[str, VideoInfo] = {}
-    for video in manifest.videos:
+    for video in videos:
         try:
-            info = probe(video)
+            infos[video] = probe(video)
         except VideoError as e:
             if strict:
                 raise
             skipped.add(video, str(e))
-            continue
+    return infos
+
+
+def probe_manifest(manifest: Manifest, strict: bool, skipped: Skipped) -> dict[str, VideoInfo]:
+    """``probe_all`` over the videos of ``manifest``; a segment past the end of a readable video raises
+    ``InputError``."""
+    infos = probe_all(manifest.videos, strict, skipped)
+    for video, info in infos.items():
         check_segments_in_video(manifest, video, info.duration)
-        infos[video] = info
     return infos
 
 

@@ -12,30 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spasmscope import atomic
-from spasmscope.batch import Skipped, default_workers, probe_manifest, run_jobs
+from spasmscope.data.batch import Skipped, default_workers, probe_manifest, run_jobs
+from spasmscope.data.manifest import Manifest
+from spasmscope.data.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
+from spasmscope.data.video import TARGET_FPS
+from spasmscope.digests import content_digest
 from spasmscope.errors import VideoError
-from spasmscope.manifest import Manifest
-from spasmscope.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
-from spasmscope.video import TARGET_FPS
+from spasmscope.progress import Progress, counter
 
 FORMAT_VERSION = 1  # bump when the stored arrays change meaning
-_CHUNK = 1 << 20
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """BLAKE2b (128-bit) of a file's bytes, hex."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class SegmentCache:
@@ -54,7 +45,7 @@ class SegmentCache:
         st = os.stat(video)
         memo = f"{os.path.abspath(video)}|{st.st_size}|{st.st_mtime_ns}"
         if memo not in self._digests:
-            self._digests[memo] = file_digest(video)
+            self._digests[memo] = content_digest(video)
             atomic.write_json(self._digests_path, self._digests)
         return self._digests[memo]
 
@@ -70,7 +61,7 @@ class SegmentCache:
     def _settings(self) -> dict:
         spec = {"v": FORMAT_VERSION, "clip": self.cfg.as_dict()}
         if self.cfg.crop_infant:
-            from spasmscope.localise import CROP_VERSION
+            from spasmscope.data.localise import CROP_VERSION
 
             spec["crop"] = CROP_VERSION
         return spec
@@ -106,12 +97,12 @@ def _decode_job(job: _Job) -> None:
 def segment_clips(video: str, start: float, end: float, size: tuple[int, int], cfg: ClipConfig) -> np.ndarray:
     """One segment as model clips ``[K, T, S, S, 3] uint8``. ``size`` is the upright decode size: ``decode_size``
     of the video, or ``working_size`` when ``cfg.crop_infant`` cuts the segment around the infant first."""
-    from spasmscope.video import read_segment
+    from spasmscope.data.video import read_segment
 
     frames = read_segment(video, start, end, size=size)
     if not cfg.crop_infant:
         return make_clips(frames, cfg)
-    from spasmscope.localise import MotionLocaliser
+    from spasmscope.data.localise import MotionLocaliser
 
     return crop_clip(frames, MotionLocaliser().update(frames, TARGET_FPS).crop, cfg)
 
@@ -130,12 +121,12 @@ def prepare(
     cfg: ClipConfig,
     workers: int | None = None,
     strict: bool = False,
-    progress=None,
+    progress: Progress | None = None,
 ) -> PrepareResult:
     """Decode and resize every segment of ``manifest`` into the cache, once, on ``workers`` processes.
 
     Bad videos are skipped and reported (fatal with ``strict``); segments already cached are not
-    decoded again. ``progress(total, done)`` returns a context manager yielding ``advance()``.
+    decoded again. ``progress`` counts segments (stage ``prepare segments``).
     """
     cache = SegmentCache(cache_root, cfg)
     skipped = Skipped()
@@ -154,19 +145,19 @@ def prepare(
         jobs.append(_Job(row.path, float(row.start), float(row.end), key, size, str(cache.root), cfg))
 
     decoded = 0
-    with progress(len(jobs) + cached, cached) if progress else nullcontext(lambda n=1: None) as advance:
+    advance = counter(progress, "prepare segments", len(jobs) + cached, cached)
 
-        def on_done(job: _Job, _result, error: BaseException | None) -> None:
-            nonlocal decoded
-            if error is not None:
-                if strict:
-                    raise error
-                skipped.add(f"{job.video} {job.start:g}-{job.end:g} s", str(error))
-            else:
-                decoded += 1
-            advance()
+    def on_done(job: _Job, _result, error: BaseException | None) -> None:
+        nonlocal decoded
+        if error is not None:
+            if strict:
+                raise error
+            skipped.add(f"{job.video} {job.start:g}-{job.end:g} s", str(error))
+        else:
+            decoded += 1
+        advance()
 
-        run_jobs(_decode_job, jobs, workers or default_workers(), on_done)
+    run_jobs(_decode_job, jobs, workers or default_workers(), on_done)
     return PrepareResult(total=len(manifest.rows), decoded=decoded, cached=cached, skipped=skipped)
 
 

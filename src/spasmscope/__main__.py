@@ -1,0 +1,5 @@
+"""``python -m spasmscope``: the command line."""
+
+from spasmscope.cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""Progress bars on standard error: the command line's drawing of the library's ``progress(stage, done, total)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import rich.progress
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from spasmscope.progress import Progress
+
+COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+
+
+@contextmanager
+def bars() -> Iterator[Progress]:
+    """A ``progress(stage, done, total)`` that draws one bar per stage, in the order the stages start."""
+    tasks: dict[str, TaskID] = {}
+    with rich.progress.Progress(*COLUMNS, console=Console(stderr=True)) as drawn:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = drawn.add_task(stage, total=total, completed=done)
+            else:
+                drawn.update(tasks[stage], completed=done, total=total)
+
+        yield progress

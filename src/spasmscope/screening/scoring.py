@@ -1,0 +1,39 @@
+"""``spasmscope score-events``: a screening run's windows scored against annotated spasms, and the files that say
+how (METHOD §6, event level)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from spasmscope import atomic
+from spasmscope.data.manifest import read_events
+from spasmscope.screening.events import EventParams, align_videos, choose_threshold, detections, recording_durations, score_events, sweep, szcore_tsv
+from spasmscope.screening.report import sweep_figure
+from spasmscope.screening.screen import read_windows
+
+SWEEP_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)  # the thresholds of sweep.csv and sweep.png
+
+
+def score_run(windows: Path, events: Path, out: Path, params: EventParams, target_fa_per_24h: float | None = None) -> dict:
+    """Score ``windows`` (a ``windows.csv`` of ``screen``) against ``events`` (``video,onset,offset``) at spasm and
+    cluster level; sweep the threshold; with ``target_fa_per_24h``, choose the threshold with the best sensitivity
+    at most that many false alarms per 24 h. Writes ``event_metrics.json``, ``sweep.csv``, ``sweep.png`` and
+    ``detections/*_events.tsv`` (SzCORE/BIDS) under ``out``; returns the metrics."""
+    table = read_windows(windows)
+    reference = align_videos(read_events(events), list(table["video"].unique()), events.parent)
+    metrics = score_events(table, reference, params)
+    sweep_table = sweep(table, reference, params, SWEEP_THRESHOLDS)
+    chosen = None
+    if target_fa_per_24h is not None:
+        chosen = choose_threshold(sweep_table, target_fa_per_24h)
+        metrics["target_false_alarms_per_24h"] = target_fa_per_24h
+        metrics["chosen_threshold"] = chosen
+    atomic.write_json(out / "event_metrics.json", metrics)
+    atomic.write_csv(out / "sweep.csv", sweep_table)
+    atomic.write_bytes(out / "sweep.png", sweep_figure(sweep_table, chosen))
+    for video, duration in recording_durations(table).items():
+        found = detections(table[table["video"] == video], params.threshold, params.merge_gap)
+        atomic.write_with(out / "detections" / f"{Path(video).stem}_events.tsv", lambda f, d=found, t=duration: szcore_tsv(d, t).to_csv(f, sep="\t", index=False))
+    return metrics

@@ -1,0 +1,200 @@
+"""Screening whole recordings (METHOD §6 event level, §7, §8): 5-s windows every ``hop`` seconds, the infant
+found and cropped, a quality gate, the model's score, and the detections a clinician should review.
+
+One pass over each file: frames are decoded in order at a working size (no seeking), windows are cut from a
+ring buffer of the last five seconds, so memory does not grow with the recording's length. Decoding,
+localisation and preprocessing run in a producer thread (PyAV, OpenCV and torch release the interpreter
+lock while they work) while the model scores the previous batch.
+
+A window is ``valid=0`` with its ``reason`` when it cannot be read (the file ends or breaks before it), is
+too dark, has its lighting switched (its mean grey level jumps between sampled instants: a sudden change of the
+whole picture is no spasm, yet drove the most confident false alarms of a 60-minute video-EEG recording), or
+shows no infant (visibility below the limit); it is not scored, and counts as deficiency time.
+
+Outputs of ``screen`` under ``--out``: ``windows.csv``, ``events.csv``, ``timelines/*.png``, ``report.html``,
+and ``recordings/*/windows.csv`` per finished recording, so an interrupted run resumes at the first
+recording it had not finished.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spasmscope import __version__, atomic
+from spasmscope.data.batch import Skipped, probe_all
+from spasmscope.data.localise import (
+    CROP_VERSION,
+)
+from spasmscope.data.segments import SEGMENT_S, window_spans
+from spasmscope.data.video import probe
+from spasmscope.data.windows import Window, WindowConfig, in_background, windows_of
+from spasmscope.digests import content_digest
+from spasmscope.errors import InputError, SettingError
+from spasmscope.model.config import RunConfig
+from spasmscope.model.hiera import Hiera
+from spasmscope.model.inference import device, score_clips
+from spasmscope.progress import Advance, Progress, counter
+from spasmscope.screening.events import detections
+
+WINDOW_COLUMNS = ["video", "start", "end", "score", "valid", "reason", "visibility", "crop_x", "crop_y", "crop_w", "crop_h",
+                  "width", "height", "fps", "bitrate", "brightness", "night_stat", "night", "motion", "sharpness"]  # fmt: skip
+VIEWS = ("model", "one", "flips")
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    """How recordings are screened; part of a screening run's identity (``screen.json``)."""
+
+    windows: WindowConfig = field(default_factory=WindowConfig)  # how windows are cut, cropped and gated
+    threshold: float = 0.5  # a valid window scoring at or above it is positive
+    merge_gap: float = 0.0  # seconds: positive windows this close form one detection
+    batch_size: int = 16  # windows per forward pass
+    views: str = "model"  # model: as the model scores (its [train] test_flips) | one | flips (four flipped views)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold < 1:
+            raise SettingError(f"threshold={self.threshold}", "a probability threshold must be strictly between 0 and 1")
+        if self.views not in VIEWS:
+            raise SettingError(f"views={self.views!r}", f"use one of {', '.join(VIEWS)}")
+
+    def flips(self, run: RunConfig) -> bool:
+        """Whether windows are scored in the four flipped views (``inference.score_clips``)."""
+        return run.train.test_flips if self.views == "model" else self.views == "flips"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def map_frame_buffers() -> None:
+    """Make glibc map every allocation of 128 KiB or more and unmap it when freed. By default glibc raises that
+    threshold after the first large free and serves later frame buffers from its heap, which fragments and stays
+    at its peak: screening an hour then needed 20-40% more memory than a minute. No-op where libc is not glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+@torch.no_grad()
+def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, advance: Advance | None = None) -> pd.DataFrame:
+    """Screen one recording: one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
+
+    ``advance(n)`` (a ``progress.counter``) is called with the number of windows finished. Raises ``VideoError`` when the file cannot be
+    opened at all; a file that breaks later gets its remaining windows marked unreadable.
+    """
+    map_frame_buffers()
+    info = probe(path)
+    model.to(device()).eval()
+    items = in_background(windows_of(info.path, info, cfg.windows, run.clip, cfg.windows.localiser()), depth=2 * cfg.batch_size)
+    rows: list[dict] = []
+    pending: list[Window] = []
+
+    def score(batch: list[Window]) -> None:
+        clips = [w.clip for w in batch]
+        counts = [len(c) for c in clips]
+        p = score_clips(model, np.concatenate(clips), cfg.flips(run))
+        for w, chunk in zip(batch, np.split(p, np.cumsum(counts)[:-1]), strict=True):
+            w.row["score"] = round(float(chunk.mean()), 6)
+
+    def flush() -> None:
+        score(pending)
+        if advance is not None:
+            advance(len(pending))
+        pending.clear()
+
+    try:
+        for item in items:
+            rows.append(item.row)
+            if item.clip is not None:
+                pending.append(item)
+            elif advance is not None:
+                advance(1)
+            if len(pending) >= cfg.batch_size:
+                flush()
+        if pending:
+            flush()
+    finally:
+        items.close()
+    return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
+
+
+# --- a screening run over several recordings ---------------------------------------------------------
+
+
+def read_windows(path: Path) -> pd.DataFrame:
+    """A ``windows.csv`` of a screening run, as it was written (empty ``reason`` for valid windows)."""
+    if not Path(path).is_file():
+        raise InputError(path, "windows file not found", "give the windows.csv that `spasmscope screen` wrote")
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [c for c in ("video", "start", "end", "score", "valid") if c not in table.columns]
+    if missing:
+        raise InputError(path, f"has no column {', '.join(missing)}", "give the windows.csv that `spasmscope screen` wrote")
+    if "reason" in table.columns:
+        table["reason"] = table["reason"].fillna("")
+    return table
+
+
+def recording_key(path: str, cfg: ScreenConfig, model_sha: str) -> str:
+    """Folder name of a recording's finished windows: its name and a digest of its content, the settings and
+    the model, so a changed file or setting is screened again."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(f"{content_digest(path)}|{cfg.as_dict()}|{model_sha}|crop {CROP_VERSION}".encode())
+    return f"{Path(path).stem[:40]}-{h.hexdigest()}"
+
+
+@dataclass
+class ScreenResult:
+    windows: pd.DataFrame  # every window of every readable recording
+    events: pd.DataFrame  # detections: video, onset, offset, peak_score, peak_time, first_alarm
+    skipped: list[tuple[str, str]]  # (file, reason) of recordings that could not be opened
+    report: Path  # report.html
+
+
+def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, strict: bool = False, progress: Progress | None = None,
+           events: Path | None = None) -> ScreenResult:  # fmt: skip
+    """Screen ``videos`` with the model in ``model_dir``; writes the outputs listed in the module docstring and
+    returns them. A recording finished by an earlier run with the same settings and model is read back.
+    ``progress`` counts windows (stage ``screen windows``); ``events`` (CSV of annotated spasms) are marked on the
+    timelines."""
+    from spasmscope.data.manifest import read_events
+    from spasmscope.digests import sha256
+    from spasmscope.model.weights import MODEL_FILE, load_model
+    from spasmscope.screening.events import align_videos
+    from spasmscope.screening.report import write_screen_report
+
+    reference = None if events is None else align_videos(read_events(events), videos, events.parent)
+    model, run, _ = load_model(model_dir)
+    model_sha = sha256(Path(model_dir) / MODEL_FILE)
+    skipped = Skipped()
+    infos = probe_all(videos, strict, skipped)
+    if not infos:
+        raise InputError(videos[0] if len(videos) == 1 else None, "no readable recording", "check the files listed above")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / "screen.json", {"spasmscope": __version__, "model": str(model_dir), "model_sha256": model_sha, "config": cfg.as_dict(), "videos": videos})
+    finished = {p: out / "recordings" / recording_key(p, cfg, model_sha) / "windows.csv" for p in infos}
+    counts = {p: len(window_spans(i.duration, SEGMENT_S, cfg.windows.hop)) for p, i in infos.items()}
+    advance = counter(progress, "screen windows", sum(counts.values()), sum(counts[p] for p in infos if finished[p].exists()))
+    parts = []
+    for path in infos:
+        if finished[path].exists():
+            parts.append(read_windows(finished[path]))
+            continue
+        table = screen_video(model, run, path, cfg, advance)
+        atomic.write_csv(finished[path], table)  # a recording is finished once this file exists
+        parts.append(table)
+    windows = pd.concat(parts, ignore_index=True)
+    found = [detections(g, cfg.threshold, cfg.merge_gap).assign(video=v) for v, g in windows.groupby("video", sort=False)]
+    detected = pd.concat(found, ignore_index=True)[["video", "onset", "offset", "peak_score", "peak_time", "first_alarm"]]
+    atomic.write_csv(out / "windows.csv", windows)
+    atomic.write_csv(out / "events.csv", detected)
+    return ScreenResult(windows, detected, skipped.items, write_screen_report(out, cfg.threshold, reference))

@@ -1,0 +1,25 @@
+"""Table 1 of a run and its factor analysis (METHOD §7): the videos measured, summarised per cohort, and video
+quality set against the run's false alarms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from spasmscope import atomic
+from spasmscope.data.characteristics import characterise, cohort_table
+from spasmscope.data.manifest import Manifest
+from spasmscope.progress import Progress
+from spasmscope.study.factors import factor_analysis
+
+
+def write_table1(manifest: Manifest, out: Path, threshold: float, workers: int | None = None, progress: Progress | None = None) -> None:
+    """Measure the videos of ``manifest`` and write ``characteristics.csv``, ``table1.csv`` and ``factors.json``
+    into the run folder ``out``, whose ``predictions.csv`` is already written."""
+    table, _ = characterise(manifest.videos, manifest=manifest, workers=workers, progress=progress)
+    atomic.write_csv(out / "characteristics.csv", table)
+    atomic.write_csv(out / "table1.csv", cohort_table(table))
+    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False, na_values=[""])
+    atomic.write_json(out / "factors.json", json.loads(json.dumps(factor_analysis(predictions, table, threshold), default=float)))
