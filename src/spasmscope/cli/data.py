@@ -78,7 +78,11 @@ def probe(
     with bars() as progress:
         table, long, skipped = probe_inputs(inputs, out, table1, workers_or_all(workers), strict, progress)
     report_skipped(skipped.items)
-    n_videos = int((table["level"] == "video").sum())
+    videos = table[table["level"] == "video"]
+    for path, note in zip(videos["path"], videos["note"], strict=True):
+        if note:
+            typer.echo(f"note: {path}: {note}", err=True)
+    n_videos = len(videos)
     typer.echo(f"wrote {out}: {n_videos} videos, {len(table) - n_videos} segments")
     if long is not None:
         typer.echo(format_table1(long).to_string())

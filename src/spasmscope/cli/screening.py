@@ -38,6 +38,8 @@ def screen(
     with bars() as progress:
         result = run_screen(model, paths, out, cfg, strict=strict or len(paths) == 1, progress=progress, events=events)
     report_skipped(result.skipped)
+    for path, note in result.notes:
+        typer.echo(f"note: {path}: {note}", err=True)
     w = result.windows
     typer.echo(f"screened {w['video'].nunique()} recording(s), {len(w)} windows ({int((w['valid'] == 0).sum())} not scored); "
                f"{len(result.events)} detection(s); report: {result.report}")  # fmt: skip

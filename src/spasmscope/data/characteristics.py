@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from spasmscope.data.segments import consecutive_spans
-from spasmscope.data.video import TARGET_FPS, VideoInfo, read_frames
+from spasmscope.data.video import TARGET_FPS, VideoInfo, picture_note, read_frames
 from spasmscope.progress import Progress, counter
 
 # Mean per-pixel variance across R, G, B (grey levels squared) below which a recording counts as
@@ -119,6 +119,9 @@ def video_row(info: VideoInfo) -> dict:
         "bitrate": info.bitrate,
         "frame_count": info.frame_count,
         "variable_frame_rate": int(info.variable_frame_rate),
+        "interlaced": int(info.interlaced),  # deinterlaced when read
+        "file_duration": round(info.file_duration, 3),  # more than duration: the rest of the file has no picture
+        "note": picture_note(info),
     }
     row.update(_visual_fields(span_visual(info.path, 0.0, info.duration, PAIRS_PER_VIDEO)))
     return row
@@ -162,7 +165,8 @@ def _visual_fields(v: Visual) -> dict:
 
 VIDEO_COLUMNS = ["width", "height", "duration", "fps", "bitrate"]  # summarised over videos
 SEGMENT_COLUMNS = ["brightness", "motion", "sharpness", "night"]  # summarised over segments
-_NOT_EXTRA = {"video", "child", "start", "end", "label", "cohort", "level", "path", "codec", "rotation", "frame_count", "variable_frame_rate", "night_stat"}
+_NOT_EXTRA = {"video", "child", "start", "end", "label", "cohort", "level", "path", "codec", "rotation", "frame_count", "variable_frame_rate", "night_stat",
+              "interlaced", "file_duration", "note"}  # fmt: skip
 
 
 def cohort_table(table, manifest=None):

@@ -27,25 +27,29 @@ TARGET_FPS = 30.0  # METHOD §2: every segment is resampled to 30 fps
 # and camera files put a keyframe every 1-10 s, so decoding forward up to ~one GOP costs less than a
 # seek; beyond that a seek wins.
 SEEK_AHEAD_S = 4.0
-# Timestamp comparisons allow this slack (seconds) so float rounding of e.g. 29.97 fps timestamps
-# cannot select the previous frame.
+# Timestamp comparisons allow this slack (seconds) so float rounding of e.g. 29.97 fps timestamps cannot select the
+# previous frame; a container that stores coarse times (Matroska and WebM: milliseconds) gets half its unit.
 _EPS = 1e-4
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What ``probe`` reads from a video file's headers and its first frame."""
+    """What ``probe`` reads from a video file: its headers, its first frame, and the video stream's packets."""
 
     path: str
     codec: str  # decoder name, e.g. "h264", "hevc"
-    width: int  # pixels, upright (after rotation)
-    height: int  # pixels, upright (after rotation)
+    width: int  # pixels as displayed: upright (after rotation) and with the sample aspect ratio applied
+    height: int  # pixels as displayed, upright
     rotation: int  # degrees counter-clockwise applied to decoded frames to make them upright: 0/90/180/270
     fps: float  # average frame rate, frames per second (variable-rate files: frames / duration)
-    duration: float  # seconds, as the container reports it
+    duration: float  # seconds of picture: the video stream's first shown frame to its last frame's end
     bitrate: int  # bits per second over the whole file (0 when unknown)
-    frame_count: int  # frames in the stream; an estimate (duration x fps) when the header has none
+    frame_count: int  # frames in the video stream, counted from its packets
     variable_frame_rate: bool = field(default=False)  # average and nominal rates differ
+    file_duration: float = 0.0  # seconds from the first frame to the end of the last packet of any stream (audio can run on)
+    claimed_duration: float = 0.0  # seconds the container's header claims, where it claims more than the file holds
+    interlaced: bool = False  # the frames are interlaced fields; they are deinterlaced when read
+    complete: bool = True  # False: the file ends inside a packet (cut short, or still being written)
 
 
 @dataclass
@@ -55,6 +59,8 @@ class DecodeStats:
     decoded: int = 0  # frames that came out of the decoder
     seeks: int = 0
     last_time: float = float("-inf")  # seconds: the latest frame decoded so far (where a truncated file ends)
+    damaged: int = 0  # packets the decoder refused (damage inside the file); decoding went on after each
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # seconds (from, to) with no frame: frames lost
 
 
 def _check_file(path: Path) -> None:
@@ -90,11 +96,29 @@ def _open(path: str | os.PathLike):
     return container, stream
 
 
-def _stream_start(stream) -> float:
-    """Presentation time of the stream's first frame, seconds (time 0 in spasmscope)."""
-    if stream.start_time is None:
-        return 0.0
-    return float(stream.start_time * stream.time_base)
+FIRST_PACKETS = 32  # packets looked at for the first shown frame: more than any encoder reorders
+
+
+def _stream_start(container, stream) -> float:
+    """Presentation time of the stream's first shown frame, seconds in the file's clock: time 0 in spasmscope. The
+    earliest time among the first packets that are shown (an edit list's dropped packets are not), since reordered
+    frames (B-frames) make the first packet's time, and with it a header's start time, a frame or more late in some
+    formats (AVI). Reads a few packets: the caller seeks before decoding."""
+    import av
+
+    earliest = None
+    try:
+        for n, packet in enumerate(container.demux(stream)):
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if packet.size and not packet.is_discard and ts is not None:
+                earliest = ts if earliest is None else min(earliest, ts)
+            if n >= FIRST_PACKETS:
+                break
+    except av.error.FFmpegError:
+        pass
+    if earliest is None:
+        return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    return float(earliest * stream.time_base)
 
 
 def _first_frame(container, stream, path: Path):
@@ -108,8 +132,78 @@ def _first_frame(container, stream, path: Path):
     raise VideoError(path, "video stream has no frames; the file may be truncated", "re-copy or re-export the file")
 
 
+@dataclass(frozen=True)
+class _Span:
+    """What a file's packets say, without decoding; seconds in the file's own clock."""
+
+    first: float | None  # the video stream's earliest shown time (None: no packet carries a time)
+    end: float | None  # its latest time plus one frame's length
+    frames: int  # its packets, each a frame
+    file_end: float | None  # the latest end of a packet of any stream (an audio track can run on)
+    complete: bool  # False: the file ends inside a packet
+
+
+def _packet_span(path: Path) -> _Span:
+    """The streams' spans from their packets. Packets that an edit list drops (MP4, MOV) are not counted; a packet
+    with no time of its own takes its decoding time (AVI)."""
+    import av
+
+    container, stream = _open(path)
+    first = last = file_end = None
+    frames, complete, length = 0, True, 0.0
+    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    with container:
+        try:
+            for packet in container.demux():
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if packet.size == 0 or packet.is_discard or packet.stream.type not in ("video", "audio"):
+                    continue
+                if packet.stream is not stream:
+                    if ts is not None:
+                        end = float((ts + (packet.duration or 0)) * packet.stream.time_base)
+                        file_end = end if file_end is None else max(file_end, end)
+                    continue
+                frames += 1
+                if ts is None:
+                    continue
+                t = float(ts * stream.time_base)
+                first = t if first is None else min(first, t)
+                last = t if last is None else max(last, t)
+                # The length of the last packet in decoding order is the last frame's: reordered packets carry the
+                # spacing of their decoding times, which is what MP4's own stream duration adds up.
+                length = float(packet.duration * stream.time_base) if packet.duration else (1 / float(rate) if rate else 0.0)
+        except av.error.FFmpegError:
+            complete = False
+    end = None if last is None else last + length
+    return _Span(first, end, frames, end if file_end is None or end is None else max(file_end, end), complete)
+
+
+def picture_note(info: VideoInfo) -> str:
+    """What a user should know about how much of the file has a picture: empty when the picture spans the file."""
+    if not info.complete:
+        return f"the file ends inside a packet (cut short, or still being written); read to {info.duration:.1f} s of picture"
+    if info.file_duration > info.duration + 0.5:
+        return f"the picture ends at {info.duration:.1f} s but the file runs {info.file_duration:.1f} s (a longer audio track); the rest has no picture"
+    if info.claimed_duration > info.file_duration + 0.5:
+        return f"the header claims {info.claimed_duration:.1f} s but the file holds {info.duration:.1f} s of picture (cut short, or still being written)"
+    return ""
+
+
+def display_size(coded_width: int, coded_height: int, rotation: int, sample_aspect: float) -> tuple[int, int]:
+    """Upright ``(width, height)`` as a viewer sees a frame: the sample aspect ratio widens (or narrows) each
+    coded row, as FFmpeg's players do, then a quarter turn swaps the sides."""
+    width = int(round(coded_width * sample_aspect)) if sample_aspect > 0 else coded_width
+    return (coded_height, width) if rotation in (90, 270) else (width, coded_height)
+
+
+def _sample_aspect(stream) -> float:
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return float(sar) if sar else 1.0
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Read a video's properties; decodes only its first frame (for rotation and a readability check).
+    """Read a video's properties: the headers, the first frame (rotation, size, interlacing, a readability check)
+    and the video stream's packets (its duration and frame count), decoding one frame only.
 
     Raises ``VideoError`` (one line: file and reason) for a missing, empty, truncated or non-video file
     and for a file without a video stream.
@@ -121,46 +215,39 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         rotation = int(round(first.rotation or 0)) % 360
         if rotation % 90:
             raise VideoError(path, f"rotation of {rotation} degrees is not a multiple of 90", "re-export the video upright")
-        coded_w, coded_h = first.width, first.height
-        width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
-
-        if container.duration is not None and container.duration > 0:
-            duration = container.duration / 1_000_000  # container duration is in microseconds
-        elif stream.duration is not None:
-            duration = float(stream.duration * stream.time_base)
-        else:
-            duration = 0.0
+        width, height = display_size(first.width, first.height, rotation, _sample_aspect(stream))
+        header = container.duration / 1_000_000 if container.duration else 0.0  # microseconds
         nominal = stream.base_rate or stream.guessed_rate
-        fps = float(stream.average_rate or nominal or 0.0)
-        frame_count = int(stream.frames) if stream.frames else int(round(duration * fps))
-        vfr = bool(nominal) and abs(float(nominal) - fps) > 0.01 * fps
-        return VideoInfo(
-            path=str(path),
-            codec=stream.codec_context.name,
-            width=width,
-            height=height,
-            rotation=rotation,
-            fps=fps,
-            duration=duration,
-            bitrate=int(container.bit_rate or 0),
-            frame_count=frame_count,
-            variable_frame_rate=vfr,
-        )
+        average = float(stream.average_rate or 0.0)
+        codec, bitrate, interlaced = stream.codec_context.name, int(container.bit_rate or 0), bool(first.interlaced_frame)
+    span = _packet_span(path)
+    origin = span.first or 0.0
+    duration = max(0.0, span.end - origin) if span.end is not None else header
+    frames, complete = span.frames, span.complete
+    file_duration = max(duration, (span.file_end or 0.0) - origin)
+    # Some muxers write the duration as the last time in the file's clock, others as a length: the header claims
+    # more than the file holds only when it does by either reading.
+    claimed = header if header > file_duration + 0.5 and header > (span.file_end or 0.0) + 0.5 else 0.0
+    fps = average or (frames / duration if duration > 0 else float(nominal or 0.0))
+    vfr = bool(nominal) and abs(float(nominal) - fps) > 0.01 * fps
+    return VideoInfo(path=str(path), codec=codec, width=width, height=height, rotation=rotation, fps=fps, duration=duration, bitrate=bitrate,
+                     frame_count=frames, variable_frame_rate=vfr, file_duration=file_duration, claimed_duration=claimed, interlaced=interlaced,
+                     complete=complete)  # fmt: skip
 
 
-def _upright(frame, rotation: int, size: tuple[int, int] | None, reformatter) -> np.ndarray:
-    """Decoded frame -> upright RGB ``[H, W, 3] uint8``; ``size`` is the upright ``(width, height)`` wanted.
-    ``reformatter`` is one ``VideoReformatter`` per file: it keeps its scaler between frames, where
-    ``frame.reformat`` would set one up for every frame (half the cost of a conversion)."""
+def _upright(frame, rotation: int, size: tuple[int, int] | None, display: tuple[int, int], reformatter) -> np.ndarray:
+    """Decoded frame -> upright RGB ``[H, W, 3] uint8``: of the upright ``size = (width, height)`` asked for, or of
+    its ``display`` size (the coded frame's, sample aspect ratio applied, before rotation). ``reformatter`` is one ``VideoReformatter`` per file: it
+    keeps its scaler between frames, where ``frame.reformat`` would set one up for every frame (half the cost of a
+    conversion)."""
     if size is not None:
-        w, h = size
-        if rotation in (90, 270):
-            w, h = h, w
+        w, h = (size[1], size[0]) if rotation in (90, 270) else size
     else:
-        w, h = frame.width, frame.height
-    # AREA averages source pixels, so a large frame shrinks without aliasing (unscaled: FFmpeg's default). One
-    # scaler thread: the decoder's threads already fill the cores, and more made conversion slower, not faster.
-    area = "AREA" if size is not None else None
+        w, h = display
+    # AREA averages source pixels, so a large frame shrinks without aliasing; at the coded size FFmpeg's default
+    # scaler only converts. One scaler thread: the decoder's threads already fill the cores, and more made
+    # conversion slower, not faster.
+    area = "AREA" if size is not None or (w, h) != (frame.width, frame.height) else None
     array = reformatter.reformat(frame, width=w, height=h, format="rgb24", interpolation=area, threads=1).to_ndarray()
     if rotation:
         array = np.ascontiguousarray(np.rot90(array, k=rotation // 90))
@@ -192,6 +279,57 @@ def read_frames(
     return out
 
 
+def _decoded(container, stream, stats: DecodeStats) -> Iterator[tuple[object, int]]:
+    """``(frame, rotation)`` of ``stream`` from the container's current position, in order, ``rotation`` being the
+    display matrix's (degrees counter-clockwise). A packet the decoder refuses (damage in the middle of a file) is
+    skipped and counted in ``stats.damaged``, and decoding goes on; interlaced frames come out deinterlaced
+    (FFmpeg's ``bwdif``: one frame out per frame in, timestamps kept; a filter drops the display matrix, so the
+    rotation is read before it)."""
+    import av
+
+    graph, rotation = None, 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            stats.damaged += 1
+            continue
+        for frame in frames:
+            rotation = int(round(frame.rotation or 0)) % 360
+            if frame.interlaced_frame or graph is not None:
+                graph = graph or _deinterlacer(stream)
+                graph.push(frame)
+                yield from ((f, rotation) for f in _drain(graph))
+            else:
+                yield frame, rotation
+    if graph is not None:
+        graph.push(None)
+        yield from ((f, rotation) for f in _drain(graph))
+
+
+def _deinterlacer(stream):
+    import av
+
+    graph = av.filter.Graph()
+    source = graph.add_buffer(template=stream)
+    bwdif = graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+    sink = graph.add("buffersink")
+    source.link_to(bwdif)
+    bwdif.link_to(sink)
+    graph.configure()
+    return graph
+
+
+def _drain(graph) -> Iterator:
+    import av
+
+    while True:
+        try:
+            yield graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+
+
 def iter_frames(
     path: str | os.PathLike,
     times: Sequence[float] | np.ndarray,
@@ -200,7 +338,10 @@ def iter_frames(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``read_frames`` one frame at a time: yields ``(i, frame shown at times[i])`` in order, so a caller can
     walk an hour of video in constant memory. Consecutive indices that show the same source frame get the
-    same array object (converted once); do not modify it."""
+    same array object (converted once); do not modify it.
+
+    A frame with no presentation time of its own takes its decoding time (AVI). A stretch whose frames were lost
+    to damage shows the last frame before it, and is listed in ``stats.gaps``."""
     import av
     from av.video.reformatter import VideoReformatter
 
@@ -214,40 +355,59 @@ def iter_frames(
     container, stream = _open(path)
     converted: tuple[object, np.ndarray] | None = None  # (frame, its upright array): convert each frame once
     reformatter = VideoReformatter()
+    sample_aspect = _sample_aspect(stream)
+    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    frame_s = 1 / float(rate) if rate else 1 / TARGET_FPS
 
-    def upright(frame) -> np.ndarray:
+    def upright(shown: tuple[object, int]) -> np.ndarray:
         nonlocal converted
+        frame, rotation = shown
         if converted is None or converted[0] is not frame:
-            rotation = int(round(frame.rotation or 0)) % 360
-            converted = (frame, _upright(frame, rotation, size, reformatter))
+            converted = (frame, _upright(frame, rotation, size, display_size(frame.width, frame.height, 0, sample_aspect), reformatter))
         return converted[1]
 
+    slack = max(_EPS, 0.5 * float(stream.time_base) + 1e-6)
     with container:
-        t0 = _stream_start(stream)
+        t0 = _stream_start(container, stream)
         i = 0  # next output index to fill
         prev = None  # last decoded frame whose time is <= times[i]
+        back = 0.0  # seconds before times[i] to seek to, when a seek lands past it
         try:
             while i < len(times):
-                container.seek(int((times[i] + t0) / stream.time_base), stream=stream, backward=True)
+                target = times[i] - back
+                # At or before the first frame, seek to the file's start: a time-based seek to the first frame's own time
+                # can land on the next keyframe in some formats (MPEG program streams).
+                container.seek(int((target + t0) / stream.time_base) if target > 0 else 0, stream=stream, backward=True)
                 stats.seeks += 1
                 filled_at_seek = i
                 reseek = False
-                for frame in container.decode(stream):
+                prev_t, damaged = None, stats.damaged
+                for shown in _decoded(container, stream, stats):
                     stats.decoded += 1
-                    if frame.pts is None:
+                    frame = shown[0]
+                    ts = frame.pts if frame.pts is not None else frame.dts
+                    if ts is None:
                         continue
-                    t = float(frame.pts * stream.time_base) - t0
+                    t = float(ts * (frame.time_base or stream.time_base)) - t0  # a filter may count in its own unit
+                    if prev_t is None and prev is None and t > times[i] + slack and target > 0:
+                        # The demuxer's seek landed past the time asked for (MPEG program streams seek to the next
+                        # keyframe): go back further, a second, then four times as far each time, then to the start.
+                        back, reseek = max(1.0, 4 * back), True
+                        break
+                    if stats.damaged > damaged and prev_t is not None:
+                        stats.gaps.append((prev_t + frame_s, t))  # the refused packets' frames are missing here
+                    prev_t, damaged = t, stats.damaged
                     stats.last_time = max(stats.last_time, t)
-                    while i < len(times) and t > times[i] + _EPS:
-                        yield i, upright(prev if prev is not None else frame)
+                    while i < len(times) and t > times[i] + slack:
+                        yield i, upright(prev if prev is not None else shown)
                         i += 1
                     if i == len(times):
                         break
-                    prev = frame
+                    prev = shown
                     # Re-seek only once this seek has filled a frame: a keyframe interval longer than
                     # SEEK_AHEAD_S would otherwise land on the same keyframe again and again.
                     if times[i] - t > SEEK_AHEAD_S and i > filled_at_seek:
-                        reseek = True
+                        reseek, back = True, 0.0
                         break
                 if not reseek:
                     break

@@ -85,7 +85,7 @@ def stand_ins(n_frames: int, clip: ClipConfig, localiser: Localiser | None) -> n
     """For each of a window's ``n_frames`` frames, the index of the frame decoded in its place: itself when the
     clip, the localiser or the characteristics read it, otherwise the next frame that is read."""
     pairs = characteristic_pairs(n_frames)
-    read = [clip_taps(n_frames, clip), pairs, pairs + 1]
+    read = [clip_taps(n_frames, clip), pairs, np.minimum(pairs + 1, n_frames - 1)]
     if localiser is not None:
         read.append(localiser.frames_read(n_frames, 30.0))
     read_idx = np.unique(np.concatenate(read))
@@ -93,8 +93,9 @@ def stand_ins(n_frames: int, clip: ClipConfig, localiser: Localiser | None) -> n
 
 
 def characteristic_pairs(n_frames: int) -> np.ndarray:
-    """First frames of the pairs a window's characteristics are measured on (each with the next frame)."""
-    return np.linspace(0, n_frames - 2, CHARACTERISTIC_PAIRS).astype(int)
+    """First frames of the pairs a window's characteristics are measured on (each with the next frame, or itself in
+    a window of one frame)."""
+    return np.linspace(0, max(n_frames - 2, 0), CHARACTERISTIC_PAIRS).astype(int)
 
 
 def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, localiser: Localiser | None) -> Iterator[Window]:
@@ -128,9 +129,12 @@ def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, 
         nonlocal window
         start, end = (float(v) for v in spans[k])
         row = {**base, "start": round(start, 3), "end": round(end, 3), "score": np.nan}
-        if broken or stats.last_time < end - 1.0:
-            # The decoder holds the last frame past a file's end; a window mostly after it shows nothing new.
-            reason = broken or f"unreadable: the file ends at {max(stats.last_time, 0):.1f} s"
+        lost = [(a, b) for a, b in stats.gaps if a < end and b > start]
+        if broken or stats.last_time < end - 1.0 or lost:
+            # The decoder holds the last frame past a file's end, and over frames lost to damage; such a window
+            # shows nothing new where it matters.
+            reason = broken or (f"unreadable: frames lost from {lost[0][0]:.1f} to {lost[-1][1]:.1f} s (damaged file)" if lost
+                                else f"unreadable: the file ends at {max(stats.last_time, 0):.1f} s")  # fmt: skip
             return Window({**row, "valid": 0, "reason": reason, "visibility": np.nan, **_crop_fields(None)}, None)
         n = len(wanted[k])
         if window is None or len(window) != n:
@@ -139,7 +143,7 @@ def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, 
             window[r] = buffer[wanted[k][r]]
         frames = window
         pairs = characteristic_pairs(len(frames))
-        v = visual(frames[pairs], frames[pairs + 1])
+        v = visual(frames[pairs], frames[np.minimum(pairs + 1, len(frames) - 1)])
         found = localiser.update(frames, 30.0) if localiser is not None else None
         crop = fixed if fixed is not None else (found.crop if found is not None and cfg.crop == "auto" else (0, 0, ww, wh))
         visibility = found.visibility if found is not None else 1.0

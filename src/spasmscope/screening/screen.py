@@ -33,7 +33,7 @@ from spasmscope.data.localise import (
     CROP_VERSION,
 )
 from spasmscope.data.segments import SEGMENT_S, window_spans
-from spasmscope.data.video import probe
+from spasmscope.data.video import picture_note, probe
 from spasmscope.data.windows import Window, WindowConfig, in_background, windows_of
 from spasmscope.digests import content_digest
 from spasmscope.errors import InputError, SettingError
@@ -140,7 +140,7 @@ def read_windows(path: Path) -> pd.DataFrame:
     if missing:
         raise InputError(path, f"has no column {', '.join(missing)}", "give the windows.csv that `spasmscope screen` wrote")
     if "reason" in table.columns:
-        table["reason"] = table["reason"].fillna("")
+        table["reason"] = table["reason"].astype(object).fillna("")  # all empty reads as numbers
     return table
 
 
@@ -158,6 +158,7 @@ class ScreenResult:
     events: pd.DataFrame  # detections: video, onset, offset, peak_score, peak_time, first_alarm
     skipped: list[tuple[str, str]]  # (file, reason) of recordings that could not be opened
     report: Path  # report.html
+    notes: list[tuple[str, str]]  # (file, note) of recordings whose picture stops before the file does
 
 
 def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, strict: bool = False, progress: Progress | None = None,
@@ -197,4 +198,5 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     detected = pd.concat(found, ignore_index=True)[["video", "onset", "offset", "peak_score", "peak_time", "first_alarm"]]
     atomic.write_csv(out / "windows.csv", windows)
     atomic.write_csv(out / "events.csv", detected)
-    return ScreenResult(windows, detected, skipped.items, write_screen_report(out, cfg.threshold, reference))
+    notes = [(p, note) for p, i in infos.items() if (note := picture_note(i))]
+    return ScreenResult(windows, detected, skipped.items, write_screen_report(out, cfg.threshold, reference), notes)
