@@ -39,7 +39,7 @@ def test_every_documented_command_runs(tmp_path):
     go("prepare", "cohort/manifest.csv", "--cache", "cache", "--frames", "16", "--size", "64", "--crop-infant")
     go("probe", "cohort/manifest.csv", "--out", "probe.csv", "--table1", "table1.csv")
     go("cv", "cohort/manifest.csv", "--out", "cv", "--folds", "2", "--epochs", "1", "--no-table1")
-    go("train", "cohort/manifest.csv", "--out", "model", "--epochs", "1", "--cache", "cv/cache")
+    go("train", "cohort/manifest.csv", "--out", "model", "--epochs", "1", "--cache", "cv/cache", "--calibrate-with", "cv")
     go("evaluate", "model", "cohort/manifest.csv", "--out", "external", "--cache", "cv/cache", "--no-table1")
     go("screen", "model", long, "--out", "screened", "--events", "cohort/events.csv")
     go("score-events", "screened/windows.csv", "cohort/events.csv", "--out", "scored", "--target-fa-per-24h", "24")

@@ -146,3 +146,13 @@ def test_a_long_detection_is_split_at_spasm_level_and_kept_at_cluster_level():
     assert (spasm.true_positive, spasm.false_positive, spasm.detected_events) == (1, 2, 3)
     cluster = score_recording(w, ref, 30.0, EventParams(max_duration=10.0), cluster=True)
     assert (cluster.true_positive, cluster.false_positive, cluster.detected_events) == (1, 0, 1)
+
+
+def test_the_sweep_figure_marks_a_chosen_threshold_only_where_it_has_a_sensitivity():
+    from spasmscope.screening.report import sweep_figure
+
+    table = pd.DataFrame({"threshold": [0.5, 0.9], "spasm_sensitivity": [None, None], "spasm_false_alarms_per_24h": [10.0, 0.0],
+                          "cluster_sensitivity": [None, None], "cluster_false_alarms_per_24h": [5.0, 0.0]})  # fmt: skip
+    assert sweep_figure(table, chosen=0.9)[:8] == b"\x89PNG\r\n\x1a\n"  # a recording with no annotated spasm
+    table["spasm_sensitivity"] = [1.0, 0.5]
+    assert sweep_figure(table, chosen=0.9)[:8] == b"\x89PNG\r\n\x1a\n"

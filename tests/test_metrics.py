@@ -128,3 +128,43 @@ def test_folds_keep_children_whole_balance_spasm_children_and_keep_train_only_ou
     assert assign_folds(df, 5, ("healthy",), seed=4).equals(folds)
     with pytest.raises(ValueError, match="13 children with spasms"):
         assign_folds(df, 14, ("healthy",), seed=0)
+
+
+def test_calibration_against_scikit_learn_and_its_definition():
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss
+
+    from spasmscope.study.metrics import calibration
+
+    rng = np.random.default_rng(3)
+    p = rng.beta(0.6, 0.6, 500)
+    y = (rng.random(500) < p**1.5).astype(int)  # too sure of itself at the top: miscalibrated on purpose
+    c = calibration(y, p, bins=10)
+    assert c["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    assert [b["fraction_spasm"] for b in c["curve"]] == pytest.approx(observed, abs=1e-12)
+    assert [b["mean_score"] for b in c["curve"]] == pytest.approx(predicted, abs=1e-12)
+    # The ECE, directly: each segment's bin, then the weighted gap between mean probability and observed share.
+    bins = np.clip(np.floor(p * 10), 0, 9)
+    ece = sum((bins == b).mean() * abs(p[bins == b].mean() - y[bins == b].mean()) for b in np.unique(bins))
+    assert c["ece"] == pytest.approx(ece, abs=1e-12) and c["ece"] > 0.03
+    perfect = calibration(np.array([0, 0, 1, 1]), np.array([0.0, 0.0, 1.0, 1.0]))
+    assert perfect["brier"] == 0 and perfect["ece"] == 0
+    assert "calibration" in summarise(_table(), 0.5)
+
+
+def test_a_fitted_temperature_undoes_a_known_overconfidence():
+    from scipy.special import expit
+
+    from spasmscope.model.scores import fit_temperature, temper
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 2, 4000)
+    y = (rng.random(4000) < expit(z)).astype(int)  # calibrated at temperature 1
+    overconfident = expit(3 * z)
+    t = fit_temperature(overconfident, y)
+    assert t == pytest.approx(3, rel=0.1)
+    inside = np.abs(3 * z) < 13  # probabilities closer to 0 or 1 than 1e-6 are held there before their logit is taken
+    assert temper(overconfident, t)[inside] == pytest.approx(expit(3 * z / t)[inside], abs=1e-6)
+    assert np.array_equal(temper(overconfident, 1.0), overconfident)
+    assert fit_temperature(overconfident, np.zeros(4000)) == 1.0

@@ -114,8 +114,30 @@ def test_train_then_evaluate_an_external_cohort(small_cohort, tiny, tmp_path):
     assert r.returncode == 0, r.stderr
     pred = pd.read_csv(ext / "predictions.csv")
     assert len(pred) == len(manifest) and (pred["fold"] == 0).all() and pred["score"].between(0, 1).all()
-    assert json.loads((ext / "metrics.json").read_text())["n_segments"] == len(manifest)
-    assert (ext / "report.html").exists()
+    metrics = json.loads((ext / "metrics.json").read_text())
+    assert metrics["n_segments"] == len(manifest) and {"brier", "ece", "curve"} <= set(metrics["calibration"])
+    assert (ext / "report.html").exists() and (ext / "figures" / "reliability.png").exists()
+
+
+def test_a_model_calibrated_on_its_cross_validation_scores_with_that_temperature(small_cohort, tiny, tmp_path):
+    from spasmscope.model.scores import fit_temperature, temper
+
+    cache = tmp_path / "cache"
+    r = run_cli(*_cv_args(small_cohort, tmp_path / "cv", tiny, cache))
+    assert r.returncode == 0, r.stderr
+    cv = pd.read_csv(tmp_path / "cv" / "predictions.csv")
+    common = ("--config", str(tiny), "--cache", str(cache), "--seed", "5")
+    for name, extra in (("plain", ()), ("calibrated", ("--calibrate-with", str(tmp_path / "cv")))):
+        r = run_cli("train", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / name), *common, *extra)
+        assert r.returncode == 0, r.stderr
+        r = run_cli("evaluate", str(tmp_path / name), str(small_cohort / "manifest.csv"), "--out", str(tmp_path / f"{name}-ext"), "--no-table1", "--cache", str(cache))
+        assert r.returncode == 0, r.stderr
+    temperature = json.loads((tmp_path / "calibrated" / "config.json").read_text())["temperature"]
+    assert temperature == pytest.approx(fit_temperature(cv["score"].to_numpy(), cv["label"].to_numpy()))
+    plain, calibrated = (pd.read_csv(tmp_path / f"{n}-ext" / "predictions.csv")["score"].to_numpy() for n in ("plain", "calibrated"))
+    assert calibrated == pytest.approx(temper(plain, temperature), abs=1e-9)
+    r = run_cli("train", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "x"), "--config", str(tiny), "--calibrate-with", str(tmp_path / "cv"))
+    assert r.returncode == 2 and "was made with another config" in r.stderr  # the cv run used --seed 5
 
 
 def test_bad_study_input_is_one_line(small_cohort, tmp_path):

@@ -75,6 +75,7 @@ def train(
     freeze: FreezeOpt = None,
     workers: WorkersOpt = 0,
     strict: StrictOpt = False,
+    calibrate_with: Annotated[Path | None, typer.Option(help="A cv run folder of the same recipe: fit a temperature on its cross-validated scores and store it with the model.")] = None,
 ) -> None:
     """Train the final model on all rows (derivation and train-only cohorts)."""
     from spasmscope.data.manifest import read_manifest
@@ -85,7 +86,7 @@ def train(
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     with bars() as progress:
         records, skipped = train_final(read_manifest(manifest, require_labels=True), out, cfg, resolve_weights(weights, cfg), cache,
-                                       workers_or_all(workers), strict, progress)  # fmt: skip
+                                       workers_or_all(workers), strict, progress, calibrate_with)  # fmt: skip
     report_skipped(skipped.items)
     typer.echo(f"trained {cfg.preset} model, {len(records)} epochs, final loss {records[-1]['loss']:.4f}; model in {out}")
     finish(skipped.items)

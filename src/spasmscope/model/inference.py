@@ -13,7 +13,7 @@ import torch
 
 from spasmscope.data.preprocess import Augmentation, apply_augmentation, normalise
 from spasmscope.model.hiera import Hiera
-from spasmscope.model.scores import probability
+from spasmscope.model.scores import probability, temper
 from spasmscope.progress import Progress, counter
 
 LoadClips = Callable[[int], np.ndarray]  # row index -> uint8 [K, T, S, S, 3]
@@ -45,10 +45,12 @@ def score_clips(model: Hiera, clips: np.ndarray, flips: bool = False) -> np.ndar
 
 @torch.no_grad()
 def predict(
-    model: Hiera, load: LoadClips, n: int, batch_size: int = 8, flips: bool = False, progress: Progress | None = None, stage: str = "score segments"
+    model: Hiera, load: LoadClips, n: int, batch_size: int = 8, flips: bool = False, progress: Progress | None = None, stage: str = "score segments",
+    temperature: float = 1.0,
 ) -> np.ndarray:
     """Spasm probability of rows ``0..n-1``: ``[n] float``, the mean over a row's clips in ``clips`` mode (and over
-    the flipped views with ``flips``, see ``score_clips``)."""
+    the flipped views with ``flips``, see ``score_clips``), tempered by the model's ``temperature``
+    (``scores.temper``; 1 leaves it as it is)."""
     model.to(device()).eval()
     advance = counter(progress, stage, n)
     scores = np.empty(n, dtype=np.float64)
@@ -58,7 +60,7 @@ def predict(
         clips = [load(r) for r in rows]
         counts = [len(c) for c in clips]
         p = score_clips(model, np.concatenate(clips), flips)
-        scores[i : i + len(rows)] = [chunk.mean() for chunk in np.split(p, np.cumsum(counts)[:-1])]
+        scores[i : i + len(rows)] = temper(np.array([chunk.mean() for chunk in np.split(p, np.cumsum(counts)[:-1])]), temperature)
         advance(len(rows))
         i += len(rows)
     return scores

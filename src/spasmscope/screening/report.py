@@ -119,7 +119,9 @@ def sweep_figure(table: pd.DataFrame, chosen: float | None = None) -> bytes:
         ax.plot(table[f"{level}_false_alarms_per_24h"], table[f"{level}_sensitivity"], style, ms=3, label=f"{level} level")
     if chosen is not None:
         row = table[table["threshold"] == chosen].iloc[0]
-        ax.plot(row["spasm_false_alarms_per_24h"], row["spasm_sensitivity"], "*", ms=14, color=SPASM, label=f"threshold {chosen:g}")
+        x, y = (pd.to_numeric(pd.Series([row["spasm_false_alarms_per_24h"], row["spasm_sensitivity"]]), errors="coerce")).to_numpy(float)
+        if np.isfinite(x) and np.isfinite(y):  # a recording without annotated spasms has no sensitivity to mark
+            ax.plot(x, y, "*", ms=14, color=SPASM, label=f"threshold {chosen:g}")
     ax.set_xlabel("false alarms per 24 h")
     ax.set_ylabel("event sensitivity")
     ax.set_ylim(-0.02, 1.02)

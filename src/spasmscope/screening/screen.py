@@ -40,6 +40,7 @@ from spasmscope.errors import InputError, SettingError
 from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import device, score_clips
+from spasmscope.model.scores import temper
 from spasmscope.progress import Advance, Progress, counter
 from spasmscope.screening.events import detections
 
@@ -86,7 +87,7 @@ def map_frame_buffers() -> None:
 
 
 @torch.no_grad()
-def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, advance: Advance | None = None) -> pd.DataFrame:
+def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, advance: Advance | None = None, temperature: float = 1.0) -> pd.DataFrame:
     """Screen one recording: one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
 
     ``advance(n)`` (a ``progress.counter``) is called with the number of windows finished. Raises ``VideoError`` when the file cannot be
@@ -103,8 +104,9 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, adv
         clips = [w.clip for w in batch]
         counts = [len(c) for c in clips]
         p = score_clips(model, np.concatenate(clips), cfg.flips(run))
-        for w, chunk in zip(batch, np.split(p, np.cumsum(counts)[:-1]), strict=True):
-            w.row["score"] = round(float(chunk.mean()), 6)
+        means = temper(np.array([chunk.mean() for chunk in np.split(p, np.cumsum(counts)[:-1])]), temperature)
+        for w, score in zip(batch, means, strict=True):
+            w.row["score"] = round(float(score), 6)
 
     def flush() -> None:
         score(pending)
@@ -174,7 +176,7 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     from spasmscope.screening.report import write_screen_report
 
     reference = None if events is None else align_videos(read_events(events), videos, events.parent)
-    model, run, _ = load_model(model_dir)
+    model, run, meta = load_model(model_dir)
     model_sha = sha256(Path(model_dir) / MODEL_FILE)
     skipped = Skipped()
     infos = probe_all(videos, strict, skipped)
@@ -190,7 +192,7 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
         if finished[path].exists():
             parts.append(read_windows(finished[path]))
             continue
-        table = screen_video(model, run, path, cfg, advance)
+        table = screen_video(model, run, path, cfg, advance, meta.get("temperature", 1.0))
         atomic.write_csv(finished[path], table)  # a recording is finished once this file exists
         parts.append(table)
     windows = pd.concat(parts, ignore_index=True)

@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 METRICS = ("auc", "sensitivity", "specificity", "accuracy", "far")
 BOOTSTRAP_RESAMPLES = 2000
+CALIBRATION_BINS = 10  # equal-width bins of the predicted probability for the reliability curve and the ECE
 
 
 def segment_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
@@ -84,6 +85,26 @@ def mean_ci(values: np.ndarray, seed: int, level: float = 0.95) -> dict[str, flo
     return {"mean": mean, "ci_low": float(res.confidence_interval.low), "ci_high": float(res.confidence_interval.high), "n": len(v)}
 
 
+def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """Do the scores mean what they say? ``[n]`` 0/1 labels against ``[n]`` probabilities: the Brier score (mean
+    squared difference), the expected calibration error (over ``bins`` equal-width bins of the probability, the
+    bins' share of segments times the gap between their mean probability and their share of spasm segments), and
+    the reliability curve, one point per bin that holds segments."""
+    y = np.asarray(labels, dtype=float)
+    p = np.asarray(scores, dtype=float)
+    if len(y) == 0:
+        return {"brier": None, "ece": None, "bins": bins, "curve": []}
+    which = np.minimum((p * bins).astype(int), bins - 1)  # [0, 1/bins), ..., [1 - 1/bins, 1]
+    curve, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            mean_p, observed = float(p[inside].mean()), float(y[inside].mean())
+            ece += inside.mean() * abs(mean_p - observed)
+            curve.append({"low": b / bins, "high": (b + 1) / bins, "n": int(inside.sum()), "mean_score": mean_p, "fraction_spasm": observed})
+    return {"brier": float(np.mean((p - y) ** 2)), "ece": float(ece), "bins": bins, "curve": curve}
+
+
 def summarise(table: pd.DataFrame, threshold: float, seed: int = 0) -> dict:
     """``metrics.json`` (METHOD §9): pooled metrics, per-child means with CIs, counts, and the per-child rows."""
     children = per_child(table, threshold)
@@ -93,6 +114,7 @@ def summarise(table: pd.DataFrame, threshold: float, seed: int = 0) -> dict:
         "n_children": int(table["child"].nunique()),
         "pooled": _clean(pooled(table, threshold)),
         "per_child": {m: _clean(mean_ci(children[m].to_numpy(), seed)) for m in METRICS},
+        "calibration": calibration(table["label"].to_numpy(), table["score"].to_numpy()),
         "children": [_clean(r) for r in children.to_dict("records")],
     }
 

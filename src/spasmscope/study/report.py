@@ -117,6 +117,26 @@ def roc_figure(predictions: pd.DataFrame, threshold: float, auc: float | None) -
     return png(fig)
 
 
+def reliability_figure(calibration: dict) -> bytes:
+    """Reliability curve: per bin of the predicted probability, the share of spasm segments against the mean
+    probability (on the diagonal: the scores mean what they say), point size by the bin's segments."""
+    fig, ax = plt.subplots(figsize=(3.6, 3.6))
+    curve = calibration["curve"]
+    ax.plot([0, 1], [0, 1], color=GREY, lw=1)
+    if curve:
+        n = np.array([c["n"] for c in curve], dtype=float)
+        ax.plot([c["mean_score"] for c in curve], [c["fraction_spasm"] for c in curve], "-", color=SPASM, lw=1)
+        ax.scatter([c["mean_score"] for c in curve], [c["fraction_spasm"] for c in curve], s=10 + 90 * n / n.max(), color=SPASM, zorder=3,
+                   label=f"Brier {calibration['brier']:.3f}, ECE {calibration['ece']:.3f}")  # fmt: skip
+        ax.legend(fontsize=7, loc="upper left")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("share of spasm segments")
+    ax.set_title("Reliability")
+    return png(fig)
+
+
 def _fmt(v: float | None, percent: bool = False) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return '<span class="na">n/a</span>'
@@ -195,6 +215,9 @@ def write_report(run: Path, title: str) -> Path:
         "far": ("False-alarm rate per seizure-free child (Fig. 4)", far_figure(children, metrics["pooled"].get("far"))),
         "roc": ("ROC curve, pooled over segments", roc_figure(predictions, threshold, metrics["pooled"].get("auc"))),
     }
+    if "calibration" in metrics:  # runs of older versions have none
+        figures["reliability"] = ("Calibration: reliability curve of the pooled predictions, Brier score and expected calibration error "
+                                  f"(ECE, {metrics['calibration']['bins']} equal-width bins)", reliability_figure(metrics["calibration"]))  # fmt: skip
     (run / "figures").mkdir(exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>", _metrics_table(metrics)]
     for name, (caption, data) in figures.items():

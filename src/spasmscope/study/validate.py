@@ -24,6 +24,7 @@ from spasmscope.errors import InputError, SettingError
 from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import LoadClips, predict
+from spasmscope.model.scores import fit_temperature
 from spasmscope.model.weights import load_backbone, load_model, save_model
 from spasmscope.progress import Progress, counter
 from spasmscope.study.folds import TRAIN_ONLY, assign_folds, fold_rows
@@ -165,9 +166,12 @@ def cross_validate(
 
 def train_final(
     manifest: Manifest, out: Path, cfg: RunConfig, weights: str = "none", cache_root: Path | None = None, workers: int | None = None, strict: bool = False,
-    progress: Progress | None = None,
+    progress: Progress | None = None, calibrate_with: Path | None = None,
 ) -> tuple[list[dict], Skipped]:
-    """The final model on every readable row (derivation and train-only cohorts), saved to ``out``."""
+    """The final model on every readable row (derivation and train-only cohorts), saved to ``out``. With
+    ``calibrate_with`` (a ``cv`` run folder of the same config), a temperature is fitted on that run's
+    cross-validated predictions and stored with the model, so its scores mean what they say."""
+    temperature = _temperature(calibrate_with, cfg) if calibrate_with is not None else None
     segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     model, source = _new_model(cfg, weights, cfg.train.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,9 +179,22 @@ def train_final(
     log.unlink(missing_ok=True)
     idx = np.arange(len(segs.rows))
     records = fit(model, segs.loader(idx), segs.rows["label"].to_numpy(), cfg.train, log=log, progress=progress, stage="train final model")
+    calibrated = {} if temperature is None else {"temperature": temperature, "temperature_from": str(calibrate_with)}
     save_model(out, model, cfg, {"weights": source, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path),
-                                 "n_segments": len(idx), "n_children": int(segs.rows["child"].nunique())})  # fmt: skip
+                                 "n_segments": len(idx), "n_children": int(segs.rows["child"].nunique()), **calibrated})  # fmt: skip
     return records, segs.skipped
+
+
+def _temperature(run: Path, cfg: RunConfig) -> float:
+    """The temperature fitted on the cross-validated predictions of the ``cv`` run folder ``run``, which must have
+    been made with the config ``cfg``: a temperature fits the recipe whose scores it was fitted on."""
+    predictions, meta = run / PREDICTIONS, run / RUN_FILE
+    if not predictions.is_file() or not meta.is_file() or json.loads(meta.read_text()).get("command") != "cv":
+        raise InputError(run, "is not a finished cv run (no predictions.csv and run.json of `spasmscope cv`)", "give the --out folder of a finished `spasmscope cv`")
+    if json.loads(meta.read_text())["config"] != json.loads(json.dumps(cfg.as_dict())):
+        raise InputError(run, "was made with another config than this model's", "calibrate with a cv run of the same preset, --config and options")
+    table = pd.read_csv(predictions)
+    return fit_temperature(table["score"].to_numpy(), table["label"].to_numpy())
 
 
 def evaluate(
@@ -191,7 +208,8 @@ def evaluate(
         raise SettingError(f"threshold={threshold}", "give a probability strictly between 0 and 1")
     model, cfg, meta = load_model(model_dir)
     segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
-    scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), flips=cfg.train.test_flips, progress=progress)
+    scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), flips=cfg.train.test_flips, progress=progress,
+                     temperature=meta.get("temperature", 1.0))  # fmt: skip
     predictions = output_columns(segs.rows).assign(fold=0, score=scores)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / RUN_FILE, {"spasmscope": __version__, "command": "evaluate", "model": str(model_dir), "model_config": meta,

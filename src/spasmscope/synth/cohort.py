@@ -33,6 +33,7 @@ from spasmscope.progress import Progress, counter
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
 from spasmscope.synth.motion import Spasm, Timeline, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
+from spasmscope.synth.renderers import renderer
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,10 @@ class SynthConfig:
     shifted_look: bool = False  # draw looks from the disjoint domain (generalisation tests)
     long_minutes: float = 0.0  # length of each long recording; 0 for none
     long_count: int = 1  # how many long recordings (children with spasms, in turn)
+    renderer: str = "articulated"  # which of the family draws the videos (synth.renderers)
 
     def __post_init__(self) -> None:
+        renderer(self.renderer)
         for name in ("wide_fraction", "night_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
@@ -75,6 +78,7 @@ class VideoPlan:
     seed: int
     absent: tuple[tuple[float, float], ...] = ()  # seconds without the infant in view (taken out of the cot)
     dark: tuple[tuple[float, float], ...] = ()  # seconds in a dark room (light off, no infrared)
+    renderer: str = "articulated"  # which of the family draws it (synth.renderers)
 
 
 def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
@@ -121,6 +125,7 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
                     labels=tuple(labels),
                     meta=meta,
                     seed=int(next(seeds).generate_state(1)[0]),
+                    renderer=cfg.renderer,
                 )
             )
     with_spasms = [c for c, s in children if s] or [c for c, _ in children]
@@ -150,6 +155,7 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
                 seed=seed,
                 absent=absent,
                 dark=dark,
+                renderer=cfg.renderer,
             )
         )
     return plans
@@ -203,7 +209,7 @@ def _clusters(rng: np.random.Generator, look: ChildLook, duration: float) -> lis
 
 def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
     rng = np.random.default_rng(plan.seed)
-    scene = Scene(plan.look, plan.rec, rng)
+    scene = renderer(plan.renderer)(plan.look, plan.rec, rng)
     timeline = make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders))
     timeline.hide(list(plan.absent))
     timeline.hide(list(plan.dark), light=0.04)

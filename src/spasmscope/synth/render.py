@@ -26,7 +26,14 @@ def _grey(c: tuple[int, int, int] | np.ndarray) -> np.ndarray:
 
 
 class Scene:
-    """One recording's fixed drawing state: background, palette, framing and noise."""
+    """One recording's fixed drawing state: background, palette, framing and noise; and the articulated renderer.
+
+    Renderers of the family (``synth.renderers``) are subclasses: they share the framing, the camera, the key points
+    of a pose, the parent's hand and the sensor, and draw the infant (``_draw_infant``) and its surroundings their
+    own way. Their own random draws come from a generator of their own, so a plan's motion is the same whichever
+    renderer draws it."""
+
+    name = "articulated"
 
     def __init__(self, look: ChildLook, rec: Recording, rng: np.random.Generator):
         self.look, self.rec = look, rec
@@ -176,7 +183,6 @@ class Scene:
 
     def render(self, tl: Timeline, k: int) -> np.ndarray:
         """Frame ``k``: upright RGB ``[H, W, 3] uint8``."""
-        look = self.look
         cam = self._camera(tl, k)
         moving = self.rec.handheld
         if moving:
@@ -187,6 +193,16 @@ class Scene:
             return self._finish(img, tl, k)  # the infant was taken out of the cot
         m = self._transform(tl, k)
         pts = self.skeleton(tl.pose[k])
+        self._draw_infant(img, m, pts, float(tl.pose[k][YAW]))
+        if tl.hand[k, 0] > 0:
+            scale = math.hypot(m[0, 0], m[1, 0])
+            self._parent_hand(img, tl.hand[k], m[:, :2] @ pts["trunk"] + m[:, 2], scale)
+        return self._finish(img, tl, k)
+
+    def _draw_infant(self, img: np.ndarray, m: np.ndarray, pts: dict[str, np.ndarray], yaw: float) -> None:
+        """Draw the infant posed at key points ``pts`` (body units) through the affine ``m`` (body units -> pixels)
+        onto ``img``, in place: this renderer's drawing, an articulated figure of lines and discs."""
+        look = self.look
 
         def px(name: str) -> np.ndarray:
             return m[:, :2] @ pts[name] + m[:, 2]
@@ -243,15 +259,10 @@ class Scene:
             for ex, ey in ((-0.5, 0.3), (0.0, 0.55), (0.5, 0.3), (-0.3, 0.0), (0.3, 0.0)):
                 p = head + (right * ex + up * ey) * head_r
                 cv2.circle(img, _fx(p), max(_ONE, int(head_r * 0.12 * _ONE)), self.colour((30, 30, 30)), -1, cv2.LINE_AA, _SHIFT)
-        yaw = float(tl.pose[k][YAW])
         eye_colour = self.colour((35, 25, 20))
         for ex in (-0.38, 0.38):
             p = head + right * (ex + 0.25 * yaw) * head_r - up * 0.1 * head_r
             cv2.circle(img, _fx(p), max(_ONE // 2, int(head_r * 0.11 * _ONE)), eye_colour, -1, cv2.LINE_AA, _SHIFT)
-
-        if tl.hand[k, 0] > 0:
-            self._parent_hand(img, tl.hand[k], centre, scale)
-        return self._finish(img, tl, k)
 
     def _finish(self, img: np.ndarray, tl: Timeline, k: int) -> np.ndarray:
         """Scale to the recording size, dim the room light, add sensor noise."""

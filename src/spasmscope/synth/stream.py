@@ -26,11 +26,14 @@ import numpy as np
 from spasmscope.data.localise import LocaliseConfig, crop_around
 from spasmscope.data.preprocess import ClipConfig, to_square, working_size
 from spasmscope.data.segments import SEGMENT_S
+from spasmscope.errors import SettingError
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
 from spasmscope.synth.motion import Spasm, Timeline, contraction, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
+from spasmscope.synth.renderers import renderer
 
 STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams apart from cohorts
+RENDERER_TAG = 0x5F5B  # first word of the draw of a clip's renderer
 STREAM_FPS = 30  # the timeline's rate; segments are resampled to 30 fps anyway (METHOD §2)
 
 
@@ -44,6 +47,13 @@ class StreamConfig:
     wide_fraction: float = 0.2  # wide-view (video-EEG) recordings
     night_fraction: float = 0.1  # close-view recordings at night (wide views: 45%)
     shifted_look: bool = False  # draw looks from the disjoint domain instead
+    renderers: tuple[str, ...] = ("articulated",)  # each clip is drawn by one of these, in turn at random (synth.renderers)
+
+    def __post_init__(self) -> None:
+        if not self.renderers:
+            raise SettingError("renderers=()", "name at least one renderer")
+        for name in self.renderers:
+            renderer(name)
 
 
 def ease(look: ChildLook, rec: Recording) -> tuple[ChildLook, Recording]:
@@ -129,7 +139,9 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
         spasms.append(dataclasses.replace(spasm, onset=float(onset)))
     # As in synth cohorts: fewer other events around a spasm, so motion energy does not give it away.
     confounders = [(0.0, SEGMENT_S, 0.0 if is_easy else cfg.confounder_rate * (0.55 if label else 1.0))]
-    scene = Scene(look, rec, rng)
+    # The renderer has a draw of its own, so a stream of one renderer is the same whichever it is.
+    drawn_by = cfg.renderers[int(np.random.default_rng([RENDERER_TAG, cfg.seed, index]).integers(len(cfg.renderers)))]
+    scene = renderer(drawn_by)(look, rec, rng)
     timeline = make_timeline(rng, look, rec, SEGMENT_S, spasms, confounders)
 
     n = len(timeline.t)

@@ -1,0 +1,20 @@
+"""The family of renderers: each draws any plan's timeline (the motion model and the recording are shared), in a
+look of its own. ``articulated`` is the project's first drawing; ``silhouette`` fills the body as one clothed shape
+half under a blanket (``silhouette.py``)."""
+
+from __future__ import annotations
+
+from spasmscope.errors import SettingError
+from spasmscope.synth.render import Scene
+from spasmscope.synth.silhouette import SilhouetteScene
+
+RENDERERS: tuple[type[Scene], ...] = (Scene, SilhouetteScene)
+NAMES = tuple(r.name for r in RENDERERS)
+
+
+def renderer(name: str) -> type[Scene]:
+    """The renderer called ``name``; a ``SettingError`` naming the known ones otherwise."""
+    for r in RENDERERS:
+        if r.name == name:
+            return r
+    raise SettingError(f"renderer={name!r}", f"use one of {', '.join(NAMES)}")

@@ -1,0 +1,76 @@
+"""The family of renderers: every renderer draws any plan's motion, in a look of its own, deterministically."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from spasmscope.data.preprocess import ClipConfig
+from spasmscope.errors import SettingError
+from spasmscope.synth import SynthConfig, plan_cohort
+from spasmscope.synth.cohort import _scene_and_timeline, infant_boxes
+from spasmscope.synth.renderers import NAMES, RENDERERS, renderer
+from spasmscope.synth.stream import StreamConfig, plan_clip
+
+
+def _plans(name: str):
+    return plan_cohort(SynthConfig(children=2, healthy=1, seed=8, wide_fraction=0.3, night_fraction=0.3, renderer=name, videos_per_child=(1, 1)))
+
+
+def test_every_renderer_draws_the_same_motion_its_own_way():
+    assert NAMES == ("articulated", "silhouette") and renderer("silhouette") is RENDERERS[1]
+    drawn = {}
+    for name in NAMES:
+        plans = _plans(name)
+        assert {p.renderer for p in plans} == {name}
+        scenes = [_scene_and_timeline(p) for p in plans]
+        drawn[name] = (plans, scenes)
+    (pa, sa), (ps, ss) = drawn["articulated"], drawn["silhouette"]
+    assert [dataclasses.replace(p, renderer="") for p in pa] == [dataclasses.replace(p, renderer="") for p in ps]
+    for (scene_a, tl_a), (scene_s, tl_s) in zip(sa, ss, strict=True):
+        assert type(scene_s).name == "silhouette"
+        assert np.array_equal(tl_a.pose, tl_s.pose) and np.array_equal(tl_a.camera, tl_s.camera)  # the shared motion
+        k = len(tl_a.t) // 2
+        a, s = scene_a.render(tl_a, k), scene_s.render(tl_s, k)
+        x, y, w, h = (int(v) for v in scene_a.box(tl_a, k))
+        assert a.shape == s.shape and np.abs(a.astype(int) - s.astype(int))[y : y + h, x : x + w].mean() > 10  # another look
+    # The infant is where the motion puts it, whichever renderer draws it: the boxes are the same.
+    assert infant_boxes(pa[0]) == infant_boxes(ps[0])
+
+
+def test_the_silhouette_renderer_is_deterministic_and_moves_with_the_body():
+    plan = _plans("silhouette")[0]
+    (scene1, tl1), (scene2, tl2) = _scene_and_timeline(plan), _scene_and_timeline(plan)
+    frames1 = [scene1.render(tl1, k) for k in range(0, len(tl1.t), 10)]
+    assert all(np.array_equal(f, scene2.render(tl2, k)) for f, k in zip(frames1, range(0, len(tl1.t), 10), strict=True))
+    # Where the body moves most between two frames, the pixels change; far from the infant they do not (a still camera).
+    still = next(p for p in _plans("silhouette") if not p.rec.handheld)
+    scene, tl = _scene_and_timeline(still)
+    f0, f1 = scene.render(tl, 0).astype(int), scene.render(tl, len(tl.t) - 1).astype(int)
+    x, y, w, h = (int(v) for v in scene.box(tl, 0))
+    inside = np.abs(f1 - f0)[y : y + h, x : x + w].mean()
+    assert inside > 1.0
+
+
+def test_a_stream_of_several_renderers_draws_each_and_one_renderer_changes_nothing():
+    clip = ClipConfig(frames=8, size=32)
+    both = StreamConfig(seed=2, renderers=NAMES)
+    names = {type(plan_clip(both, i, clip).scene).name for i in range(12)}
+    assert names == set(NAMES)
+    one = plan_clip(StreamConfig(seed=2), 3, clip)
+    assert type(one.scene).name == "articulated" and np.array_equal(one.timeline.pose, plan_clip(both, 3, clip).timeline.pose)
+    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette"):
+        StreamConfig(renderers=("crayon",))
+
+
+@pytest.mark.slow
+def test_synth_draws_a_cohort_with_the_renderer_asked_for(tmp_path):
+    r = run_cli("synth", str(tmp_path / "c"), "--children", "2", "--healthy", "1", "--seed", "3", "--renderer", "silhouette")
+    assert r.returncode == 0, r.stderr
+    assert '"renderer": "silhouette"' in (tmp_path / "c" / "synth.json").read_text()
+    assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) >= 3
+    r = run_cli("synth", str(tmp_path / "d"), "--renderer", "crayon")
+    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette" in r.stderr
