@@ -129,3 +129,39 @@ def small_cohort(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small_cohort")
     generate(SynthConfig(children=3, healthy=2, seed=11, wide_fraction=0.3, night_fraction=0.3, segments_per_video=(2, 3)), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def screened(tmp_path_factory) -> Path:
+    """A real screening run of a short synthetic recording with a tiny random model, whose detections are reviewed.
+    Shared by the session: a test that writes decisions reviews ``fresh_copy(screened, tmp_path)``."""
+    import torch
+
+    from spasmscope.data.preprocess import ClipConfig
+    from spasmscope.data.windows import WindowConfig
+    from spasmscope.model.config import RunConfig, TrainConfig
+    from spasmscope.model.hiera import Hiera, HieraConfig
+    from spasmscope.model.weights import save_model
+    from spasmscope.screening.screen import ScreenConfig, screen
+    from spasmscope.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("screened")
+    generate(SynthConfig(children=1, healthy=0, seed=4, long_minutes=1.0, videos_per_child=(1, 1)), root / "cohort")
+    torch.manual_seed(1)
+    run = RunConfig("cpu", HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1)), ClipConfig(frames=8, size=32), TrainConfig())
+    save_model(root / "model", Hiera(run.model), run, {})
+    video = next((root / "cohort" / "long").glob("*.mp4"))
+    windows = WindowConfig(hop=5.0, crop="none", min_visibility=0.0)
+    scores = screen(root / "model", [str(video)], root / "first", ScreenConfig(windows)).windows["score"].dropna()
+    # The random model's scores differ little: a threshold at their median leaves detections apart from each other.
+    screen(root / "model", [str(video)], root / "run", ScreenConfig(windows, threshold=float(scores.median())))
+    return root / "run"
+
+
+def fresh_copy(run: Path, folder: Path) -> Path:
+    """A copy of a run folder with no review in it (its recordings stay where they are)."""
+    import shutil
+
+    copy = folder / run.name
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("review.sqlite*", "review-clips"))
+    return copy

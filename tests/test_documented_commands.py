@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ SPASMSCOPE = str(Path(sys.executable).parent / "spasmscope")
 def documented() -> set[str]:
     """The commands of the README's "What works today" table (``pretrain supervised`` counts as one)."""
     table = ROOT.joinpath("README.md").read_text().split("## What works today", 1)[1].split("\n\n", 2)[1]
-    return {m.group(1) for m in re.finditer(r"^\| `spasmscope ((?:pretrain )?[a-z-]+)", table, re.M)}
+    return {m.group(1) for m in re.finditer(r"^\| `spasmscope ((?:pretrain |review )?[a-z-]+)", table, re.M)}
 
 
 def run(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -31,7 +32,7 @@ def test_every_documented_command_runs(tmp_path):
     ran: set[str] = set()
 
     def go(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        ran.add(" ".join(args[:2]) if args[0] == "pretrain" else args[0])
+        ran.add(" ".join(args[:2]) if args[0] in ("pretrain", "review") else args[0])
         return run(tmp_path, *args, timeout=timeout)
 
     go("synth", "cohort", "--children", "5", "--healthy", "2", "--seed", "4", "--long-minutes", "0.5")
@@ -43,6 +44,13 @@ def test_every_documented_command_runs(tmp_path):
     go("evaluate", "model", "cohort/manifest.csv", "--out", "external", "--cache", "cv/cache", "--no-table1")
     go("screen", "model", long, "--out", "screened", "--events", "cohort/events.csv")
     go("score-events", "screened/windows.csv", "cohort/events.csv", "--out", "scored", "--target-fa-per-24h", "24")
+    go("review", "export", "screened", "--out", "reviewed")
+    ran.add("review")  # the station runs until stopped: started as documented, answered, then stopped
+    with subprocess.Popen([SPASMSCOPE, "review", "screened", "--no-browser"], cwd=tmp_path, stdout=subprocess.PIPE, text=True) as station:
+        address = station.stdout.readline().split()[2]
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(address, timeout=30) as page:
+            assert page.status == 200 and b"spasmscope review" in page.read()
+        station.terminate()
     go("pretrain", "supervised", "--out", "backbone", "--steps", "2", "--batch-size", "2", "--workers", "0")
     go("pretrain", "mae", long, "--out", "mae", "--weights", "default", "--steps", "2", "--batch-size", "2")
     # A relative --out, as the README shows it: the bench's manifests live in temporary folders.
@@ -50,7 +58,7 @@ def test_every_documented_command_runs(tmp_path):
     go("demo", "--out", "demo", "--children", "5", "--healthy", "2", timeout=900)
 
     for made in ("probe.csv", "table1.csv", "cv/report.html", "model/model.safetensors", "external/metrics.json", "screened/report.html",
-                 "scored/event_metrics.json", "backbone/model.safetensors", "mae/model.safetensors", "bench-out/room-720p-3min.mp4",
+                 "scored/event_metrics.json", "reviewed/manifest.csv", "backbone/model.safetensors", "mae/model.safetensors", "bench-out/room-720p-3min.mp4",
                  "demo/cv/report.html", "demo/external-eval/report.html"):  # fmt: skip
         assert (tmp_path / made).is_file(), made
     assert ran == documented(), f"documented but not run: {documented() - ran}; run but not documented: {ran - documented()}"

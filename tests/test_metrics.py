@@ -168,3 +168,14 @@ def test_a_fitted_temperature_undoes_a_known_overconfidence():
     assert temper(overconfident, t)[inside] == pytest.approx(expit(3 * z / t)[inside], abs=1e-6)
     assert np.array_equal(temper(overconfident, 1.0), overconfident)
     assert fit_temperature(overconfident, np.zeros(4000)) == 1.0
+
+
+def test_spasm_against_startle_is_the_auc_of_spasm_segments_against_startled_ones():
+    from spasmscope.study.metrics import spasm_against_startle
+
+    table = pd.DataFrame({"label": [1, 1, 1, 0, 0, 0, 0], "startle": [0, 0, 0, 1, 1, 0, 0], "score": [0.9, 0.4, 0.7, 0.5, 0.2, 0.95, 0.1]})
+    s = spasm_against_startle(table)
+    assert s == {"auc": pytest.approx(roc_auc_score([1, 1, 1, 0, 0], [0.9, 0.4, 0.7, 0.5, 0.2])), "n_spasm": 3, "n_startle": 2}
+    assert "spasm_vs_startle" in summarise(table.assign(child=["a", "a", "b", "b", "c", "c", "c"]), 0.5)
+    assert "spasm_vs_startle" not in summarise(_table(), 0.5)
+    assert spasm_against_startle(table.assign(startle=0))["auc"] is None

@@ -68,9 +68,45 @@ def test_a_stream_of_several_renderers_draws_each_and_one_renderer_changes_nothi
 
 @pytest.mark.slow
 def test_synth_draws_a_cohort_with_the_renderer_asked_for(tmp_path):
-    r = run_cli("synth", str(tmp_path / "c"), "--children", "2", "--healthy", "1", "--seed", "3", "--renderer", "silhouette")
+    import pandas as pd
+
+    r = run_cli("synth", str(tmp_path / "c"), "--children", "2", "--healthy", "1", "--seed", "3", "--renderer", "silhouette", "--startle-rate", "0.6")
     assert r.returncode == 0, r.stderr
     assert '"renderer": "silhouette"' in (tmp_path / "c" / "synth.json").read_text()
+    manifest = pd.read_csv(tmp_path / "c" / "manifest.csv")
+    assert manifest["startle"].sum() >= 1 and not (manifest["startle"] & manifest["label"]).any()
     assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) >= 3
     r = run_cli("synth", str(tmp_path / "d"), "--renderer", "crayon")
     assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette" in r.stderr
+
+
+def test_the_startle_reflex_flings_out_and_back_symmetrically_and_is_never_held():
+    from spasmscope.synth.look import ELBOW, SHOULDER
+    from spasmscope.synth.motion import contraction, sample_spasm, startle
+
+    t = np.arange(0, 5, 1 / 30)
+    s = startle(t, 1.0)
+    left, right = s[:, SHOULDER[0]], s[:, SHOULDER[1]]
+    assert np.corrcoef(left, right)[0, 1] > 0.99 and 0.8 < left.max() / right.max() < 1.25  # both sides, nearly equal
+    peak = t[np.argmax(left)]
+    assert 1.15 < peak < 1.4 and s[t < 1.0].max() == 0 and np.abs(s[t > 3.5]).max() < 1e-9  # out fast, all over by 3.5 s
+    assert s[:, ELBOW[0]].min() < -0.4 and s[:, ELBOW[0]].max() > 0.6  # straightened, then bent across the chest
+    # A spasm holds its posture; a startle does not: the time spent within 10% of its largest deflection.
+    look = _plans("articulated")[0].look
+    held = contraction(t, sample_spasm(np.random.default_rng(0), look, 1.0))
+    near_peak = np.abs(left) > 0.9 * np.abs(left).max()
+    assert near_peak.mean() * 5 < 0.25 and (held > 0.9).mean() * 5 > 0.45
+
+
+def test_startles_land_in_segments_without_a_spasm_and_leave_the_rest_as_it_was():
+    base = SynthConfig(children=3, healthy=2, seed=6)
+    plain, startled = plan_cohort(base), plan_cohort(dataclasses.replace(base, startle_rate=0.7))
+    assert [dataclasses.replace(p, startles=()) for p in startled] == plain and all(p.startles == () for p in plain)
+    onsets = [(p, o) for p in startled for o in p.startles]
+    assert len(onsets) >= 5
+    for p, o in onsets:
+        assert p.labels[int(o // 5)] == 0 and o % 5 <= 3.2
+    p = onsets[0][0]
+    (_, tl_plain), (_, tl_startled) = _scene_and_timeline(dataclasses.replace(p, startles=())), _scene_and_timeline(p)
+    moved = np.abs(tl_startled.pose - tl_plain.pose).max(axis=1) > 1e-9
+    assert moved.any() and all(any(o <= t < o + 3 for o in p.startles) for t in tl_plain.t[moved])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from spasmscope.cli import data, pretrain, screening, study  # noqa: F401  (each registers its commands)
+from spasmscope.cli import data, pretrain, review, screening, study  # noqa: F401  (each registers its commands)
 from spasmscope.cli.app import EXIT_BAD_INPUT, app
 from spasmscope.errors import InputError
 

@@ -82,4 +82,7 @@ def print_metrics(metrics: dict, out: Path, report: Path) -> None:
     typer.echo(f"{metrics['n_segments']} segments, {metrics['n_children']} children; pooled: " + ", ".join(f"{k} {f(p.get(k))}" for k in ("auc", "sensitivity", "specificity", "accuracy", "far")))
     typer.echo("mean over children [95% CI]: " + ", ".join(f"{k} {f(v['mean'])} [{f(v['ci_low'])}, {f(v['ci_high'])}]" for k, v in pc.items()))
     typer.echo(f"calibration: Brier {f(metrics['calibration']['brier'])}, ECE {f(metrics['calibration']['ece'])}")
+    if "spasm_vs_startle" in metrics:
+        s = metrics["spasm_vs_startle"]
+        typer.echo(f"spasm against startle: AUC {f(s['auc'])} ({s['n_spasm']} spasm, {s['n_startle']} startle segments)")
     typer.echo(f"wrote {out}/predictions.csv, {out}/metrics.json; report: {report}")

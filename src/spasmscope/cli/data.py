@@ -26,6 +26,7 @@ def synth(
     long_count: Annotated[int, typer.Option(help="Number of long recordings.")] = 1,
     shifted_look: Annotated[bool, typer.Option(help="Draw children from a different look domain.")] = False,
     renderer: Annotated[str, typer.Option(help="Which renderer of the family draws the videos: articulated or silhouette.")] = "articulated",
+    startle_rate: Annotated[float, typer.Option(help="Share of segments without a spasm that hold a startle reflex (manifest column startle).")] = 0.0,
     workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
 ) -> None:
     """Write a synthetic cohort of infant videos with spasms, for demos and tests."""
@@ -33,7 +34,7 @@ def synth(
 
     cfg = SynthConfig(children=children, healthy=healthy, seed=seed, cohort=cohort, healthy_cohort=healthy_cohort, id_prefix=id_prefix,
                       wide_fraction=wide_fraction, night_fraction=night_fraction, long_minutes=long_minutes, long_count=long_count,
-                      shifted_look=shifted_look, renderer=renderer)  # fmt: skip
+                      shifted_look=shifted_look, renderer=renderer, startle_rate=startle_rate)  # fmt: skip
     with bars() as progress:
         manifest = generate(cfg, out, workers=workers_or_all(workers), progress=progress)
     typer.echo(f"wrote {len(plan_cohort(cfg))} videos; manifest: {manifest}")

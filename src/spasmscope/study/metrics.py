@@ -105,9 +105,20 @@ def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_
     return {"brier": float(np.mean((p - y) ** 2)), "ece": float(ece), "bins": bins, "curve": curve}
 
 
+def spasm_against_startle(table: pd.DataFrame) -> dict:
+    """Can the scores tell a spasm from the startle reflex? The AUC of spasm segments (``label`` 1) against
+    segments holding a startle (a ``startle`` column of 1, as ``synth --startle-rate`` writes), with their counts;
+    None where either kind is missing."""
+    spasm, startled = table["score"][table["label"] == 1], table["score"][(table["label"] == 0) & (table["startle"] == 1)]
+    auc = roc_auc_score([1] * len(spasm) + [0] * len(startled), [*spasm, *startled]) if len(spasm) and len(startled) else None
+    return {"auc": None if auc is None else float(auc), "n_spasm": len(spasm), "n_startle": len(startled)}
+
+
 def summarise(table: pd.DataFrame, threshold: float, seed: int = 0) -> dict:
-    """``metrics.json`` (METHOD §9): pooled metrics, per-child means with CIs, counts, and the per-child rows."""
+    """``metrics.json`` (METHOD §9): pooled metrics, per-child means with CIs, calibration, counts, the per-child
+    rows, and, for a cohort that marks startles, spasm against startle."""
     children = per_child(table, threshold)
+    startle = {"spasm_vs_startle": spasm_against_startle(table)} if "startle" in table.columns else {}
     return {
         "threshold": threshold,
         "n_segments": len(table),
@@ -116,6 +127,7 @@ def summarise(table: pd.DataFrame, threshold: float, seed: int = 0) -> dict:
         "per_child": {m: _clean(mean_ci(children[m].to_numpy(), seed)) for m in METRICS},
         "calibration": calibration(table["label"].to_numpy(), table["score"].to_numpy()),
         "children": [_clean(r) for r in children.to_dict("records")],
+        **startle,
     }
 
 

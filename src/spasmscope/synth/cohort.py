@@ -31,7 +31,7 @@ from spasmscope.data.segments import SEGMENT_S
 from spasmscope.errors import InputError, SettingError
 from spasmscope.progress import Progress, counter
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
-from spasmscope.synth.motion import Spasm, Timeline, make_timeline, sample_spasm
+from spasmscope.synth.motion import STARTLE_TAG, Spasm, Timeline, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
 from spasmscope.synth.renderers import renderer
 
@@ -54,9 +54,12 @@ class SynthConfig:
     long_minutes: float = 0.0  # length of each long recording; 0 for none
     long_count: int = 1  # how many long recordings (children with spasms, in turn)
     renderer: str = "articulated"  # which of the family draws the videos (synth.renderers)
+    startle_rate: float = 0.0  # share of segments without a spasm that hold a startle reflex (manifest column `startle`)
 
     def __post_init__(self) -> None:
         renderer(self.renderer)
+        if not 0 <= self.startle_rate <= 1:
+            raise SettingError(f"startle_rate={self.startle_rate} is not a share", "give startle_rate between 0 and 1")
         for name in ("wide_fraction", "night_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
@@ -79,6 +82,7 @@ class VideoPlan:
     absent: tuple[tuple[float, float], ...] = ()  # seconds without the infant in view (taken out of the cot)
     dark: tuple[tuple[float, float], ...] = ()  # seconds in a dark room (light off, no infrared)
     renderer: str = "articulated"  # which of the family draws it (synth.renderers)
+    startles: tuple[float, ...] = ()  # onsets (seconds) of startle reflexes, each in a segment without a spasm
 
 
 def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
@@ -111,6 +115,7 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
                 # A spasm segment has fewer other events, so that motion energy does not give it away.
                 confounders.append((lo, hi, cfg.confounder_rate * (0.55 if label else 1.0)))
             meta = _social_meta(rng) if not rec.wide else ()
+            seed = int(next(seeds).generate_state(1)[0])
             plans.append(
                 VideoPlan(
                     name=f"{child}_v{v}.mp4",
@@ -124,8 +129,9 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
                     confounders=tuple(confounders),
                     labels=tuple(labels),
                     meta=meta,
-                    seed=int(next(seeds).generate_state(1)[0]),
+                    seed=seed,
                     renderer=cfg.renderer,
+                    startles=_startles(seed, labels, cfg.startle_rate),
                 )
             )
     with_spasms = [c for c, s in children if s] or [c for c, _ in children]
@@ -207,10 +213,19 @@ def _clusters(rng: np.random.Generator, look: ChildLook, duration: float) -> lis
     return spasms
 
 
+def _startles(seed: int, labels: list[int], rate: float) -> tuple[float, ...]:
+    """Onsets of startle reflexes: in each segment without a spasm with probability ``rate``, from draws of their
+    own (a cohort without startles is drawn as before)."""
+    if rate <= 0:
+        return ()
+    rng = np.random.default_rng([STARTLE_TAG, seed])
+    return tuple(float(rng.uniform(s * SEGMENT_S + 0.2, (s + 1) * SEGMENT_S - 1.8)) for s, label in enumerate(labels) if rng.uniform() < rate and not label)
+
+
 def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
     rng = np.random.default_rng(plan.seed)
     scene = renderer(plan.renderer)(plan.look, plan.rec, rng)
-    timeline = make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders))
+    timeline = make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders), plan.startles)
     timeline.hide(list(plan.absent))
     timeline.hide(list(plan.dark), light=0.04)
     return scene, timeline
@@ -283,7 +298,8 @@ def generate(
         video = f"{p.folder}/{p.name}"
         extra = {"view": "wide" if p.rec.wide else "close", "recorded_night": int(p.rec.night), **dict(p.meta)}
         for s, label in enumerate(p.labels):
-            rows.append({"video": video, "child": p.child, "start": s * SEGMENT_S, "end": (s + 1) * SEGMENT_S, "label": label, "cohort": p.cohort, **extra})
+            startled = {"startle": int(any(s * SEGMENT_S <= o < (s + 1) * SEGMENT_S for o in p.startles))} if cfg.startle_rate > 0 else {}
+            rows.append({"video": video, "child": p.child, "start": s * SEGMENT_S, "end": (s + 1) * SEGMENT_S, "label": label, "cohort": p.cohort, **extra, **startled})
         for sp in p.spasms:
             events.append({"video": video, "onset": round(sp.onset, 3), "offset": round(sp.offset, 3), "child": p.child})
         for t, x, y, w, h in infant_boxes(p):

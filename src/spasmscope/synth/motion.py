@@ -104,6 +104,31 @@ def spasm_envelope(t: np.ndarray, s: Spasm, rng: np.random.Generator) -> np.ndar
     return contraction(t, s) * tremor
 
 
+STARTLE_TAG = 0x5A7  # first word of a startle's own draws: a timeline without startles draws as it did
+
+
+def startle(t: np.ndarray, onset: float) -> np.ndarray:
+    """The startle (Moro) reflex from ``onset`` seconds as pose offsets ``[len(t), N_POSE]``: the arms fling out and
+    straighten with the head thrown back and the legs stretched (0.2-0.35 s), then come back together across the
+    chest (to about 1 s), then relax; nearly symmetric, never held. A clinician tells it from a flexor or extensor
+    spasm by that: the spasm is a held posture, the startle a movement out and back."""
+    rng = np.random.default_rng([STARTLE_TAG, int(round(onset * 1000))])
+    out, back, relax = rng.uniform(0.2, 0.35), rng.uniform(0.45, 0.7), rng.uniform(0.6, 1.0)
+    fling = _smoothstep((t - onset) / out) * (1 - _smoothstep((t - onset - out) / back))
+    embrace = _smoothstep((t - onset - out) / back) * (1 - _smoothstep((t - onset - out - back) / relax))
+    offset = np.zeros((len(t), N_POSE))
+    for side in (0, 1):
+        gain = rng.uniform(0.85, 1.0)  # the two sides are close, not equal
+        offset[:, SHOULDER[side]] = gain * (1.1 * fling - 0.3 * embrace)
+        offset[:, ELBOW[side]] = gain * (-0.6 * fling + 0.9 * embrace)
+        offset[:, ARM_ELEV[side]] = gain * (0.25 * fling + 0.5 * embrace)
+        offset[:, KNEE[side]] = gain * (-0.4 * fling + 0.3 * embrace)
+        offset[:, LEG_ELEV[side]] = gain * 0.25 * embrace
+    offset[:, NECK] = -0.35 * fling + 0.1 * embrace
+    offset[:, TRUNK] = -0.2 * fling
+    return offset
+
+
 def make_timeline(
     rng: np.random.Generator,
     look: ChildLook,
@@ -111,11 +136,13 @@ def make_timeline(
     duration: float,
     spasms: list[Spasm],
     confounders: list[tuple[float, float, float]],
+    startles: tuple[float, ...] = (),
 ) -> Timeline:
     """Build the per-frame movement of a recording of ``duration`` seconds at ``rec.fps``.
 
     ``confounders`` lists windows ``(start, end, rate)``: in each, kicks, flails, turns, hand entries
-    and camera jolts start at ``rate`` per 5 s (times the child's activity factor).
+    and camera jolts start at ``rate`` per 5 s (times the child's activity factor). ``startles`` are the onsets
+    (seconds) of startle reflexes (``startle``), the hard negative a clinician must tell from a spasm.
     """
     fps = float(rec.fps)
     n = int(round(duration * fps))
@@ -201,6 +228,10 @@ def make_timeline(
         pose += env[:, None] * spasm_offset
         # The whole body jerks slightly with the contraction.
         body[:, 1] += 0.02 * np.sign(spasm_offset[TRUNK]) * env
+
+    for onset in startles:
+        pose += startle(t, onset)
+        body[:, 1] -= 0.015 * _burst(t, onset, 0.6)  # the whole body jumps a little
 
     for side in (0, 1):
         pose[:, ARM_ELEV[side]] = np.clip(pose[:, ARM_ELEV[side]], -0.3, 0.95)

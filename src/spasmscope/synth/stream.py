@@ -28,7 +28,7 @@ from spasmscope.data.preprocess import ClipConfig, to_square, working_size
 from spasmscope.data.segments import SEGMENT_S
 from spasmscope.errors import SettingError
 from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
-from spasmscope.synth.motion import Spasm, Timeline, contraction, make_timeline, sample_spasm
+from spasmscope.synth.motion import STARTLE_TAG, Spasm, Timeline, contraction, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
 from spasmscope.synth.renderers import renderer
 
@@ -48,12 +48,15 @@ class StreamConfig:
     night_fraction: float = 0.1  # close-view recordings at night (wide views: 45%)
     shifted_look: bool = False  # draw looks from the disjoint domain instead
     renderers: tuple[str, ...] = ("articulated",)  # each clip is drawn by one of these, in turn at random (synth.renderers)
+    startle_rate: float = 0.0  # share of clips without a spasm that show a startle reflex (a hard negative)
 
     def __post_init__(self) -> None:
         if not self.renderers:
             raise SettingError("renderers=()", "name at least one renderer")
         for name in self.renderers:
             renderer(name)
+        if not 0 <= self.startle_rate <= 1:
+            raise SettingError(f"startle_rate={self.startle_rate} is not a share", "give startle_rate between 0 and 1")
 
 
 def ease(look: ChildLook, rec: Recording) -> tuple[ChildLook, Recording]:
@@ -142,7 +145,11 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
     # The renderer has a draw of its own, so a stream of one renderer is the same whichever it is.
     drawn_by = cfg.renderers[int(np.random.default_rng([RENDERER_TAG, cfg.seed, index]).integers(len(cfg.renderers)))]
     scene = renderer(drawn_by)(look, rec, rng)
-    timeline = make_timeline(rng, look, rec, SEGMENT_S, spasms, confounders)
+    startles = ()
+    if cfg.startle_rate > 0 and not label:  # draws of their own: a stream without startles is as it was
+        own = np.random.default_rng([STARTLE_TAG, cfg.seed, index])
+        startles = (float(own.uniform(0.2, SEGMENT_S - 1.8)),) if own.uniform() < cfg.startle_rate else ()
+    timeline = make_timeline(rng, look, rec, SEGMENT_S, spasms, confounders, startles)
 
     n = len(timeline.t)
     # The source frames a trilinear resize of n frames to T (align_corners=False) centres on.

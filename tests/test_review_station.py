@@ -1,0 +1,211 @@
+"""The review station through its real server and a real browser: tokens, paths, the store under load and a kill,
+and a clinician's keyboard session from screening to export."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import fresh_copy
+
+from spasmscope.review.store import ReviewStore
+
+SPASMSCOPE = str(Path(sys.executable).parent / "spasmscope")
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, whatever the environment's proxy
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def station(run: Path, *extra: str):
+    """``spasmscope review RUN --no-browser``, as a user starts it; yields the process and the printed address."""
+    proc = subprocess.Popen([SPASMSCOPE, "review", str(run), "--no-browser", "--reviewer", "ann", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        found = re.search(r"(http://127\.0\.0\.1:(\d+))/\?token=(\S+)", line)
+        assert found, f"no address printed: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+        yield proc, found.group(1), found.group(3)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def request(url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with DIRECT.open(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, e.read()
+
+
+def test_tokens_paths_binding_and_bad_bodies(screened, tmp_path):
+    run = fresh_copy(screened, tmp_path)
+    with station(run) as (proc, base, token):
+        for path in ("/", "/api/items", "/video/rec0", "/page/app.js"):
+            assert request(base + path)[0] == 403
+            assert request(f"{base}{path}?token=wrong")[0] == 403
+        assert request(f"{base}/api/items?token={token}")[0] == 200
+        assert request(f"{base}/api/items", headers={"X-Token": token})[0] == 200
+        for path in ("/../../etc/passwd", "/video/..%2F..%2Fetc%2Fpasswd", "/page/..%2Fstore.py", "/page/%2Fetc%2Fpasswd", "/page/index.html",
+                     "/video/rec9", "/etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", f"/video/{run}/windows.csv", "/page/../app.py"):  # fmt: skip
+            assert request(f"{base}{path}?token={token}")[0] == 404, path
+        # Bound to 127.0.0.1 alone: the same port on another loopback address refuses.
+        port = int(base.rsplit(":", 1)[1])
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.2", port), timeout=2):
+            pass
+        before = len(ReviewStore(run / "review.sqlite").history())
+        items = json.loads(request(f"{base}/api/items?token={token}")[1])["items"]
+        for body in ({"item": items[0]["id"], "decision": "maybe"}, {"item": items[0]["id"]}, {"decision": "accept"}, {"item": "9:x", "decision": "accept"}, [1]):
+            assert request(f"{base}/api/decisions?token={token}", body)[0] == 422, body
+        assert len(ReviewStore(run / "review.sqlite").history()) == before
+        # The recording is served in ranges: a player never loads an hour's file whole.
+        req = urllib.request.Request(f"{base}/video/rec0?token={token}", headers={"Range": "bytes=0-99"})
+        with DIRECT.open(req, timeout=30) as r:
+            assert r.status == 206 and len(r.read()) == 100
+
+
+def test_concurrent_clients_and_a_killed_server_lose_nothing_acknowledged(screened, tmp_path):
+    run = fresh_copy(screened, tmp_path)
+    with station(run) as (proc, base, token):
+        items = [it["id"] for it in json.loads(request(f"{base}/api/items?token={token}")[1])["items"]]
+        acknowledged: list[int] = []
+
+        def client(c: int) -> None:
+            for i in range(50):
+                status, body = request(f"{base}/api/decisions?token={token}", {"item": items[(c + i) % len(items)], "decision": ("accept", "reject", "unsure")[i % 3], "note": f"{c}-{i}"})
+                assert status == 200
+                acknowledged.append(json.loads(body)["id"])
+
+        clients = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        assert len(acknowledged) == 200
+        stop = threading.Event()
+        late: list[int] = []
+
+        def stream() -> None:
+            while not stop.is_set():
+                try:
+                    status, body = request(f"{base}/api/decisions?token={token}", {"item": items[0], "decision": "accept"})
+                except OSError:
+                    return
+                if status == 200:
+                    late.append(json.loads(body)["id"])
+
+        writer = threading.Thread(target=stream)
+        writer.start()
+        while len(late) < 20:
+            pass
+        os.kill(proc.pid, signal.SIGKILL)
+        stop.set()
+        writer.join()
+    ids = set(ReviewStore(run / "review.sqlite").history()["id"])
+    assert set(acknowledged) <= ids and set(late) <= ids and len(acknowledged) + len(late) <= len(ids)
+
+
+def test_a_folder_that_is_not_a_run_and_a_recording_moved_since_screening(screened, tmp_path):
+    r = subprocess.run([SPASMSCOPE, "review", str(tmp_path), "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().endswith("is not a screening run (no windows.csv and events.csv); give the --out folder of `spasmscope screen`")
+    run = fresh_copy(screened, tmp_path)
+    windows = (run / "windows.csv").read_text()
+    video = windows.splitlines()[1].split(",")[0]
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy(video, moved / "elsewhere.mp4")
+    (run / "windows.csv").write_text(windows.replace(video, str(tmp_path / "gone" / Path(video).name)))
+    (run / "events.csv").write_text((run / "events.csv").read_text().replace(video, str(tmp_path / "gone" / Path(video).name)))
+    r = subprocess.run([SPASMSCOPE, "review", str(run), "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "has moved or is missing; give --recordings FOLDER where the recordings are now" in r.stderr and "Traceback" not in r.stderr
+    shutil.copy(video, moved / Path(video).name)
+    with station(run, "--recordings", str(moved)) as (_, base, token):
+        assert request(f"{base}/video/rec0?token={token}")[0] == 200
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test`")
+def test_a_keyboard_review_in_a_real_browser_from_screening_to_export(screened, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from spasmscope.data.manifest import read_manifest
+
+    run = fresh_copy(screened, tmp_path)
+    with station(run) as (_, base, token), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--autoplay-policy=no-user-gesture-required"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(f"{base}/?token={token}")
+        page.wait_for_selector("#queue li.current")
+        items = json.loads(request(f"{base}/api/items?token={token}")[1])["items"]
+        assert page.locator("#queue li").count() == len(items) >= 3
+        assert page.inner_text("#progress") == f"0 of {len(items)} reviewed"
+
+        page.keyboard.press("j")  # the second detection
+        page.wait_for_function("document.querySelectorAll('#queue li')[1].classList.contains('current')")
+        onset = items[1]["onset"]
+        page.wait_for_function(f"document.getElementById('player').currentTime >= {max(0.0, onset - 3.0) - 0.05}", timeout=20000)
+        first = page.evaluate("document.getElementById('player').currentTime")
+        page.wait_for_timeout(1500)
+        later = page.evaluate("document.getElementById('player').currentTime")
+        assert max(0.0, onset - 3.0) - 0.05 <= first < onset and later > first + 0.3  # it plays, from 3 s before the onset
+
+        page.keyboard.press("a")  # accept the second; the third is next
+        page.wait_for_function("document.getElementById('progress').textContent.startsWith('1 of')")
+        page.keyboard.press("r")
+        page.wait_for_function("document.getElementById('progress').textContent.startsWith('2 of')")
+        page.keyboard.press("m")  # a spasm the model missed, here
+        page.wait_for_function("document.getElementById('progress').textContent.startsWith('3 of')")
+        page.keyboard.press("?")
+        assert page.is_visible("#help")
+        page.keyboard.press("?")
+        page.screenshot(path=str(tmp_path / "review.png"))
+        if os.environ.get("SPASMSCOPE_SCREENSHOT"):
+            page.screenshot(path=os.environ["SPASMSCOPE_SCREENSHOT"])
+
+        page.reload()
+        page.wait_for_selector("#queue li.current")
+        states = [s.lower() for s in page.locator("#queue .state").all_inner_texts()]
+        assert states.count("accept") == 2 and states.count("reject") == 1  # the added event is accepted by its reviewer
+        browser.close()
+    assert requested and all(u.startswith(base + "/") for u in requested), [u for u in requested if not u.startswith(base)]
+
+    current = ReviewStore(run / "review.sqlite").current().set_index("item")
+    assert current.loc[items[1]["id"].split(":", 1)[1], "decision"] == "accept" and current.loc[items[2]["id"].split(":", 1)[1], "decision"] == "reject"
+    assert (current.loc[current.index.str.startswith("added:"), "decision"] == "accept").sum() == 1 and set(current["reviewer"]) == {"ann"}
+    r = subprocess.run([SPASMSCOPE, "review", "export", str(run), "--out", str(tmp_path / "export")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    manifest = read_manifest(tmp_path / "export" / "manifest.csv", require_labels=True)  # what cv reads
+    assert sorted(manifest.rows["label"]) == [0, 1, 1]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test`")
+def test_a_run_without_detections_says_so(screened, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    run = fresh_copy(screened, tmp_path)
+    (run / "events.csv").write_text("video,onset,offset,peak_score,peak_time,first_alarm\n")
+    with station(run) as (_, base, token), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{base}/?token={token}")
+        page.wait_for_selector("#empty", state="visible")
+        assert "No detections in these runs" in page.inner_text("#empty") and page.inner_text("#progress") == "0 of 0 reviewed"
+        browser.close()
