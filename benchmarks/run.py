@@ -42,7 +42,7 @@ def draw_video(path: Path, seconds: float, width: int, height: int, fps: int = 3
     import cv2
 
     from spasmscope.atomic import atomic_path
-    from spasmscope.data.video import VideoWriter
+    from spasmscope.data.writer import VideoWriter
 
     if path.exists():
         return path

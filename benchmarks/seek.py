@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from spasmscope.atomic import atomic_path
-from spasmscope.data.video import DecodeStats, VideoWriter, probe, read_segment
+from spasmscope.data.video import DecodeStats, probe, read_segment
+from spasmscope.data.writer import VideoWriter
 
 
 def write(path: Path, seconds: float, width: int = 640, height: int = 360, fps: int = 30) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spasmscope.data.video import VideoWriter
+from spasmscope.data.writer import VideoWriter
 
 BITS = 8  # frame index encoded as 8 black/white stripes: survives lossy compression
 

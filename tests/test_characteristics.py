@@ -20,7 +20,7 @@ from spasmscope.data.characteristics import (
     span_visual,
 )
 from spasmscope.data.segments import consecutive_spans
-from spasmscope.data.video import VideoWriter
+from spasmscope.data.writer import VideoWriter
 
 
 def test_statistics_against_direct_computation():

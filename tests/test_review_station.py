@@ -209,3 +209,23 @@ def test_a_run_without_detections_says_so(screened, tmp_path):
         page.wait_for_selector("#empty", state="visible")
         assert "No detections in these runs" in page.inner_text("#empty") and page.inner_text("#progress") == "0 of 0 reviewed"
         browser.close()
+
+
+def test_a_recording_browsers_cannot_play_is_served_as_an_h264_clip(screened, tmp_path):
+    from media import Case, write
+
+    from spasmscope.data.video import probe
+    from spasmscope.data.windows import WindowConfig
+    from spasmscope.review.clips import playable
+    from spasmscope.screening.screen import ScreenConfig, screen
+
+    avi = write(Case("eeg-export.avi", "mjpeg", n=300, pix_fmt="yuvj420p"), tmp_path)  # 10 s of MJPEG in AVI
+    assert not playable(str(avi)) and playable(str(Path(json.loads((screened / "screen.json").read_text())["videos"][0])))
+    run = tmp_path / "run"
+    screen(screened.parent / "model", [str(avi)], run, ScreenConfig(WindowConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0)))
+    with station(run) as (_, base, token):
+        status, body = request(f"{base}/clip/rec0?start=1&end=4&token={token}")
+        assert status == 200 and body[4:8] == b"ftyp"  # an MP4
+        assert request(f"{base}/clip/rec0?start=4&end=4&token={token}")[0] == 422
+    clips = list((run / "review-clips").glob("*.mp4"))
+    assert len(clips) == 1 and probe(clips[0]).codec == "h264" and probe(clips[0]).duration == pytest.approx(3.0, abs=0.05)

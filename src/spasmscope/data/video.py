@@ -1,4 +1,4 @@
-"""Video input and output: the only module that touches PyAV (FFmpeg).
+"""Video input: the only module that decodes video (PyAV, FFmpeg inside); ``writer`` encodes.
 
 Conventions used everywhere in spasmscope:
 - Times are seconds from the first frame's presentation time (``0`` is the first frame shown).
@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -445,80 +444,3 @@ def read_segment(
     ``size=(width, height)`` scales frames in FFmpeg; default is the upright native size.
     """
     return read_frames(path, segment_times(start, end, fps), size=size, stats=stats)
-
-
-class VideoWriter:
-    """Write RGB frames to a video file with PyAV (H.264 by default).
-
-    ``fps`` may be a ``Fraction`` (``Fraction(30000, 1001)`` for 29.97). ``rotation`` writes a display
-    matrix (degrees counter-clockwise, as phones do): frames are given as stored (coded), and a reader
-    that honours the matrix shows them turned by ``rotation``. ``write(frame, t=...)`` with explicit
-    times (seconds) makes a variable-frame-rate file.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        width: int,
-        height: int,
-        fps: float | Fraction = 30,
-        codec: str = "libx264",
-        bitrate: int | None = None,
-        crf: int | None = None,
-        preset: str = "veryfast",
-        rotation: int = 0,
-        gop: int | None = None,
-        variable_rate: bool = False,
-    ):
-        import av
-
-        if width % 2 or height % 2:
-            raise ValueError(f"yuv420p needs even width and height, got {width}x{height}")
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
-        self._container = av.open(str(self.path), "w")
-        options: dict[str, str] = {}
-        if codec in ("libx264", "libx265"):
-            options["preset"] = preset
-            if crf is not None and bitrate is None:
-                options["crf"] = str(crf)
-        if codec == "libx265":
-            options["x265-params"] = "log-level=error"
-        self._stream = self._container.add_stream(codec, rate=rate, options=options)
-        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
-        if bitrate is not None:
-            self._stream.bit_rate = int(bitrate)
-        if gop is not None:
-            self._stream.codec_context.gop_size = int(gop)
-        self._variable = variable_rate
-        if variable_rate:
-            self._stream.codec_context.time_base = Fraction(1, 1000)
-        if rotation:
-            self._stream.set_display_rotation(rotation)
-        self._n = 0
-
-    def write(self, frame: np.ndarray, t: float | None = None) -> None:
-        """Append one coded ``[H, W, 3] uint8`` RGB frame; ``t`` (seconds) only for variable-rate files."""
-        import av
-
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        if self._variable:
-            if t is None:
-                raise ValueError("a variable-rate writer needs t (seconds) for every frame")
-            vf.pts = int(round(t * 1000))
-            vf.time_base = Fraction(1, 1000)
-        for packet in self._stream.encode(vf):
-            self._container.mux(packet)
-        self._n += 1
-
-    def close(self) -> None:
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

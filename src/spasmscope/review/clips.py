@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from spasmscope import atomic
-from spasmscope.data.video import VideoWriter, probe, read_segment
+from spasmscope.data.video import probe, read_segment
+from spasmscope.data.writer import VideoWriter
 
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
 PLAYABLE_SUFFIXES = {".mp4", ".m4v", ".webm"}

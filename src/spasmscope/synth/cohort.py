@@ -233,7 +233,7 @@ def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
 
 def render_video(plan: VideoPlan, out: Path) -> None:
     """Draw and encode one planned video to ``out/plan.folder/plan.name`` (atomically)."""
-    from spasmscope.data.video import VideoWriter
+    from spasmscope.data.writer import VideoWriter
 
     rec = plan.rec
     scene, timeline = _scene_and_timeline(plan)
