@@ -179,3 +179,4 @@ def test_spasm_against_startle_is_the_auc_of_spasm_segments_against_startled_one
     assert "spasm_vs_startle" in summarise(table.assign(child=["a", "a", "b", "b", "c", "c", "c"]), 0.5)
     assert "spasm_vs_startle" not in summarise(_table(), 0.5)
     assert spasm_against_startle(table.assign(startle=0))["auc"] is None
+    assert spasm_against_startle(table.assign(startle=table["startle"].astype(str)))["auc"] == s["auc"]  # as a manifest reads it

@@ -109,7 +109,8 @@ def spasm_against_startle(table: pd.DataFrame) -> dict:
     """Can the scores tell a spasm from the startle reflex? The AUC of spasm segments (``label`` 1) against
     segments holding a startle (a ``startle`` column of 1, as ``synth --startle-rate`` writes), with their counts;
     None where either kind is missing."""
-    spasm, startled = table["score"][table["label"] == 1], table["score"][(table["label"] == 0) & (table["startle"] == 1)]
+    marked = pd.to_numeric(table["startle"], errors="coerce") == 1  # manifest columns are read as text
+    spasm, startled = table["score"][table["label"] == 1], table["score"][(table["label"] == 0) & marked]
     auc = roc_auc_score([1] * len(spasm) + [0] * len(startled), [*spasm, *startled]) if len(spasm) and len(startled) else None
     return {"auc": None if auc is None else float(auc), "n_spasm": len(spasm), "n_startle": len(startled)}
 
