@@ -21,24 +21,32 @@ def _plans(name: str):
 
 
 def test_every_renderer_draws_the_same_motion_its_own_way():
-    assert NAMES == ("articulated", "silhouette") and renderer("silhouette") is RENDERERS[1]
+    assert NAMES == ("articulated", "silhouette", "photo") and renderer("silhouette") is RENDERERS[1]
     drawn = {}
     for name in NAMES:
         plans = _plans(name)
         assert {p.renderer for p in plans} == {name}
         scenes = [_scene_and_timeline(p) for p in plans]
         drawn[name] = (plans, scenes)
-    (pa, sa), (ps, ss) = drawn["articulated"], drawn["silhouette"]
-    assert [dataclasses.replace(p, renderer="") for p in pa] == [dataclasses.replace(p, renderer="") for p in ps]
+    (pa, sa) = drawn["articulated"]
+    for other in NAMES[1:]:
+        ps, ss = drawn[other]
+        assert [dataclasses.replace(p, renderer="") for p in pa] == [dataclasses.replace(p, renderer="") for p in ps]
+        _same_motion_other_look(sa, ss, other)
+    # The infant is where the motion puts it, whichever renderer draws it: the boxes are the same.
+    assert infant_boxes(pa[0]) == infant_boxes(drawn["photo"][0][0])
+
+
+def _same_motion_other_look(sa, ss, name: str) -> None:
     for (scene_a, tl_a), (scene_s, tl_s) in zip(sa, ss, strict=True):
-        assert type(scene_s).name == "silhouette"
+        assert type(scene_s).name == name
         assert np.array_equal(tl_a.pose, tl_s.pose) and np.array_equal(tl_a.camera, tl_s.camera)  # the shared motion
         k = len(tl_a.t) // 2
         a, s = scene_a.render(tl_a, k), scene_s.render(tl_s, k)
         x, y, w, h = (int(v) for v in scene_a.box(tl_a, k))
         assert a.shape == s.shape and np.abs(a.astype(int) - s.astype(int))[y : y + h, x : x + w].mean() > 10  # another look
-    # The infant is where the motion puts it, whichever renderer draws it: the boxes are the same.
-    assert infant_boxes(pa[0]) == infant_boxes(ps[0])
+        if scene_s.rec.night:  # infrared: grey in every renderer
+            assert np.abs(s[..., 0].astype(int) - s[..., 1].astype(int)).mean() < 3
 
 
 def test_the_silhouette_renderer_is_deterministic_and_moves_with_the_body():
@@ -62,7 +70,7 @@ def test_a_stream_of_several_renderers_draws_each_and_one_renderer_changes_nothi
     assert names == set(NAMES)
     one = plan_clip(StreamConfig(seed=2), 3, clip)
     assert type(one.scene).name == "articulated" and np.array_equal(one.timeline.pose, plan_clip(both, 3, clip).timeline.pose)
-    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette"):
+    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo"):
         StreamConfig(renderers=("crayon",))
 
 
@@ -77,7 +85,7 @@ def test_synth_draws_a_cohort_with_the_renderer_asked_for(tmp_path):
     assert manifest["startle"].sum() >= 1 and not (manifest["startle"] & manifest["label"]).any()
     assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) >= 3
     r = run_cli("synth", str(tmp_path / "d"), "--renderer", "crayon")
-    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette" in r.stderr
+    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette, photo" in r.stderr
 
 
 def test_the_startle_reflex_flings_out_and_back_symmetrically_and_is_never_held():

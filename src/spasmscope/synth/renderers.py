@@ -1,14 +1,16 @@
 """The family of renderers: each draws any plan's timeline (the motion model and the recording are shared), in a
 look of its own. ``articulated`` is the project's first drawing; ``silhouette`` fills the body as one clothed shape
-half under a blanket (``silhouette.py``)."""
+half under a blanket (``silhouette.py``); ``photo`` textures that shape with patches of real photographs
+(``photo.py``)."""
 
 from __future__ import annotations
 
 from spasmscope.errors import SettingError
+from spasmscope.synth.photo import PhotoScene
 from spasmscope.synth.render import Scene
 from spasmscope.synth.silhouette import SilhouetteScene
 
-RENDERERS: tuple[type[Scene], ...] = (Scene, SilhouetteScene)
+RENDERERS: tuple[type[Scene], ...] = (Scene, SilhouetteScene, PhotoScene)
 NAMES = tuple(r.name for r in RENDERERS)
 
 

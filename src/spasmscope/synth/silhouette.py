@@ -53,8 +53,8 @@ class SilhouetteScene(Scene):
         super().__init__(look, rec, rng)
         own = self.own
         cloth, blanket = np.asarray(self.colour(look.clothing)), np.asarray(self.colour(own.integers(40, 230, 3)))
-        self.cloth_fabric = fabric(own, self.h, self.w, cloth, np.clip(cloth * own.uniform(0.4, 0.8) + own.uniform(-40, 40, 3), 0, 255), own.uniform(0.1, 0.3) * self.px)
-        self.blanket_fabric = fabric(own, self.h, self.w, blanket, np.clip(blanket * own.uniform(0.5, 0.9) + own.uniform(-50, 50, 3), 0, 255), own.uniform(0.15, 0.4) * self.px)
+        self.cloth_fabric = self._fabric(own, self.h, self.w, cloth, np.clip(cloth * own.uniform(0.4, 0.8) + own.uniform(-40, 40, 3), 0, 255), own.uniform(0.1, 0.3) * self.px)
+        self.blanket_fabric = self._fabric(own, self.h, self.w, blanket, np.clip(blanket * own.uniform(0.5, 0.9) + own.uniform(-50, 50, 3), 0, 255), own.uniform(0.15, 0.4) * self.px)
         self.blanket_reach = own.uniform(0.55, 0.95)  # how far down the thighs the blanket's hem lies, as a share of the legs
         self.covered = own.uniform() < 0.8  # most infants lie under a blanket
 
@@ -62,12 +62,16 @@ class SilhouetteScene(Scene):
         base = super()._background(rng)  # the same draws as the articulated renderer, then a sheet of its own
         sheet = np.asarray(self.colour(self.own.integers(90, 250, 3)))
         ink = np.clip(sheet * self.own.uniform(0.6, 0.95), 0, 255)
-        cloth = fabric(self.own, self.h, self.w, sheet, ink, self.own.uniform(0.08, 0.25) * self.px)
+        cloth = self._fabric(self.own, self.h, self.w, sheet, ink, self.own.uniform(0.08, 0.25) * self.px)
         if self.rec.wide:  # the room stays; the sheet covers the mattress
             return np.where((self._mattress_mask() > 0)[..., None], cloth, base).astype(np.uint8)
         yy, xx = np.mgrid[0 : self.h, 0 : self.w]
         shade = 1 - 0.3 * (((xx - self.w / 2) / self.w) ** 2 + ((yy - self.h / 2) / self.h) ** 2)
         return np.clip(cloth * shade[..., None], 0, 255).astype(np.uint8)
+
+    def _fabric(self, rng: np.random.Generator, h: int, w: int, base: np.ndarray, ink: np.ndarray, period: float) -> np.ndarray:
+        """A ``[h, w, 3] float32`` texture for a cloth in the colours ``base`` and ``ink``: printed (``fabric``)."""
+        return fabric(rng, h, w, base, ink, period)
 
     def _mattress_mask(self) -> np.ndarray:
         mask = np.zeros((self.h, self.w), np.uint8)
