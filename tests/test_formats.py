@@ -173,3 +173,12 @@ def test_probe_says_which_files_have_no_picture_at_their_end(files, tmp_path):
 
     videos = pd.read_csv(tmp_path / "probe.csv").query("level == 'video'").set_index("path")
     assert videos.loc[listed[1], "interlaced"] == 1 and (videos.loc[listed[1], "width"], videos.loc[listed[1], "height"]) == (768, 576)
+
+
+@pytest.mark.parametrize("name", ["vp9 webm", "av1 mkv", "mjpeg avi", "mpeg-4 part 2 avi, B-frames (no pts of its own)", "first timestamp hours from 0", "wmv asf"])
+def test_a_large_file_is_probed_from_its_ends(files, name, monkeypatch):
+    import spasmscope.data.video as video
+
+    monkeypatch.setattr(video, "FULL_SCAN_BYTES", 0)  # every file counts as large: only its first and last packets are read
+    info, ref = probe(files[name]), ffmpeg_read(files[name])
+    assert abs(info.duration - ref.duration) <= ref.frame_s and abs(info.frame_count - ref.frames) <= 1

@@ -142,37 +142,67 @@ class _Span:
     complete: bool  # False: the file ends inside a packet
 
 
+FULL_SCAN_BYTES = 256 << 20  # files up to this size have every packet read; larger ones only their end
+INDEXED_FORMATS = ("mov", "mp4")  # containers whose header indexes every frame (MP4, MOV, M4V, 3GP)
+
+
 def _packet_span(path: Path) -> _Span:
-    """The streams' spans from their packets. Packets that an edit list drops (MP4, MOV) are not counted; a packet
-    with no time of its own takes its decoding time (AVI)."""
+    """The streams' spans, as cheaply as they can be known for sure. MP4 and MOV index every frame in their header
+    (which a readable file has whole), so the header says it. Elsewhere the packets do: every packet of a file up to
+    ``FULL_SCAN_BYTES``; of a larger one the first packets and those from the last keyframe on (an hour of
+    video-EEG is not read through to be probed), its frames then counted from its span and rate."""
+    container, stream = _open(path)
+    with container:
+        if any(name in INDEXED_FORMATS for name in container.format.name.split(",")) and stream.duration and stream.frames:
+            return _header_span(container, stream)
+        if path.stat().st_size <= FULL_SCAN_BYTES:
+            return _scan(container, stream)
+        first = _stream_start(container, stream)
+        tail = container.duration / 1_000_000 if container.duration else 0.0
+        container.seek(int(max(tail - 5.0, 0.0) * 1_000_000), backward=True)  # microseconds, the container's clock
+        span = _scan(container, stream)
+        rate = float(stream.average_rate or stream.base_rate or stream.guessed_rate or 0.0)
+        frames = int(round((span.end - first) * rate)) if span.end is not None and rate else span.frames
+        return _Span(first, span.end, frames, span.file_end, span.complete)
+
+
+def _header_span(container, stream) -> _Span:
+    first = _stream_start(container, stream)
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else first
+    end = start + float(stream.duration * stream.time_base)
+    ends = [float(((s.start_time or 0) + s.duration) * s.time_base) for s in container.streams if s.type in ("video", "audio") and s.duration]
+    return _Span(first, end, int(stream.frames), max([end, *ends]), True)
+
+
+def _scan(container, stream) -> _Span:
+    """Every packet from the container's position on. Packets that an edit list drops are not counted; a packet with
+    no time of its own takes its decoding time (AVI)."""
     import av
 
-    container, stream = _open(path)
     first = last = file_end = None
     frames, complete, length = 0, True, 0.0
     rate = stream.average_rate or stream.base_rate or stream.guessed_rate
-    with container:
-        try:
-            for packet in container.demux():
-                ts = packet.pts if packet.pts is not None else packet.dts
-                if packet.size == 0 or packet.is_discard or packet.stream.type not in ("video", "audio"):
-                    continue
-                if packet.stream is not stream:
-                    if ts is not None:
-                        end = float((ts + (packet.duration or 0)) * packet.stream.time_base)
-                        file_end = end if file_end is None else max(file_end, end)
-                    continue
-                frames += 1
-                if ts is None:
-                    continue
-                t = float(ts * stream.time_base)
-                first = t if first is None else min(first, t)
-                last = t if last is None else max(last, t)
-                # The length of the last packet in decoding order is the last frame's: reordered packets carry the
-                # spacing of their decoding times, which is what MP4's own stream duration adds up.
-                length = float(packet.duration * stream.time_base) if packet.duration else (1 / float(rate) if rate else 0.0)
-        except av.error.FFmpegError:
-            complete = False
+    try:
+        for packet in container.demux():
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if packet.size == 0 or packet.is_discard or packet.stream.type not in ("video", "audio"):
+                continue
+            if packet.stream is not stream:
+                if ts is not None:
+                    end = float((ts + (packet.duration or 0)) * packet.stream.time_base)
+                    file_end = end if file_end is None else max(file_end, end)
+                continue
+            frames += 1
+            if ts is None:
+                continue
+            t = float(ts * stream.time_base)
+            first = t if first is None else min(first, t)
+            last = t if last is None else max(last, t)
+            # The length of the last packet in decoding order is the last frame's: reordered packets carry the
+            # spacing of their decoding times, which is what MP4's own stream duration adds up.
+            length = float(packet.duration * stream.time_base) if packet.duration else (1 / float(rate) if rate else 0.0)
+    except av.error.FFmpegError:
+        complete = False
     end = None if last is None else last + length
     return _Span(first, end, frames, end if file_end is None or end is None else max(file_end, end), complete)
 
