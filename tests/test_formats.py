@@ -182,3 +182,22 @@ def test_a_large_file_is_probed_from_its_ends(files, name, monkeypatch):
     monkeypatch.setattr(video, "FULL_SCAN_BYTES", 0)  # every file counts as large: only its first and last packets are read
     info, ref = probe(files[name]), ffmpeg_read(files[name])
     assert abs(info.duration - ref.duration) <= ref.frame_s and abs(info.frame_count - ref.frames) <= 1
+
+
+def test_windows_after_the_last_frame_that_decodes_are_unreadable(tmp_path):
+    import av
+
+    from spasmscope.data.windows import windows_of
+
+    path = write(Case("tail.avi", "mjpeg", n=300, pix_fmt="yuvj420p"), tmp_path)  # 10 s
+    with av.open(str(path)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(c.streams.video[0]) if p.size]
+    data = bytearray(path.read_bytes())
+    for pos, size in packets[210:]:  # nothing after 7 s decodes
+        data[pos + 20 : pos + size - 2] = bytes(size - 22)
+    path.write_bytes(bytes(data))
+    info = probe(path)
+    rows = [w.row for w in windows_of(info.path, info, WindowConfig(min_visibility=0.0, dark_level=0.0, light_change=1.0), ClipConfig(frames=8, size=32), None)]
+    late = [r for r in rows if r["end"] > 8.0]
+    assert late and all(r["valid"] == 0 and r["reason"] == "unreadable: the file ends at 7.0 s" for r in late)
+    assert all(r["valid"] == 1 for r in rows if r["end"] <= 8.0)
