@@ -103,13 +103,20 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(address)
             page.wait_for_selector("#queue li.current")
-            for _ in range(10):  # detections later in the hour: each a seek into the file
-                # The first frame shown after the seek to the newly selected detection.
-                page.evaluate("window.firstFrame = new Promise(r => { const p = document.getElementById('player');"
-                              " p.addEventListener('seeked', () => p.requestVideoFrameCallback(() => r(performance.now())), {once: true}); })")
-                t0 = page.evaluate("performance.now()")
-                page.keyboard.press("j")
-                first_frame.append((page.evaluate("window.firstFrame") - t0) / 1000)
+            for _ in range(10):  # the next detection, later in the hour: a seek into the file
+                # The key, the seek it starts, and the first frame shown after it, timed inside the page.
+                seconds, at, target, painted = page.evaluate("""async () => {
+                    const p = document.getElementById('player');
+                    const t0 = performance.now();
+                    document.dispatchEvent(new KeyboardEvent('keydown', {key: 'j'}));
+                    const target = p.currentTime;
+                    await new Promise(r => p.addEventListener('seeked', r, {once: true}));
+                    const seeked = performance.now();
+                    const shown = await new Promise(r => p.requestVideoFrameCallback(now => r(now)));
+                    return [(seeked - t0) / 1000, p.currentTime, target, (shown - t0) / 1000];
+                }""")
+                print(json.dumps({"seeked_s": round(seconds, 3), "painted_s": round(painted, 3), "shown_at": round(at, 2), "asked": round(target, 2)}), file=sys.stderr)
+                first_frame.append(painted)
             browser.close()
     finally:
         station.terminate()
