@@ -68,10 +68,11 @@ def test_cv_writes_folds_metrics_and_report(small_cohort, tiny, tmp_path):
     assert m["pooled"]["far"] == (pytest.approx((free["score"] >= 0.5).mean()) if len(free) else None)
     accs = [((g["score"] >= 0.5) == (g["label"] == 1)).mean() for _, g in pred.groupby("child")]
     assert m["per_child"]["accuracy"]["mean"] == pytest.approx(np.mean(accs)) and m["per_child"]["accuracy"]["n"] == len(accs)
-    # The report stands alone: five embedded figures, Table 1, and the PNGs beside it.
+    # The report stands alone: six embedded figures (the paper's five and the reliability curve), Table 1, the PNGs.
     page = (out / "report.html").read_text()
-    assert page.count("src='data:image/png;base64,") == 5 and "Table 1" in page and "http" not in page.split("<pre>")[0]
-    assert sorted(f.name for f in (out / "figures").iterdir()) == ["far.png", "overall.png", "per_child.png", "roc.png", "scores.png"]
+    assert page.count("src='data:image/png;base64,") == 6 and "Table 1" in page and "http" not in page.split("<pre>")[0]
+    assert sorted(f.name for f in (out / "figures").iterdir()) == ["far.png", "overall.png", "per_child.png", "reliability.png", "roc.png", "scores.png"]
+    assert m["calibration"]["brier"] == pytest.approx(float(np.mean((s - y) ** 2)))
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["train"]["seed"] == 5 and len(run["data_fingerprint"]) == 64
     assert len((out / "fold-1" / "train.jsonl").read_text().splitlines()) == 4
