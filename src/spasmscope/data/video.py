@@ -140,6 +140,7 @@ class _Span:
     frames: int  # its packets, each a frame
     file_end: float | None  # the latest end of a packet of any stream (an audio track can run on)
     complete: bool  # False: the file ends inside a packet
+    timed: bool = True  # False: no packet carries a time, so the frames are timed at the codec's rate
 
 
 FULL_SCAN_BYTES = 256 << 20  # files up to this size have every packet read; larger ones only their end
@@ -203,8 +204,12 @@ def _scan(container, stream) -> _Span:
             length = float(packet.duration * stream.time_base) if packet.duration else (1 / float(rate) if rate else 0.0)
     except av.error.FFmpegError:
         complete = False
+    timed = last is not None
+    untimed = _untimed_rate(stream)
+    if not timed and frames and untimed:  # no packet carries a time (a raw elementary stream): frames at the codec's rate
+        first, last, length = 0.0, (frames - 1) / untimed, 1 / untimed
     end = None if last is None else last + length
-    return _Span(first, end, frames, end if file_end is None or end is None else max(file_end, end), complete)
+    return _Span(first, end, frames, end if file_end is None or end is None else max(file_end, end), complete, timed)
 
 
 def picture_note(info: VideoInfo) -> str:
@@ -216,6 +221,13 @@ def picture_note(info: VideoInfo) -> str:
     if info.claimed_duration > info.file_duration + 0.5:
         return f"the header claims {info.claimed_duration:.1f} s but the file holds {info.duration:.1f} s of picture (cut short, or still being written)"
     return ""
+
+
+def _untimed_rate(stream) -> float:
+    """Frames per second of a stream whose packets carry no time: the rate the codec itself signals (H.264's timing
+    information), as FFmpeg's decoder times such frames; else the demuxer's guess."""
+    rate = stream.codec_context.framerate or stream.guessed_rate or stream.average_rate
+    return float(rate) if rate else 0.0
 
 
 def display_size(coded_width: int, coded_height: int, rotation: int, sample_aspect: float) -> tuple[int, int]:
@@ -257,7 +269,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     # Some muxers write the duration as the last time in the file's clock, others as a length: the header claims
     # more than the file holds only when it does by either reading.
     claimed = header if header > file_duration + 0.5 and header > (span.file_end or 0.0) + 0.5 else 0.0
-    fps = average or (frames / duration if duration > 0 else float(nominal or 0.0))
+    fps = (average if span.timed else 0.0) or (frames / duration if duration > 0 else float(nominal or 0.0))
     vfr = bool(nominal) and abs(float(nominal) - fps) > 0.01 * fps
     return VideoInfo(path=str(path), codec=codec, width=width, height=height, rotation=rotation, fps=fps, duration=duration, bitrate=bitrate,
                      frame_count=frames, variable_frame_rate=vfr, file_duration=file_duration, claimed_duration=claimed, interlaced=interlaced,
@@ -396,29 +408,40 @@ def iter_frames(
         return converted[1]
 
     slack = max(_EPS, 0.5 * float(stream.time_base) + 1e-6)
-    with container:
+    try:
         t0 = _stream_start(container, stream)
         i = 0  # next output index to fill
         prev = None  # last decoded frame whose time is <= times[i]
         back = 0.0  # seconds before times[i] to seek to, when a seek lands past it
+        seekable = True
         try:
             while i < len(times):
                 target = times[i] - back
-                # At or before the first frame, seek to the file's start: a time-based seek to the first frame's own time
-                # can land on the next keyframe in some formats (MPEG program streams).
-                container.seek(int((target + t0) / stream.time_base) if target > 0 else 0, stream=stream, backward=True)
-                stats.seeks += 1
+                if seekable:
+                    # At or before the first frame, seek to the file's start: a time-based seek to the first frame's own
+                    # time can land on the next keyframe in some formats (MPEG program streams).
+                    try:
+                        container.seek(int((target + t0) / stream.time_base) if target > 0 else 0, stream=stream, backward=True)
+                        stats.seeks += 1
+                    except av.error.FFmpegError:
+                        # A raw elementary stream: read once, front to back, from a fresh start (``_stream_start`` read
+                        # its first packets).
+                        seekable = False
+                        container.close()
+                        container, stream = _open(path)
                 filled_at_seek = i
                 reseek = False
-                prev_t, damaged = None, stats.damaged
+                prev_t, damaged, counted = None, stats.damaged, 0
                 for shown in _decoded(container, stream, stats):
                     stats.decoded += 1
                     frame = shown[0]
                     ts = frame.pts if frame.pts is not None else frame.dts
-                    if ts is None:
+                    counted += 1
+                    if ts is None and seekable:
                         continue
-                    t = float(ts * (frame.time_base or stream.time_base)) - t0  # a filter may count in its own unit
-                    if prev_t is None and prev is None and t > times[i] + slack and target > 0:
+                    # A stream without timestamps (a raw elementary stream, read from its start) is timed by frame count.
+                    t = (counted - 1) / (_untimed_rate(stream) or TARGET_FPS) if ts is None else float(ts * (frame.time_base or stream.time_base)) - t0
+                    if prev_t is None and prev is None and t > times[i] + slack and target > 0 and seekable:
                         # The demuxer's seek landed past the time asked for (MPEG program streams seek to the next
                         # keyframe): go back further, a second, then four times as far each time, then to the start.
                         back, reseek = max(1.0, 4 * back), True
@@ -435,7 +458,7 @@ def iter_frames(
                     prev = shown
                     # Re-seek only once this seek has filled a frame: a keyframe interval longer than
                     # SEEK_AHEAD_S would otherwise land on the same keyframe again and again.
-                    if times[i] - t > SEEK_AHEAD_S and i > filled_at_seek:
+                    if times[i] - t > SEEK_AHEAD_S and i > filled_at_seek and seekable:
                         reseek, back = True, 0.0
                         break
                 if not reseek:
@@ -448,6 +471,8 @@ def iter_frames(
         while i < len(times):  # past the last frame: hold it
             yield i, upright(prev)
             i += 1
+    finally:
+        container.close()
 
 
 def segment_times(start: float, end: float, fps: float = TARGET_FPS) -> np.ndarray:
