@@ -22,9 +22,8 @@ import numpy as np
 from spasmscope.errors import VideoError
 
 TARGET_FPS = 30.0  # METHOD §2: every segment is resampled to 30 fps
-# Re-seek instead of decoding forward when the next wanted time is this far ahead (seconds). Phone
-# and camera files put a keyframe every 1-10 s, so decoding forward up to ~one GOP costs less than a
-# seek; beyond that a seek wins.
+# Re-seek instead of decoding forward when the next wanted time is this far ahead (seconds): phone and camera files
+# put a keyframe every 1-10 s, so decoding forward up to about one keyframe interval costs less than a seek.
 SEEK_AHEAD_S = 4.0
 # Timestamp comparisons allow this slack (seconds) so float rounding of e.g. 29.97 fps timestamps cannot select the
 # previous frame; a container that stores coarse times (Matroska and WebM: milliseconds) gets half its unit.
@@ -285,9 +284,8 @@ def _upright(frame, rotation: int, size: tuple[int, int] | None, display: tuple[
         w, h = (size[1], size[0]) if rotation in (90, 270) else size
     else:
         w, h = display
-    # AREA averages source pixels, so a large frame shrinks without aliasing; at the coded size FFmpeg's default
-    # scaler only converts. One scaler thread: the decoder's threads already fill the cores, and more made
-    # conversion slower, not faster.
+    # AREA averages source pixels, so a large frame shrinks without aliasing; at the coded size FFmpeg's default only
+    # converts. One scaler thread: the decoder's threads already fill the cores, and more made conversion slower.
     area = "AREA" if size is not None or (w, h) != (frame.width, frame.height) else None
     array = reformatter.reformat(frame, width=w, height=h, format="rgb24", interpolation=area, threads=1).to_ndarray()
     if rotation:
