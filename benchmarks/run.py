@@ -240,19 +240,20 @@ def bench_training(video: Path, segments: int) -> dict:
     return out
 
 
-def run(out: Path, minutes: float, paper: bool, repeats: int) -> dict:
+def run(out: Path, minutes: float, paper: bool, repeats: int, speed_s: float = 180.0) -> dict:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
-    v720 = draw_video(out / "room-720p-3min.mp4", 180, 1280, 720)
-    v720_short = draw_video(out / "room-720p-1min.mp4", 60, 1280, 720)
+    v720 = draw_video(out / f"room-720p-{speed_s:g}s.mp4", speed_s, 1280, 720)
+    v720_short = draw_video(out / f"room-720p-{speed_s / 3:g}s.mp4", speed_s / 3, 1280, 720)
     short = draw_video(out / "room-360p-1min.mp4", 60, 640, 360)
     long = draw_video(out / f"room-360p-{minutes:g}min.mp4", 60 * minutes, 640, 360)
     model_dir = _model_dir(out)
     result: dict = {}
     limit = decode_limit(v720)
     result["decode"] = {"video": "1280x720 H.264 30 fps", "frames_per_s": round(limit, 1)}
-    p = bench_prepare(v720, 24)
+    segments = max(1, min(24, int(speed_s // 5)))  # 5-s segments of the speed video for prepare and training
+    p = bench_prepare(v720, segments)
     result["prepare"] = {**p, "share_of_decode_limit": round(p["frames_per_s"] / limit, 3)}
     result["model"] = bench_model(["cpu", "paper"] if paper else ["cpu"], repeats)
     stages = bench_stages(v720, model_dir)
@@ -272,7 +273,7 @@ def run(out: Path, minutes: float, paper: bool, repeats: int) -> dict:
     many = screen_in_child(model_dir, long, out / f"screen-{minutes:g}min")
     result["memory"] = {"peak_rss_mib_1min": round(one["peak_rss_mib"], 1), f"peak_rss_mib_{minutes:g}min": round(many["peak_rss_mib"], 1),
                         "ratio": round(many["peak_rss_mib"] / one["peak_rss_mib"], 3), f"recording_s_per_s_{minutes:g}min": round(many["duration"] / many["seconds"], 1)}  # fmt: skip
-    result["training"] = bench_training(v720, 24)
+    result["training"] = bench_training(v720, segments)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU only'}"
     return {"date": date.today().isoformat(), "machine": machine, "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]), **result}
 
@@ -303,10 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--minutes", type=float, default=60.0, help="length of the long recording for the memory figure")
     ap.add_argument("--no-paper", action="store_true", help="skip the paper preset's model figures (minutes on a CPU)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--speed-seconds", type=float, default=180.0, help="length of the 720p video of the speed figures (a third as long for the fixed cost)")
     ap.add_argument("--write", action="store_true", help="append the figures to BENCHMARKS.md")
     args = ap.parse_args(argv)
     # Resolved here: the stages hand the path to manifests written in temporary folders, which resolve relative paths from there.
-    result = run(args.out.resolve(), args.minutes, not args.no_paper, args.repeats)
+    result = run(args.out.resolve(), args.minutes, not args.no_paper, args.repeats, args.speed_seconds)
     print(json.dumps(result, indent=1))
     if args.write:
         write_entry(result, HERE.parent / "BENCHMARKS.md")
