@@ -134,14 +134,14 @@ def make_app(station: Station, token: str) -> Starlette:
         if order not in ("score", "time") or state not in STATES:
             return JSONResponse({"error": f"order is score or time, state one of {', '.join(STATES)}"}, status_code=422)
         table = station.items()
-        decided = int((table["state"] != "undecided").sum())
+        total, decided = len(table), int((table["state"] != "undecided").sum())
         if recording:
             table = table[table["recording"] == recording]
         if state != "all":
             table = table[table["state"] == state]
         table = table.sort_values(["peak_score", "recording", "onset"], ascending=[False, True, True], na_position="first") if order == "score" else table.sort_values(["recording", "onset"])
         rows = table.astype(object).where(table.notna(), None).to_dict("records")
-        return JSONResponse({"reviewer": station.reviewer, "items": rows, "reviewed": decided, "total": len(station.items())})
+        return JSONResponse({"reviewer": station.reviewer, "items": rows, "reviewed": decided, "total": total})
 
     async def recordings(request: Request) -> Response:
         out = []
