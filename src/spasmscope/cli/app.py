@@ -53,6 +53,12 @@ LrOpt = Annotated[float | None, typer.Option(help="Change the preset's learning 
 SeedOpt = Annotated[int | None, typer.Option(help="Change the seed (initialisation, order, augmentation; fold k uses seed + k).")]
 FreezeOpt = Annotated[str | None, typer.Option(help="none (full fine-tuning), backbone (linear probe) or early (first two stages fixed).")]
 Table1Opt = Annotated[bool, typer.Option(help="Measure the videos for Table 1 of the report.")]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(metavar="ADDRESS", help="Run on Ray (pip install 'spasmscope\\[ray]'): local, a Ray started on this machine for this run; "
+                 "auto, the cluster this machine joined with `ray start`; HOST:PORT, the cluster whose head listens there. Recordings and "
+                 "cache must be on a file system every node mounts."),
+]  # fmt: skip
 BackboneOutOpt = Annotated[Path, typer.Option(help="Backbone folder: model.safetensors, config.json, pretrain.jsonl (pass it to --weights).")]
 
 

@@ -14,6 +14,7 @@ from spasmscope.cli.app import (
     FreezeOpt,
     LrOpt,
     PresetOpt,
+    RayOpt,
     SeedOpt,
     StrictOpt,
     Table1Opt,
@@ -45,8 +46,9 @@ def cv(
     table1: Table1Opt = True,
     workers: WorkersOpt = 0,
     strict: StrictOpt = False,
+    ray: RayOpt = None,
 ) -> None:
-    """Child-level k-fold cross-validation as in the paper; a killed run resumes at its first unfinished fold."""
+    """Child-level k-fold cross-validation as in the paper; a killed run resumes at its unfinished folds."""
     from spasmscope.data.manifest import read_manifest
     from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights
@@ -55,7 +57,7 @@ def cv(
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     with bars() as progress:
         result = cross_validate(read_manifest(manifest, require_labels=True), out, cfg, folds, tuple(train_only), resolve_weights(weights, cfg), cache,
-                                workers_or_all(workers), strict, table1, progress)  # fmt: skip
+                                workers_or_all(workers), strict, table1, progress, ray)  # fmt: skip
     report_skipped(result.skipped.items)
     print_metrics(result.metrics, out, result.report)
     finish(result.skipped.items)

@@ -121,10 +121,12 @@ def cross_validate(
     strict: bool = False,
     table1: bool = True,
     progress: Progress | None = None,
+    ray: str | None = None,
 ) -> RunResult:
     """Child-level k-fold CV; writes ``out/predictions.csv`` (test rows + ``fold`` 1..k + ``score``),
     ``out/metrics.json``, with ``table1`` Table 1 and the factor analysis, and ``out/report.html``. Resumes at the
-    first fold without predictions."""
+    folds without predictions. With ``ray`` (an address, ``cluster.connect``) each of those folds is a Ray task;
+    the run folder is the same."""
     if k < 2:
         raise SettingError(f"folds={k}", "cross-validation needs at least 2 folds")
     segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
@@ -136,32 +138,46 @@ def cross_validate(
             "weights": weights, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path)}  # fmt: skip
     _check_run(out, meta)
     atomic.write_csv(out / "folds.csv", pd.DataFrame({"child": segs.rows["child"], "fold": np.where(folds == TRAIN_ONLY, 0, folds + 1)}).drop_duplicates())
-    parts = []
+    parts: dict[int, pd.DataFrame] = {}
     for fold in range(k):
-        fold_dir = out / f"fold-{fold + 1}"
-        done = fold_dir / PREDICTIONS
+        done = out / f"fold-{fold + 1}" / PREDICTIONS
         if done.exists():
             counter(progress, f"fold {fold + 1}/{k}: done earlier, kept", 1, 1)
-            parts.append(pd.read_csv(done, keep_default_na=False, na_values=[""]))
-            continue
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        train_idx, test_idx = fold_rows(folds, fold)
-        seed = cfg.train.seed + fold
-        model, source = _new_model(cfg, weights, seed)
-        log = fold_dir / "train.jsonl"
-        log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
-        train_cfg = replace(cfg.train, seed=seed)
-        fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], train_cfg, log=log, progress=progress, stage=f"fold {fold + 1}/{k} train")
-        scores = predict(model, segs.loader(test_idx), len(test_idx), flips=cfg.train.test_flips)
-        part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
-        atomic.write_json(fold_dir / "weights.json", source)
-        atomic.write_csv(done, part)  # written last: its existence marks the fold as finished
-        parts.append(part)
-    predictions = pd.concat(parts, ignore_index=True)
+            parts[fold] = pd.read_csv(done, keep_default_na=False, na_values=[""])
+    todo = [fold for fold in range(k) if fold not in parts]
+    if ray is None:
+        for fold in todo:
+            parts[fold] = run_fold(segs, folds, fold, k, cfg, weights, out, progress)
+    else:
+        from spasmscope.study.on_ray import folds_on_ray
+
+        parts.update(folds_on_ray(ray, segs, folds, todo, k, cfg, weights, out, progress))
+    predictions = pd.concat([parts[fold] for fold in range(k)], ignore_index=True)
     atomic.write_csv(out / PREDICTIONS, predictions)
     metrics = summarise(predictions, cfg.train.threshold, seed=cfg.train.seed)
     atomic.write_json(out / METRICS, metrics)
     return _finish(manifest, out, predictions, metrics, segs.skipped, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
+
+
+def run_fold(segs: Segments, folds: pd.Series, fold: int, k: int, cfg: RunConfig, weights: str, out: Path, progress: Progress | None = None) -> pd.DataFrame:
+    """Train fold ``fold`` (0-based) of the ``k`` in ``folds`` (``assign_folds``) from its seed, score its test rows and write
+    ``out/fold-{fold + 1}/``: ``train.jsonl``, ``weights.json`` and, last, ``predictions.csv``, whose existence
+    marks the fold as finished. Returns those predictions. Depends on nothing but its arguments, so a fold gives
+    the same predictions wherever it runs."""
+    fold_dir = out / f"fold-{fold + 1}"
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    train_idx, test_idx = fold_rows(folds, fold)
+    seed = cfg.train.seed + fold
+    model, source = _new_model(cfg, weights, seed)
+    log = fold_dir / "train.jsonl"
+    log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
+    fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], replace(cfg.train, seed=seed), log=log, progress=progress,
+        stage=f"fold {fold + 1}/{k} train")  # fmt: skip
+    scores = predict(model, segs.loader(test_idx), len(test_idx), flips=cfg.train.test_flips)
+    part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
+    atomic.write_json(fold_dir / "weights.json", source)
+    atomic.write_csv(fold_dir / PREDICTIONS, part)  # written last: its existence marks the fold as finished
+    return part
 
 
 def train_final(
