@@ -7,15 +7,16 @@ from typing import Annotated
 
 import typer
 
-from spasmscope.cli.app import StrictOpt, app, finish, report_skipped
+from spasmscope.cli.app import RayOpt, StrictOpt, app, finish, report_skipped
 from spasmscope.cli.bars import bars
+from spasmscope.errors import InputError
 
 
 @app.command()
 def screen(
     model: Annotated[Path, typer.Argument(help="Model folder from `spasmscope train` (model.safetensors + config.json).")],
-    videos: Annotated[list[Path], typer.Argument(help="Recordings to screen, any length.")],
     out: Annotated[Path, typer.Option(help="Folder for windows.csv, events.csv, timelines/, report.html.")],
+    videos: Annotated[list[Path] | None, typer.Argument(help="Recordings to screen, any length.")] = None,
     hop: Annotated[float, typer.Option(help="Seconds between the starts of the 5-s windows.")] = 2.5,
     threshold: Annotated[float, typer.Option(help="A window scoring at or above it is a detection.")] = 0.5,
     crop: Annotated[str, typer.Option(help="auto: find the infant and crop around it; none: whole frame; X,Y,W,H: a fixed box in pixels.")] = "auto",
@@ -26,6 +27,9 @@ def screen(
     views: Annotated[str, typer.Option(help="model: score windows as the model was set to (cpu preset: four flipped views); one: one view, about 1.3x faster on a CPU; flips: the four flipped views.")] = "model",
     events: Annotated[Path | None, typer.Option(help="Annotated spasms (video,onset,offset) to mark on the timelines.")] = None,
     strict: StrictOpt = False,
+    list_file: Annotated[Path | None, typer.Option("--list", help="A text file naming recordings, one per line (relative to the file's folder; # starts a comment), screened after VIDEOS.")] = None,
+    ray: RayOpt = None,
+    chunk_minutes: Annotated[float, typer.Option(help="With --ray: long recordings go through the cluster in chunks of this many minutes.")] = 20.0,
 ) -> None:
     """Screen recordings for spasms: score 5-s windows, gate their quality, merge detections, write a report."""
     from spasmscope.data.windows import WindowConfig
@@ -34,9 +38,13 @@ def screen(
 
     windows = WindowConfig(hop=hop, crop=crop, detector=str(detector or ""), min_visibility=min_visibility, light_change=light_change)
     cfg = ScreenConfig(windows, threshold=threshold, merge_gap=merge_gap, views=views)
-    paths = [str(v) for v in videos]
+    from spasmscope.data.manifest import read_list
+
+    paths = [str(v) for v in videos or []] + (read_list(list_file) if list_file is not None else [])
+    if not paths:
+        raise InputError(None, "no recording given", "name recordings after the model folder, or give --list FILE")
     with bars() as progress:
-        result = run_screen(model, paths, out, cfg, strict=strict or len(paths) == 1, progress=progress, events=events)
+        result = run_screen(model, paths, out, cfg, strict=strict or len(paths) == 1, progress=progress, events=events, ray=ray, chunk_minutes=chunk_minutes)
     report_skipped(result.skipped)
     for path, note in result.notes:
         typer.echo(f"note: {path}: {note}", err=True)

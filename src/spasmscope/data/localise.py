@@ -90,6 +90,19 @@ class Localiser(Protocol):
         """The indices of a window's frames that ``update`` looks at (the others need not be decoded)."""
         ...
 
+    def memory(self) -> int:
+        """How many windows back ``update`` still remembers (``remembered``): a chunk of a recording is localised
+        after watching that many windows before it."""
+        ...
+
+
+FORGOTTEN = 1e-6  # a past window whose weight in a localiser's state has fallen below this is forgotten
+
+
+def remembered(keep: float) -> int:
+    """Windows until a state that keeps ``keep`` of itself per window holds less than ``FORGOTTEN`` of a window."""
+    return 0 if keep <= 0 else math.ceil(math.log(FORGOTTEN) / math.log(keep))
+
 
 def crop_around(box: Box | None, width: int, height: int, cfg: LocaliseConfig) -> Box:
     """A square crop around ``box`` with the margin, inside the frame; the whole frame for ``None`` or when the
@@ -146,6 +159,9 @@ class MotionLocaliser:
 
     def frames_read(self, n_frames: int, fps: float) -> np.ndarray:
         return np.arange(0, n_frames, self._stride(fps))
+
+    def memory(self) -> int:
+        return remembered(self.cfg.decay)
 
     def _stride(self, fps: float) -> int:
         return max(1, int(round(fps * self.cfg.step_s / 2)))
@@ -401,6 +417,9 @@ class OnnxDetector:
 
     def frames_read(self, n_frames: int, fps: float) -> np.ndarray:
         return np.array([n_frames // 2])
+
+    def memory(self) -> int:
+        return remembered(self.smooth)
 
     def update(self, frames: np.ndarray, fps: float) -> Localisation:
         h, w = frames.shape[1:3]

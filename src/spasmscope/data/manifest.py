@@ -189,3 +189,20 @@ def read_inputs(inputs: list[Path]) -> tuple[Manifest | None, list[str]]:
         if p.suffix.lower() == ".csv":
             raise InputError(p, "a manifest must be given alone", "run one manifest at a time, or list video files only")
     return None, [str(p) for p in inputs]
+
+
+def read_list(path: str | os.PathLike) -> list[str]:
+    """The recordings named in a text file, one per line; a relative path starts at the file's folder, blank lines
+    and ``#`` comments are skipped. Files are not checked here (``batch.probe_all`` reports the unreadable ones)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "list file not found", "give a text file naming one recording per line")
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise InputError(path, "is not a text file", "give a text file naming one recording per line") from None
+    names = [line.split("#", 1)[0].strip() for line in lines]
+    paths = [str(Path(n) if os.path.isabs(n) else (path.parent / n).resolve()) for n in names if n]
+    if not paths:
+        raise InputError(path, "names no recording", "write one recording's path per line")
+    return paths

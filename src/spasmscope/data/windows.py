@@ -98,10 +98,19 @@ def characteristic_pairs(n_frames: int) -> np.ndarray:
     return np.linspace(0, max(n_frames - 2, 0), CHARACTERISTIC_PAIRS).astype(int)
 
 
-def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, localiser: Localiser | None) -> Iterator[Window]:
+def windows_of(
+    path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, localiser: Localiser | None, first: int = 0, stop: int | None = None,
+) -> Iterator[Window]:
     """Every window of a recording, in order, each with its row (quality, visibility, crop, characteristics)
-    and, when valid, its clip. Decodes the file once, front to back; holds at most one window of frames."""
+    and, when valid, its clip. Decodes the file once, front to back; holds at most one window of frames.
+
+    ``first`` and ``stop`` limit it to windows ``first..stop-1`` (a chunk of a long recording); the localiser
+    then first watches the windows before ``first`` that it would still remember (``Localiser.memory``), so
+    it reaches the state of a front-to-back pass (to the ``localise.FORGOTTEN`` share of the past it forgets)."""
     spans = window_spans(info.duration, SEGMENT_S, cfg.hop)
+    begin = max(0, first - localiser.memory()) if localiser is not None else first
+    spans = spans[begin : len(spans) if stop is None else stop]
+    warming = first - begin  # the windows before these only bring the localiser up to date
     # Converting a decoded frame to RGB costs far more than decoding it, and of a window's 150 frames only about
     # half are looked at (the localiser's, the clip's interpolation taps, the characteristic pairs): ask for
     # those, and stand each unread frame in with a read one (it weighs nothing in any of them).
@@ -125,12 +134,14 @@ def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, 
     k = 0
     broken = ""
 
-    def finish(k: int) -> Window:
+    def finish(k: int) -> Window | None:
         nonlocal window
         start, end = (float(v) for v in spans[k])
         row = {**base, "start": round(start, 3), "end": round(end, 3), "score": np.nan}
         lost = [(a, b) for a, b in stats.gaps if a < end and b > start]
         if broken or stats.last_time < end - 1.0 or lost:
+            if k < warming:
+                return None
             # The decoder holds the last frame past a file's end, and over frames lost to damage; such a window
             # shows nothing new where it matters.
             reason = broken or (f"unreadable: frames lost from {lost[0][0]:.1f} to {lost[-1][1]:.1f} s (damaged file)" if lost
@@ -142,6 +153,9 @@ def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, 
         for r in read[n]:
             window[r] = buffer[wanted[k][r]]
         frames = window
+        if k < warming:
+            localiser.update(frames, 30.0)
+            return None
         pairs = characteristic_pairs(len(frames))
         v = visual(frames[pairs], frames[np.minimum(pairs + 1, len(frames) - 1)])
         found = localiser.update(frames, 30.0) if localiser is not None else None
@@ -163,7 +177,8 @@ def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, 
         for i, frame in frames_in:
             buffer[i] = frame
             while k < len(spans) and i >= wanted[k][-1]:
-                yield finish(k)
+                if (item := finish(k)) is not None:
+                    yield item
                 k += 1
                 first = wanted[k][0] if k < len(spans) else i + 1
                 for j in [j for j in buffer if j < first]:
@@ -173,7 +188,8 @@ def windows_of(path: str, info: VideoInfo, cfg: WindowConfig, clip: ClipConfig, 
     finally:
         frames_in.close()
     while k < len(spans):
-        yield finish(k)
+        if k >= warming:
+            yield finish(k)
         k += 1
 
 

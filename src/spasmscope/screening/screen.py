@@ -87,6 +87,18 @@ def map_frame_buffers() -> None:
 
 
 @torch.no_grad()
+def score_windows(model: Hiera, run: RunConfig, batch: list[Window], cfg: ScreenConfig, temperature: float = 1.0) -> None:
+    """Score ``batch`` (windows with clips; ``cfg.batch_size`` at most) with ``model`` on ``device()``: each row's
+    ``score`` becomes the mean probability over its clips, tempered by the model's ``temperature``."""
+    clips = [w.clip for w in batch]
+    counts = [len(c) for c in clips]
+    p = score_clips(model, np.concatenate(clips), cfg.flips(run))
+    means = temper(np.array([chunk.mean() for chunk in np.split(p, np.cumsum(counts)[:-1])]), temperature)
+    for w, score in zip(batch, means, strict=True):
+        w.row["score"] = round(float(score), 6)
+
+
+@torch.no_grad()
 def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, advance: Advance | None = None, temperature: float = 1.0) -> pd.DataFrame:
     """Screen one recording: one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
 
@@ -100,16 +112,8 @@ def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, adv
     rows: list[dict] = []
     pending: list[Window] = []
 
-    def score(batch: list[Window]) -> None:
-        clips = [w.clip for w in batch]
-        counts = [len(c) for c in clips]
-        p = score_clips(model, np.concatenate(clips), cfg.flips(run))
-        means = temper(np.array([chunk.mean() for chunk in np.split(p, np.cumsum(counts)[:-1])]), temperature)
-        for w, score in zip(batch, means, strict=True):
-            w.row["score"] = round(float(score), 6)
-
     def flush() -> None:
-        score(pending)
+        score_windows(model, run, pending, cfg, temperature)
         if advance is not None:
             advance(len(pending))
         pending.clear()
@@ -164,11 +168,12 @@ class ScreenResult:
 
 
 def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, strict: bool = False, progress: Progress | None = None,
-           events: Path | None = None) -> ScreenResult:  # fmt: skip
+           events: Path | None = None, ray: str | None = None, chunk_minutes: float = 20.0) -> ScreenResult:  # fmt: skip
     """Screen ``videos`` with the model in ``model_dir``; writes the outputs listed in the module docstring and
     returns them. A recording finished by an earlier run with the same settings and model is read back.
     ``progress`` counts windows (stage ``screen windows``); ``events`` (CSV of annotated spasms) are marked on the
-    timelines."""
+    timelines. With ``ray`` (an address, ``cluster.connect``) the unfinished recordings go through a Ray cluster in
+    chunks of ``chunk_minutes`` (``screening.on_ray``); a recording that fails there twice is skipped."""
     from spasmscope.data.manifest import read_events
     from spasmscope.digests import sha256
     from spasmscope.model.weights import MODEL_FILE, load_model
@@ -187,18 +192,27 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     finished = {p: out / "recordings" / recording_key(p, cfg, model_sha) / "windows.csv" for p in infos}
     counts = {p: len(window_spans(i.duration, SEGMENT_S, cfg.windows.hop)) for p, i in infos.items()}
     advance = counter(progress, "screen windows", sum(counts.values()), sum(counts[p] for p in infos if finished[p].exists()))
-    parts = []
-    for path in infos:
-        if finished[path].exists():
-            parts.append(read_windows(finished[path]))
-            continue
-        table = screen_video(model, run, path, cfg, advance, meta.get("temperature", 1.0))
-        atomic.write_csv(finished[path], table)  # a recording is finished once this file exists
-        parts.append(table)
-    windows = pd.concat(parts, ignore_index=True)
+    tables = {p: read_windows(f) for p, f in finished.items() if f.exists()}
+    todo = [p for p in infos if p not in tables]
+    if ray is None:
+        for path in todo:
+            tables[path] = screen_video(model, run, path, cfg, advance, meta.get("temperature", 1.0))
+            atomic.write_csv(finished[path], tables[path])  # a recording is finished once this file exists
+    else:
+        from spasmscope.screening.on_ray import recordings_on_ray
+
+        for path, table in recordings_on_ray(ray, Path(model_dir), {p: infos[p] for p in todo}, cfg, run.clip, chunk_minutes, advance):
+            if isinstance(table, str):
+                skipped.add(path, table)
+                continue
+            tables[path] = table
+            atomic.write_csv(finished[path], table)
+    if not tables:
+        raise InputError(None, "no recording could be screened", "see the lines above")
+    windows = pd.concat([tables[p] for p in infos if p in tables], ignore_index=True)
     found = [detections(g, cfg.threshold, cfg.merge_gap).assign(video=v) for v, g in windows.groupby("video", sort=False)]
     detected = pd.concat(found, ignore_index=True)[["video", "onset", "offset", "peak_score", "peak_time", "first_alarm"]]
     atomic.write_csv(out / "windows.csv", windows)
     atomic.write_csv(out / "events.csv", detected)
-    notes = [(p, note) for p, i in infos.items() if (note := picture_note(i))]
+    notes = [(p, note) for p, i in infos.items() if p in tables and (note := picture_note(i))]
     return ScreenResult(windows, detected, skipped.items, write_screen_report(out, cfg.threshold, reference), notes)
