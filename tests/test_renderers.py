@@ -21,7 +21,7 @@ def _plans(name: str):
 
 
 def test_every_renderer_draws_the_same_motion_its_own_way():
-    assert NAMES == ("articulated", "silhouette", "photo") and renderer("silhouette") is RENDERERS[1]
+    assert NAMES == ("articulated", "silhouette", "photo", "shaded") and renderer("silhouette") is RENDERERS[1]
     drawn = {}
     for name in NAMES:
         plans = _plans(name)
@@ -70,7 +70,7 @@ def test_a_stream_of_several_renderers_draws_each_and_one_renderer_changes_nothi
     assert names == set(NAMES)
     one = plan_clip(StreamConfig(seed=2), 3, clip)
     assert type(one.scene).name == "articulated" and np.array_equal(one.timeline.pose, plan_clip(both, 3, clip).timeline.pose)
-    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo"):
+    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo, shaded"):
         StreamConfig(renderers=("crayon",))
 
 
@@ -85,7 +85,7 @@ def test_synth_draws_a_cohort_with_the_renderer_asked_for(tmp_path):
     assert manifest["startle"].sum() >= 1 and not (manifest["startle"] & manifest["label"]).any()
     assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) >= 3
     r = run_cli("synth", str(tmp_path / "d"), "--renderer", "crayon")
-    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette, photo" in r.stderr
+    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette, photo, shaded" in r.stderr
 
 
 def test_the_startle_reflex_flings_out_and_back_symmetrically_and_is_never_held():
@@ -118,3 +118,32 @@ def test_startles_land_in_segments_without_a_spasm_and_leave_the_rest_as_it_was(
     (_, tl_plain), (_, tl_startled) = _scene_and_timeline(dataclasses.replace(p, startles=())), _scene_and_timeline(p)
     moved = np.abs(tl_startled.pose - tl_plain.pose).max(axis=1) > 1e-9
     assert moved.any() and all(any(o <= t < o + 3 for o in p.startles) for t in tl_plain.t[moved])
+
+
+def test_the_shaded_renderer_films_a_body_in_perspective_and_its_box_holds_it():
+    from spasmscope.synth.shaded import ShadedScene
+
+    plans = _plans("shaded")
+    for plan in plans:
+        scene, tl = _scene_and_timeline(plan)
+        assert isinstance(scene, ShadedScene)
+        k = len(tl.t) // 2
+        frame = scene.render(tl, k)
+        assert np.array_equal(frame, _scene_and_timeline(plan)[0].render(tl, k))  # deterministic
+        # Everything drawn of the infant (where the frame differs from the empty scene) lies inside its box.
+        empty = scene.render(dataclasses.replace(tl, present=np.zeros(len(tl.t), bool)), k)
+        drawn = np.abs(frame.astype(int) - empty.astype(int)).max(axis=2) > 30
+        if tl.hand[k, 0] > 0:
+            continue  # the parent's hand reaches in from outside the box
+        x, y, w, h = scene.box(tl, k)
+        ys, xs = np.nonzero(drawn)
+        assert len(xs) > 50 and xs.min() >= x - 2 and xs.max() <= x + w + 2 and ys.min() >= y - 2 and ys.max() <= y + h + 2
+    # Perspective: with the camera tilted, a point raised off the surface shows higher up the picture, and a nearer
+    # point larger, than on a camera straight above.
+    scene, _ = _scene_and_timeline(plans[0])
+    scene.pitch = 0.6
+    (flat, raised), (d_flat, d_raised) = scene.project(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]))
+    assert raised[1] < flat[1] - 1 and d_raised < d_flat
+    scene.pitch = 0.0
+    (flat, raised), _ = scene.project(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]))
+    assert raised[1] == pytest.approx(flat[1])

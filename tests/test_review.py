@@ -109,11 +109,15 @@ def test_export_writes_what_cv_and_score_events_read(screened, tmp_path):
     assert (manifest.rows["end"] - manifest.rows["start"]).max() <= 5.0 and set(manifest.rows["child"]) == {"c1"}
     events = read_events(tmp_path / "export" / "events.csv")  # what score-events reads as truth
     assert sorted(events["onset"]) == sorted([items["onset"].iloc[0], 40.0])
-    from spasmscope.screening.events import EventParams
-    from spasmscope.screening.scoring import score_run
+    assert sorted(events["offset"]) == sorted([items["offset"].iloc[0], 41.0])  # an added event keeps its stored offset
+    from conftest import run_cli
 
-    scored = score_run(screened / "windows.csv", tmp_path / "export" / "events.csv", tmp_path / "scored", EventParams(threshold=0.01))
-    assert scored["spasm"]["reference_events"] == 2  # a reviewed recording measures a model
+    # A reviewed recording measures a model: score-events takes the exported events as truth.
+    r = run_cli("score-events", str(screened / "windows.csv"), "--events", str(tmp_path / "export" / "events.csv"), "--out", str(tmp_path / "scored"), "--threshold", "0.01")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "scored" / "event_metrics.json").read_text())["spasm"]["reference_events"] == 2
+    r = run_cli("score-events", str(screened / "windows.csv"), "--out", str(tmp_path / "scored"))
+    assert r.returncode == 2 and "give the annotated spasms once" in r.stderr
     tsv = pd.read_csv(next((tmp_path / "export").glob("*_events.tsv")), sep="\t")
     assert list(tsv.columns[:6]) == ["onset", "duration", "eventType", "confidence", "reviewer", "decision"]
     agreement = json.loads((tmp_path / "export" / "agreement.json").read_text())
@@ -133,4 +137,6 @@ def test_review_export_command_and_its_errors(screened, tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "x" / "manifest.csv").is_file() and "spasm-free segments" in r.stdout
     r = run_cli("review", "export", str(tmp_path), "--out", str(tmp_path / "y"))
-    assert r.returncode == 2 and r.stderr.strip() == f"error: {tmp_path}: is not a screening run (no windows.csv and events.csv); give the --out folder of `spasmscope screen`"
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {tmp_path}: is not a run to review (no windows.csv and events.csv, nor predictions.csv and run.json); "
+        "give the --out folder of `spasmscope screen`, `cv` or `evaluate`")

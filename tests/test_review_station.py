@@ -124,7 +124,8 @@ def test_concurrent_clients_and_a_killed_server_lose_nothing_acknowledged(screen
 
 def test_a_folder_that_is_not_a_run_and_a_recording_moved_since_screening(screened, tmp_path):
     r = subprocess.run([SPASMSCOPE, "review", str(tmp_path), "--no-browser"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and r.stderr.strip().endswith("is not a screening run (no windows.csv and events.csv); give the --out folder of `spasmscope screen`")
+    assert r.returncode == 2 and r.stderr.strip().endswith(
+        "is not a run to review (no windows.csv and events.csv, nor predictions.csv and run.json); give the --out folder of `spasmscope screen`, `cv` or `evaluate`")
     run = fresh_copy(screened, tmp_path)
     windows = (run / "windows.csv").read_text()
     video = windows.splitlines()[1].split(",")[0]
@@ -167,6 +168,7 @@ def test_a_keyboard_review_in_a_real_browser_from_screening_to_export(screened, 
         later = page.evaluate("document.getElementById('player').currentTime")
         assert max(0.0, onset - 3.0) - 0.05 <= first < onset and later > first + 0.3  # it plays, from 3 s before the onset
 
+        page.wait_for_function("document.getElementById('strip').naturalWidth > 0")  # the frame strip of the detection
         page.keyboard.press("a")  # accept the second; the third is next
         page.wait_for_function("document.getElementById('progress').textContent.startsWith('1 of')")
         page.keyboard.press("r")
@@ -229,3 +231,83 @@ def test_a_recording_browsers_cannot_play_is_served_as_an_h264_clip(screened, tm
         assert request(f"{base}/clip/rec0?start=4&end=4&token={token}")[0] == 422
     clips = list((run / "review-clips").glob("*.mp4"))
     assert len(clips) == 1 and probe(clips[0]).codec == "h264" and probe(clips[0]).duration == pytest.approx(3.0, abs=0.05)
+
+
+def test_another_reviewers_decisions_and_the_frame_strip(screened, tmp_path):
+    import cv2
+    import numpy as np
+
+    from spasmscope.data.video import read_frames
+    from spasmscope.screening.report import STRIP_FRAMES, STRIP_HEIGHT
+
+    run = fresh_copy(screened, tmp_path)
+    with station(run) as (_, base, token):
+        items = json.loads(request(f"{base}/api/items?token={token}")[1])["items"]
+        store = ReviewStore(run / "review.sqlite")
+        store.decide(items[0]["id"].split(":", 1)[1], "bob", "reject")
+        store.decide(items[1]["id"].split(":", 1)[1], "bob", "accept")
+        mine = json.loads(request(f"{base}/api/items?token={token}")[1])
+        assert mine["reviewers"] == ["ann", "bob"] and {it["state"] for it in mine["items"]} == {"undecided"}
+        assert "bob: reject" in {it["id"]: it for it in mine["items"]}[items[0]["id"]]["others"]
+        bobs = json.loads(request(f"{base}/api/items?reviewer=bob&state=reject&token={token}")[1])
+        assert bobs["shown_for"] == "bob" and [it["id"] for it in bobs["items"]] == [items[0]["id"]]
+        assert request(f"{base}/api/items?reviewer=carol&token={token}")[0] == 422
+        # The strip: frames evenly across the detection, side by side, as the report draws them.
+        it = items[0]
+        status, png = request(f"{base}/strip/{it['recording']}?onset={it['onset']}&offset={it['offset']}&token={token}")
+        assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
+        strip = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        video = json.loads((run / "screen.json").read_text())["videos"][0]
+        frames = read_frames(video, np.linspace(it["onset"], it["offset"], STRIP_FRAMES + 2)[1:-1])
+        assert strip.shape[0] == STRIP_HEIGHT and strip.shape[1] == STRIP_FRAMES * round(frames.shape[2] * STRIP_HEIGHT / frames.shape[1])
+        assert request(f"{base}/strip/{it['recording']}?onset=5&offset=1&token={token}")[0] == 422
+        assert request(f"{base}/strip/{it['recording']}?onset=1&offset=5")[0] == 403
+
+
+CV_TOML = """
+[model]
+input_size = [8, 32, 32]
+embed_dim = 16
+stages = [1, 1, 1, 1]
+[clip]
+frames = 8
+size = 32
+[train]
+epochs = 1
+batch_size = 4
+"""
+
+
+def test_a_cv_run_is_reviewed_as_its_positive_segments(small_cohort, tmp_path):
+    import pandas as pd
+
+    from conftest import run_cli
+
+    from spasmscope.data.manifest import read_manifest
+
+    (tmp_path / "tiny.toml").write_text(CV_TOML)
+    run = tmp_path / "cv"
+    r = run_cli("cv", str(small_cohort / "manifest.csv"), "--out", str(run), "--config", str(tmp_path / "tiny.toml"), "--folds", "2", "--no-table1")
+    assert r.returncode == 0, r.stderr
+    predictions = pd.read_csv(run / "predictions.csv")
+    cut = json.loads((run / "metrics.json").read_text())["threshold"]
+    # A random-looking tiny model scores near 0.5: review the segments above the median, as a stricter run would.
+    predictions_json = json.loads((run / "metrics.json").read_text())
+    predictions_json["threshold"] = cut = float(predictions["score"].median())
+    (run / "metrics.json").write_text(json.dumps(predictions_json))
+    positive = predictions[predictions["score"] >= cut]
+    assert 0 < len(positive) < len(predictions)
+    with station(run) as (_, base, token):
+        items = json.loads(request(f"{base}/api/items?order=time&token={token}")[1])["items"]
+        recordings = {rec["id"]: rec for rec in json.loads(request(f"{base}/api/recordings?token={token}")[1])["recordings"]}
+        assert len(items) == len(positive) and all(it["offset"] - it["onset"] == pytest.approx(5.0) for it in items)
+        assert sorted(it["peak_score"] for it in items) == pytest.approx(sorted(positive["score"]))
+        assert {recordings[it["recording"]]["name"] for it in items} == {Path(v).name for v in positive["video"]}
+        assert all(rec["threshold"] == cut and rec["duration"] >= 5.0 for rec in recordings.values())
+        assert request(f"{base}/video/{items[0]['recording']}?token={token}")[0] == 200
+        for it, decision in zip(items[:2], ("accept", "reject"), strict=False):
+            assert request(f"{base}/api/decisions?token={token}", {"item": it["id"], "decision": decision})[0] == 200
+    r = subprocess.run([SPASMSCOPE, "review", "export", str(run), "--out", str(tmp_path / "export")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    manifest = read_manifest(tmp_path / "export" / "manifest.csv", require_labels=True)
+    assert sorted(manifest.rows["label"]) == sorted([1, 0][: min(2, len(items))])

@@ -43,7 +43,8 @@ def connect(address: str) -> ModuleType:
     except (ConnectionError, RuntimeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(None, f"cannot join the Ray cluster at --ray {address} ({first})",
-                         "start one with `ray start --head` on its head node, or give --ray local to start one on this machine") from None  # fmt: skip
+                         "start one with `ray start --head` on its head node, or give --ray local to start one on this machine; a cluster "
+                         "with token authentication also needs RAY_AUTH_MODE=token and its token (~/.ray/auth_token) here") from None  # fmt: skip
     return ray
 
 

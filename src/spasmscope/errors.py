@@ -18,6 +18,10 @@ class InputError(Exception):
         self.line = line
         super().__init__(str(self))
 
+    def __reduce__(self):
+        # Rebuilt from its parts, so it crosses process boundaries (Ray workers, loader workers) whole.
+        return type(self), (self.path, self.problem, self.fix, self.line)
+
     def __str__(self) -> str:
         where = self.path or ""
         if self.line is not None:
@@ -39,3 +43,6 @@ class SettingError(InputError, ValueError):
 
     def __init__(self, problem: str, fix: str):
         super().__init__(None, problem, fix)
+
+    def __reduce__(self):
+        return type(self), (self.problem, self.fix)

@@ -15,8 +15,12 @@ COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), 
 
 
 @contextmanager
-def bars() -> Iterator[Progress]:
-    """A ``progress(stage, done, total)`` that draws one bar per stage, in the order the stages start."""
+def bars(draw: bool = True) -> Iterator[Progress | None]:
+    """A ``progress(stage, done, total)`` that draws one bar per stage, in the order the stages start; ``None``
+    (no report) unless ``draw``."""
+    if not draw:
+        yield None
+        return
     tasks: dict[str, TaskID] = {}
     with rich.progress.Progress(*COLUMNS, console=Console(stderr=True)) as drawn:
 

@@ -43,6 +43,10 @@ def screen(
     paths = [str(v) for v in videos or []] + (read_list(list_file) if list_file is not None else [])
     if not paths:
         raise InputError(None, "no recording given", "name recordings after the model folder, or give --list FILE")
+    if ray is not None:
+        from spasmscope.cluster import ray_module
+
+        ray_module()  # says how to install Ray before any work is done
     with bars() as progress:
         result = run_screen(model, paths, out, cfg, strict=strict or len(paths) == 1, progress=progress, events=events, ray=ray, chunk_minutes=chunk_minutes)
     report_skipped(result.skipped)
@@ -57,8 +61,9 @@ def screen(
 @app.command("score-events")
 def score_events(
     windows: Annotated[Path, typer.Argument(help="windows.csv written by `spasmscope screen`.")],
-    events: Annotated[Path, typer.Argument(help="Annotated spasms: CSV with video,onset,offset (seconds).")],
     out: Annotated[Path, typer.Option(help="Folder for event_metrics.json, sweep.csv, sweep.png and detections/*.tsv.")],
+    events: Annotated[Path | None, typer.Argument(help="Annotated spasms: CSV with video,onset,offset (seconds).")] = None,
+    events_file: Annotated[Path | None, typer.Option("--events", help="The truth as an option: annotated spasms, or the events.csv of `spasmscope review export` (the reviewed spasms).")] = None,
     threshold: Annotated[float, typer.Option(help="Window threshold for the detections scored.")] = 0.5,
     merge_gap: Annotated[float, typer.Option(help="Positive windows up to this many seconds apart form one detection.")] = 0.0,
     tolerance_start: Annotated[float, typer.Option(help="Seconds a detection may start before a spasm and still count.")] = 2.5,
@@ -72,9 +77,11 @@ def score_events(
     from spasmscope.screening.events import EventParams
     from spasmscope.screening.scoring import score_run
 
+    if (events is None) == (events_file is None):
+        raise InputError(None, "give the annotated spasms once", "name the events CSV after WINDOWS, or give --events FILE (e.g. reviewed/events.csv)")
     params = EventParams(threshold=threshold, merge_gap=merge_gap, tolerance_start=tolerance_start, tolerance_end=tolerance_end,
                          max_duration=max_duration, cluster_gap=cluster_gap)  # fmt: skip
-    metrics = score_run(windows, events, out, params, target_fa_per_24h)
+    metrics = score_run(windows, events or events_file, out, params, target_fa_per_24h)
     s, c = metrics["spasm"], metrics["cluster"]
 
     def pct(v) -> str:

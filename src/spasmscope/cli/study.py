@@ -49,17 +49,23 @@ def cv(
     ray: RayOpt = None,
 ) -> None:
     """Child-level k-fold cross-validation as in the paper; a killed run resumes at its unfinished folds."""
+    from spasmscope.cluster import ray_module
     from spasmscope.data.manifest import read_manifest
+    from spasmscope.model import distributed
     from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights
     from spasmscope.study.validate import cross_validate
 
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
-    with bars() as progress:
+    if ray is not None:
+        ray_module()  # says how to install Ray before any work is done
+    distributed.start_from_env()  # under torchrun: each fold's training over the processes
+    with bars(distributed.is_main()) as progress:
         result = cross_validate(read_manifest(manifest, require_labels=True), out, cfg, folds, tuple(train_only), resolve_weights(weights, cfg), cache,
                                 workers_or_all(workers), strict, table1, progress, ray)  # fmt: skip
-    report_skipped(result.skipped.items)
-    print_metrics(result.metrics, out, result.report)
+    if distributed.is_main():
+        report_skipped(result.skipped.items)
+        print_metrics(result.metrics, out, result.report)
     finish(result.skipped.items)
 
 
@@ -81,16 +87,19 @@ def train(
 ) -> None:
     """Train the final model on all rows (derivation and train-only cohorts)."""
     from spasmscope.data.manifest import read_manifest
+    from spasmscope.model import distributed
     from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights
     from spasmscope.study.validate import train_final
 
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
-    with bars() as progress:
+    distributed.start_from_env()  # under torchrun: one training over the processes
+    with bars(distributed.is_main()) as progress:
         records, skipped = train_final(read_manifest(manifest, require_labels=True), out, cfg, resolve_weights(weights, cfg), cache,
                                        workers_or_all(workers), strict, progress, calibrate_with)  # fmt: skip
-    report_skipped(skipped.items)
-    typer.echo(f"trained {cfg.preset} model, {len(records)} epochs, final loss {records[-1]['loss']:.4f}; model in {out}")
+    if distributed.is_main():
+        report_skipped(skipped.items)
+        typer.echo(f"trained {cfg.preset} model, {len(records)} epochs, final loss {records[-1]['loss']:.4f}; model in {out}")
     finish(skipped.items)
 
 

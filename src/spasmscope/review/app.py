@@ -14,19 +14,21 @@ from pathlib import Path
 
 import pandas as pd
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from spasmscope.errors import InputError
 from spasmscope.review.clips import clip, playable
-from spasmscope.review.items import detections, durations
+from spasmscope.review.items import detections, durations, threshold, windows
 from spasmscope.review.store import DECISIONS, STORE_FILE, ReviewStore
-from spasmscope.screening.screen import read_windows
+from spasmscope.screening.report import event_strip
 
 PAGE = Path(__file__).parent / "page"
 PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}  # besides index.html, the only files served from the package
 LEAD_S = 3.0  # the player starts this long before a detection
+ADDED_SPASM_S = 1.0  # seconds a reviewer-added spasm spans from the moment marked (stored with it)
 STATES = ("all", "undecided", *DECISIONS)
 
 
@@ -47,8 +49,8 @@ class Station:
         self.runs, self.reviewer = runs, reviewer
         self.stores = [ReviewStore(run / STORE_FILE) for run in runs]
         self.detections = [detections(run) for run in runs]
-        self.windows = [read_windows(run / "windows.csv") for run in runs]
-        self.thresholds = [_threshold(run) for run in runs]
+        self.windows = [windows(run) for run in runs]
+        self.thresholds = [threshold(run) for run in runs]
         self.recordings: list[Recording] = []
         for r, run in enumerate(runs):
             for video, duration in durations(run).items():
@@ -57,8 +59,15 @@ class Station:
         self.by_id = {rec.id: rec for rec in self.recordings}
         self.by_path = {(rec.run, rec.path): rec for rec in self.recordings}
 
-    def items(self) -> pd.DataFrame:
-        """Every item of every run with this reviewer's current decision (``state``) and the others' (``others``)."""
+    def reviewers(self) -> list[str]:
+        """This session's reviewer first, then everyone else who decided in these runs."""
+        seen = {r for store in self.stores for r in store.current()["reviewer"]}
+        return [self.reviewer, *sorted(seen - {self.reviewer})]
+
+    def items(self, reviewer: str | None = None) -> pd.DataFrame:
+        """Every item of every run with ``reviewer``'s current decision (``state``; this session's reviewer by
+        default) and the other reviewers' (``others``)."""
+        reviewer = reviewer or self.reviewer
         frames = []
         for r, (store, found) in enumerate(zip(self.stores, self.detections, strict=True)):
             added = store.added().rename(columns={"reviewer": "added_by"})
@@ -66,8 +75,8 @@ class Station:
             if items.empty:
                 continue
             current = store.current()
-            mine = current[current["reviewer"] == self.reviewer].set_index("item")
-            others = current[current["reviewer"] != self.reviewer].groupby("item").apply(
+            mine = current[current["reviewer"] == reviewer].set_index("item")
+            others = current[current["reviewer"] != reviewer].groupby("item").apply(
                 lambda g: ", ".join(f"{a}: {d}" for a, d in zip(g["reviewer"], g["decision"], strict=True)), include_groups=False)
             items["state"] = items["item"].map(mine["decision"]).fillna("undecided")
             items["note"] = items["item"].map(mine["note"]).fillna("")
@@ -83,12 +92,6 @@ class Station:
         if not run.isdigit() or int(run) >= len(self.stores) or not item:
             raise KeyError(item_id)
         return self.stores[int(run)], item
-
-
-def _threshold(run: Path) -> float:
-    import json
-
-    return float(json.loads((run / "screen.json").read_text())["config"]["threshold"]) if (run / "screen.json").is_file() else 0.5
 
 
 def _locate(video: str, run: Path, recordings_dir: Path | None) -> Path:
@@ -130,10 +133,11 @@ def make_app(station: Station, token: str) -> Starlette:
 
     async def items(request: Request) -> Response:
         q = request.query_params
-        order, state, recording = q.get("order", "score"), q.get("state", "all"), q.get("recording", "")
-        if order not in ("score", "time") or state not in STATES:
-            return JSONResponse({"error": f"order is score or time, state one of {', '.join(STATES)}"}, status_code=422)
-        table = station.items()
+        order, state, recording, reviewer = q.get("order", "score"), q.get("state", "all"), q.get("recording", ""), q.get("reviewer", "")
+        reviewers = station.reviewers()
+        if order not in ("score", "time") or state not in STATES or (reviewer and reviewer not in reviewers):
+            return JSONResponse({"error": f"order is score or time, state one of {', '.join(STATES)}, reviewer one of {', '.join(reviewers)}"}, status_code=422)
+        table = station.items(reviewer or None)
         total, decided = len(table), int((table["state"] != "undecided").sum())
         if recording:
             table = table[table["recording"] == recording]
@@ -141,7 +145,7 @@ def make_app(station: Station, token: str) -> Starlette:
             table = table[table["state"] == state]
         table = table.sort_values(["peak_score", "recording", "onset"], ascending=[False, True, True], na_position="first") if order == "score" else table.sort_values(["recording", "onset"])
         rows = table.astype(object).where(table.notna(), None).to_dict("records")
-        return JSONResponse({"reviewer": station.reviewer, "items": rows, "reviewed": decided, "total": total})
+        return JSONResponse({"reviewer": station.reviewer, "shown_for": reviewer or station.reviewer, "reviewers": reviewers, "items": rows, "reviewed": decided, "total": total})
 
     async def recordings(request: Request) -> Response:
         out = []
@@ -176,7 +180,7 @@ def make_app(station: Station, token: str) -> Starlette:
             return JSONResponse({"error": "give recording and onset (seconds)"}, status_code=422)
         if not 0 <= onset < rec.duration:
             return JSONResponse({"error": f"onset must be within the recording's {rec.duration:.1f} s"}, status_code=422)
-        item = station.stores[rec.run].add_event(rec.path, onset, min(onset + 1.0, rec.duration), station.reviewer, str(body.get("note", "")))
+        item = station.stores[rec.run].add_event(rec.path, onset, min(onset + ADDED_SPASM_S, rec.duration), station.reviewer, str(body.get("note", "")))
         return JSONResponse({"id": f"{rec.run}:{item}"})
 
     async def video(request: Request) -> Response:
@@ -184,6 +188,23 @@ def make_app(station: Station, token: str) -> Starlette:
         if rec is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         return FileResponse(rec.file)  # answers range requests: a long file is never sent whole
+
+    async def strip(request: Request) -> Response:
+        rec = station.by_id.get(request.path_params["rec"])
+        try:
+            onset, offset = float(request.query_params["onset"]), float(request.query_params["offset"])
+        except (KeyError, ValueError):
+            return JSONResponse({"error": "give onset and offset"}, status_code=422)
+        if rec is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        if not 0 <= onset < offset <= rec.duration + 0.5 or offset - onset > 120:
+            return JSONResponse({"error": "onset and offset within the recording, at most 120 s apart"}, status_code=422)
+        # Cropped as the model saw the detection: the crop of the window around its middle.
+        w = station.windows[rec.run]
+        w = w[(w["video"] == rec.path) & (w["start"] <= (onset + offset) / 2) & (w["end"] >= (onset + offset) / 2)]
+        crop = tuple(w[["crop_x", "crop_y", "crop_w", "crop_h"]].iloc[0]) if len(w) else None
+        png = await run_in_threadpool(event_strip, str(rec.file), onset, offset, crop)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
     async def moment(request: Request) -> Response:
         rec = station.by_id.get(request.path_params["rec"])
@@ -207,6 +228,7 @@ def make_app(station: Station, token: str) -> Starlette:
         Route("/api/added", guarded(add), methods=["POST"]),
         Route("/video/{rec}", guarded(video)),
         Route("/clip/{rec}", guarded(moment)),
+        Route("/strip/{rec}", guarded(strip)),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -20,8 +20,6 @@ from spasmscope.data.segments import SEGMENT_S
 from spasmscope.review.items import ITEM_COLUMNS, detections, durations
 from spasmscope.review.store import STORE_FILE, ReviewStore
 
-ADDED_SPASM_S = 1.0  # seconds an added event spans from the moment the reviewer marked
-
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -68,15 +66,13 @@ def export(run: Path, out: Path, child: str | None = None, cohort: str = "review
     final = final[final["verdict"] != ""]
     rows = []
     for item, r in final.iterrows():
-        offset = r["offset"] if r["kind"] == "detection" else r["onset"] + ADDED_SPASM_S
-        start, end = _segment(float(r["onset"]), float(offset), lengths.get(r["video"], float(offset)))
+        start, end = _segment(float(r["onset"]), float(r["offset"]), lengths.get(r["video"], float(r["offset"])))
         rows.append({"video": r["video"], "child": child or Path(r["video"]).stem, "start": start, "end": end,
                      "label": int(r["verdict"] == "accept"), "cohort": cohort, "item": item, "kind": r["kind"]})  # fmt: skip
     manifest = pd.DataFrame(rows, columns=["video", "child", "start", "end", "label", "cohort", "item", "kind"]).drop_duplicates(["video", "start", "end"])
     atomic.write_csv(out / "manifest.csv", manifest)
     spasms = final[final["verdict"] == "accept"]
-    events = pd.DataFrame({"video": spasms["video"], "onset": spasms["onset"],
-                           "offset": [r["offset"] if r["kind"] == "detection" else r["onset"] + ADDED_SPASM_S for _, r in spasms.iterrows()]})  # fmt: skip
+    events = pd.DataFrame({"video": spasms["video"], "onset": spasms["onset"], "offset": spasms["offset"]})
     atomic.write_csv(out / "events.csv", events)
     agreement = _agreement(decided)
     if agreement is not None:

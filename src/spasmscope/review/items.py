@@ -1,14 +1,23 @@
-"""What a reviewer decides on: the detections of screening runs, each an item with a stable name."""
+"""What a reviewer decides on: the detections of screening runs, or the positive segments of ``cv`` and
+``evaluate`` runs, each an item with a stable name.
+
+A screening run (``windows.csv``, ``events.csv``) gives its detections and windows as they are. A ``cv`` or
+``evaluate`` run (``predictions.csv``, ``run.json``) is read as one: its segments are the windows (videos found from
+the run's manifest), and each segment scoring at or above the run's threshold is a detection.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from spasmscope.data.segments import SEGMENT_S
+from spasmscope.data.video import probe
 from spasmscope.errors import InputError
 from spasmscope.screening.events import recording_durations
-from spasmscope.screening.screen import read_windows
+from spasmscope.screening.screen import WINDOW_COLUMNS, read_windows
 
 ITEM_COLUMNS = ["item", "run", "video", "onset", "offset", "peak_score", "peak_time", "kind"]
 
@@ -18,24 +27,71 @@ def item_name(video: str, onset: float) -> str:
     return f"{Path(video).name}@{onset:.2f}"
 
 
+def is_segment_run(run: Path) -> bool:
+    """Whether ``run`` is a ``cv`` or ``evaluate`` run folder (scored segments) rather than a screening run."""
+    return (run / "predictions.csv").is_file() and (run / "run.json").is_file() and not (run / "windows.csv").is_file()
+
+
 def check_run(run: Path) -> None:
-    """A screening run folder, or a one-line error saying what it lacks."""
+    """A screening, ``cv`` or ``evaluate`` run folder, or a one-line error saying what it lacks."""
+    if is_segment_run(run):
+        return
     if not (run / "windows.csv").is_file() or not (run / "events.csv").is_file():
-        raise InputError(run, "is not a screening run (no windows.csv and events.csv)", "give the --out folder of `spasmscope screen`")
+        raise InputError(run, "is not a run to review (no windows.csv and events.csv, nor predictions.csv and run.json)",
+                         "give the --out folder of `spasmscope screen`, `cv` or `evaluate`")  # fmt: skip
+
+
+def _segments(run: Path) -> tuple[pd.DataFrame, float]:
+    """A cv/evaluate run's scored segments as windows (``WINDOW_COLUMNS``, videos as paths) and its threshold."""
+    meta = json.loads((run / "run.json").read_text())
+    metrics = run / "metrics.json"
+    threshold = float(json.loads(metrics.read_text())["threshold"]) if metrics.is_file() else 0.5
+    table = pd.read_csv(run / "predictions.csv", dtype={"video": str})
+    base = Path(meta.get("manifest", run / "manifest.csv")).parent
+    table["video"] = [v if Path(v).is_absolute() else str((base / v).resolve()) for v in table["video"]]
+    if "end" not in table.columns:
+        table["end"] = table["start"] + SEGMENT_S
+    windows = table.assign(valid=1).reindex(columns=WINDOW_COLUMNS)
+    windows["reason"] = ""
+    return windows, threshold
+
+
+def windows(run: Path) -> pd.DataFrame:
+    """The run's windows (screening) or scored segments (cv, evaluate), ``WINDOW_COLUMNS``."""
+    check_run(run)
+    return _segments(run)[0] if is_segment_run(run) else read_windows(run / "windows.csv")
+
+
+def threshold(run: Path) -> float:
+    """The score at or above which the run calls a window or segment positive."""
+    if is_segment_run(run):
+        return _segments(run)[1]
+    screen = run / "screen.json"
+    return float(json.loads(screen.read_text())["config"]["threshold"]) if screen.is_file() else 0.5
 
 
 def detections(run: Path) -> pd.DataFrame:
     """The run's detections as items (``ITEM_COLUMNS``; ``kind`` is ``detection``), in the order screening found
-    them."""
+    them; for a cv/evaluate run, its segments at or above its threshold, in the order of ``predictions.csv``."""
     check_run(run)
-    events = pd.read_csv(run / "events.csv")
+    if is_segment_run(run):
+        table, cut = _segments(run)
+        found = table[table["score"] >= cut]
+        events = pd.DataFrame({"video": found["video"], "onset": found["start"], "offset": found["end"], "peak_score": found["score"],
+                               "peak_time": (found["start"] + found["end"]) / 2})  # fmt: skip
+    else:
+        events = pd.read_csv(run / "events.csv")
     if events.empty:
         return pd.DataFrame(columns=ITEM_COLUMNS)
     items = events.assign(item=[item_name(v, o) for v, o in zip(events["video"], events["onset"], strict=True)], run=str(run), kind="detection")
-    return items[ITEM_COLUMNS].reset_index(drop=True)
+    return items[ITEM_COLUMNS].drop_duplicates("item").reset_index(drop=True)
 
 
 def durations(run: Path) -> dict[str, float]:
-    """Seconds covered by each recording of the run (its last window's end)."""
+    """Seconds of each recording of the run: screening covers a recording whole, so its last window's end; a
+    cv/evaluate run's videos are measured (``probe``) where they are, else their last segment's end."""
     check_run(run)
-    return recording_durations(read_windows(run / "windows.csv"))
+    if not is_segment_run(run):
+        return recording_durations(read_windows(run / "windows.csv"))
+    ends = recording_durations(_segments(run)[0])
+    return {v: probe(v).duration if Path(v).is_file() else end for v, end in ends.items()}

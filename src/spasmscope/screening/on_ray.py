@@ -89,7 +89,9 @@ def recordings_on_ray(address: str, model_dir: Path, infos: dict[str, VideoInfo]
     # would leave none for cutting).
     scorers = gpus or max(1, cpus // 2)
     actor = ray.remote(num_gpus=1) if gpus else ray.remote(num_cpus=1 if cpus >= 2 else 0)
-    pool = [actor(Scorer).options(max_restarts=-1).remote(model_dir) for _ in range(scorers)]
+    # A scorer whose process dies comes back, and the call it was running runs again there once the model is loaded
+    # (a call sent to it while it restarts would otherwise fail at once).
+    pool = [actor(Scorer).options(max_restarts=-1, max_task_retries=1).remote(model_dir) for _ in range(scorers)]
     cut = ray.remote(num_cpus=1, max_retries=0)(_cut)
     todo = chunks(infos, cfg.windows.hop, chunk_minutes)
     parts: dict[str, dict[int, list[dict]]] = {p: {} for p in infos}

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from spasmscope.data.preprocess import apply_augmentation, normalise, sample_augmentation
-from spasmscope.model import loop
+from spasmscope.model import distributed, loop
 from spasmscope.model.config import TrainConfig
 from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import LoadClips, device
@@ -109,29 +109,43 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     data = TrainClips(load, labels_arr, cfg)
     use_amp = cfg.amp and dev.type == "cuda"
+    processes = distributed.world()
+    net = model if processes == 1 else torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     advance = counter(progress, stage, steps(cfg, len(labels_arr)))
     records = []
     for epoch in range(cfg.epochs):
         lr = learning_rate(cfg, epoch)
         loop.set_learning_rate(opt, lr)
         data.epoch = epoch
-        loader = DataLoader(data, batch_size=cfg.batch_size, sampler=_epoch_order(labels_arr, cfg, epoch).tolist(), num_workers=workers)
+        order = _epoch_order(labels_arr, cfg, epoch)
+        batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        shards = [distributed.shard(b) for b in batches]
+        loader = DataLoader(data, batch_sampler=[rows.tolist() for rows, _ in shards], num_workers=workers)
         began, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
         for step, (x, y) in enumerate(loader):
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(x)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
+                logits = net(x)
+            if processes == 1:
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
+                counted = torch.ones_like(y)
+            else:
+                # DDP averages the processes' gradients: each process's sum over its rows, times the number of
+                # processes, over the global batch's rows, averages to the gradient of the global batch's mean.
+                counted = torch.as_tensor(shards[step][1], dtype=torch.float32, device=dev)
+                per_row = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y, reduction="none")
+                loss = (per_row * counted).sum() * processes / len(batches[step])
             loop.check_finite(loss, f"epoch {epoch + 1}, step {step + 1}")
             loop.update(opt, loss, params, cfg.grad_clip)
-            loss_sum += loss.item() * len(y)
-            correct += int(((logits.detach() > 0).float() == y).sum())
-            seen += len(y)
+            loss_sum += loss.item() * len(batches[step]) / processes
+            correct += int((((logits.detach() > 0).float() == y).float() * counted).sum())
+            seen += int(counted.sum())
             advance()
+        loss_sum, correct, seen = distributed.sum_over_processes([loss_sum, correct, seen])
         seconds = time.perf_counter() - began
-        record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / seen, "accuracy": correct / seen, "clips": seen, "seconds": round(seconds, 3), "clips_per_s": round(seen / seconds, 2)}
+        record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / seen, "accuracy": correct / seen, "clips": int(seen), "seconds": round(seconds, 3), "clips_per_s": round(seen / seconds, 2)}
         records.append(record)
-        if log is not None:
+        if log is not None and distributed.is_main():
             loop.append_record(log, record)
     model.eval()
     return records

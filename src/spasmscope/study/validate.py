@@ -21,6 +21,7 @@ from spasmscope.data.batch import Skipped
 from spasmscope.data.cache import SegmentCache, load_clips, prepare
 from spasmscope.data.manifest import Manifest
 from spasmscope.errors import InputError, SettingError
+from spasmscope.model import distributed
 from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import LoadClips, predict
@@ -129,15 +130,18 @@ def cross_validate(
     the run folder is the same."""
     if k < 2:
         raise SettingError(f"folds={k}", "cross-validation needs at least 2 folds")
-    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
+    with distributed.main_first():
+        segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     try:
         folds = assign_folds(segs.rows, k, train_only, cfg.train.seed)
     except ValueError as e:
         raise InputError(manifest.path, str(e), "add children with spasms or use fewer --folds") from None
     meta = {"spasmscope": __version__, "command": "cv", "config": cfg.as_dict(), "folds": k, "train_only": list(train_only),
             "weights": weights, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path)}  # fmt: skip
-    _check_run(out, meta)
-    atomic.write_csv(out / "folds.csv", pd.DataFrame({"child": segs.rows["child"], "fold": np.where(folds == TRAIN_ONLY, 0, folds + 1)}).drop_duplicates())
+    if distributed.is_main():
+        _check_run(out, meta)
+        atomic.write_csv(out / "folds.csv", pd.DataFrame({"child": segs.rows["child"], "fold": np.where(folds == TRAIN_ONLY, 0, folds + 1)}).drop_duplicates())
+    distributed.barrier()
     parts: dict[int, pd.DataFrame] = {}
     for fold in range(k):
         done = out / f"fold-{fold + 1}" / PREDICTIONS
@@ -153,8 +157,10 @@ def cross_validate(
 
         parts.update(folds_on_ray(ray, segs, folds, todo, k, cfg, weights, out, progress))
     predictions = pd.concat([parts[fold] for fold in range(k)], ignore_index=True)
-    atomic.write_csv(out / PREDICTIONS, predictions)
     metrics = summarise(predictions, cfg.train.threshold, seed=cfg.train.seed)
+    if not distributed.is_main():
+        return RunResult(predictions, metrics, segs.skipped, out / "report.html")
+    atomic.write_csv(out / PREDICTIONS, predictions)
     atomic.write_json(out / METRICS, metrics)
     return _finish(manifest, out, predictions, metrics, segs.skipped, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
 
@@ -163,20 +169,23 @@ def run_fold(segs: Segments, folds: pd.Series, fold: int, k: int, cfg: RunConfig
     """Train fold ``fold`` (0-based) of the ``k`` in ``folds`` (``assign_folds``) from its seed, score its test rows and write
     ``out/fold-{fold + 1}/``: ``train.jsonl``, ``weights.json`` and, last, ``predictions.csv``, whose existence
     marks the fold as finished. Returns those predictions. Depends on nothing but its arguments, so a fold gives
-    the same predictions wherever it runs."""
+    the same predictions wherever it runs. Under ``torchrun`` every process trains and scores, process 0 writes."""
     fold_dir = out / f"fold-{fold + 1}"
-    fold_dir.mkdir(parents=True, exist_ok=True)
     train_idx, test_idx = fold_rows(folds, fold)
     seed = cfg.train.seed + fold
     model, source = _new_model(cfg, weights, seed)
     log = fold_dir / "train.jsonl"
-    log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
+    if distributed.is_main():
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
     fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], replace(cfg.train, seed=seed), log=log, progress=progress,
         stage=f"fold {fold + 1}/{k} train")  # fmt: skip
     scores = predict(model, segs.loader(test_idx), len(test_idx), flips=cfg.train.test_flips)
     part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
-    atomic.write_json(fold_dir / "weights.json", source)
-    atomic.write_csv(fold_dir / PREDICTIONS, part)  # written last: its existence marks the fold as finished
+    if distributed.is_main():
+        atomic.write_json(fold_dir / "weights.json", source)
+        atomic.write_csv(fold_dir / PREDICTIONS, part)  # written last: its existence marks the fold as finished
+    distributed.barrier()
     return part
 
 
@@ -188,13 +197,17 @@ def train_final(
     ``calibrate_with`` (a ``cv`` run folder of the same config), a temperature is fitted on that run's
     cross-validated predictions and stored with the model, so its scores mean what they say."""
     temperature = _temperature(calibrate_with, cfg) if calibrate_with is not None else None
-    segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
+    with distributed.main_first():
+        segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     model, source = _new_model(cfg, weights, cfg.train.seed)
-    out.mkdir(parents=True, exist_ok=True)
     log = out / "train.jsonl"
-    log.unlink(missing_ok=True)
+    if distributed.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)
     idx = np.arange(len(segs.rows))
     records = fit(model, segs.loader(idx), segs.rows["label"].to_numpy(), cfg.train, log=log, progress=progress, stage="train final model")
+    if not distributed.is_main():
+        return records, segs.skipped
     calibrated = {} if temperature is None else {"temperature": temperature, "temperature_from": str(calibrate_with)}
     save_model(out, model, cfg, {"weights": source, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path),
                                  "n_segments": len(idx), "n_children": int(segs.rows["child"].nunique()), **calibrated})  # fmt: skip

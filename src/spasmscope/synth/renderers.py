@@ -1,16 +1,18 @@
 """The family of renderers: each draws any plan's timeline (the motion model and the recording are shared), in a
 look of its own. ``articulated`` is the project's first drawing; ``silhouette`` fills the body as one clothed shape
 half under a blanket (``silhouette.py``); ``photo`` textures that shape with patches of real photographs
-(``photo.py``)."""
+(``photo.py``); ``shaded`` lifts the pose into three dimensions and films it through a perspective camera, with lit,
+rounded limbs and soft shadows (``shaded.py``)."""
 
 from __future__ import annotations
 
 from spasmscope.errors import SettingError
 from spasmscope.synth.photo import PhotoScene
 from spasmscope.synth.render import Scene
+from spasmscope.synth.shaded import ShadedScene
 from spasmscope.synth.silhouette import SilhouetteScene
 
-RENDERERS: tuple[type[Scene], ...] = (Scene, SilhouetteScene, PhotoScene)
+RENDERERS: tuple[type[Scene], ...] = (Scene, SilhouetteScene, PhotoScene, ShadedScene)
 NAMES = tuple(r.name for r in RENDERERS)
 
 

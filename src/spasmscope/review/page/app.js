@@ -13,10 +13,13 @@ function fmt(s) { const m = Math.floor(s / 60); return `${m}:${(s - 60 * m).toFi
 function say(text) { $("status").textContent = text; }
 
 async function load(keep) {
-  const q = `/api/items?order=${$("order").value}&state=${$("state").value}&recording=${$("recording").value}`;
+  const q = `/api/items?order=${$("order").value}&state=${$("state").value}&recording=${$("recording").value}&reviewer=${encodeURIComponent($("reviewer").value)}`;
   const data = await api(q);
   items = data.items;
-  $("who").textContent = `reviewer: ${data.reviewer}`;
+  const chosen = $("reviewer").value;  // the others who decided in these runs, offered as they appear
+  $("reviewer").replaceChildren(new Option(`me (${data.reviewer})`, ""), ...data.reviewers.slice(1).map((r) => new Option(r, r)));
+  $("reviewer").value = chosen;
+  $("who").textContent = data.shown_for === data.reviewer ? `reviewer: ${data.reviewer}` : `reviewer: ${data.reviewer}, showing ${data.shown_for}'s decisions`;
   $("progress").textContent = `${data.reviewed} of ${data.total} reviewed`;
   $("empty").hidden = data.total > 0;
   const queue = $("queue");
@@ -57,6 +60,7 @@ function show(it) {
     player.dataset.src = src; player.src = src; player.currentTime = 0;
   }
   player.play().catch(() => {});
+  $("strip").src = `/strip/${rec.id}?onset=${it.onset.toFixed(2)}&offset=${it.offset.toFixed(2)}&token=${encodeURIComponent(token)}`;
   say(`${rec.name}: ${it.kind} ${fmt(it.onset)}–${fmt(it.offset)}, playing from ${fmt(start)}`);
 }
 
@@ -139,7 +143,7 @@ $("timeline").onclick = (e) => {
   if (rec.playable) $("player").currentTime = t;
   else show({ ...it, onset: t + lead, offset: t + lead });
 };
-["state", "recording", "order"].forEach((id) => ($(id).onchange = () => { current = 0; load(); }));
+["state", "recording", "order", "reviewer"].forEach((id) => ($(id).onchange = () => { current = 0; load(); }));
 $("crop").onchange = drawCrop;
 $("help-button").onclick = () => ($("help").hidden = !$("help").hidden);
 $("player").ontimeupdate = () => { drawTimeline(); drawCrop(); };

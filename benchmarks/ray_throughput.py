@@ -1,0 +1,125 @@
+"""Screening on Ray: throughput with 1 and 2 Ray CPUs on this machine, the fixed cost of starting on Ray, the
+per-window costs, and from them the hours of video screened per hour on K nodes (issue "Scale out").
+
+    python benchmarks/ray_throughput.py [--minutes 4] [--out DIR] [--gpu-figures FILE.json]
+
+Each run is a fresh process (a Ray started inside it with ``ray.init(num_cpus=N)``), on a 1280x720 H.264
+recording drawn once into ``--out``, with the ``cpu`` preset (the shipped backbone). Prints one JSON line per
+measurement and the table. ``--gpu-figures`` (written by ``benchmarks/gpu_check.sh``) adds nodes with GPUs to the
+table from a GPU's measured scoring rate; without it those rows say "not measured".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import _model_dir, draw_video  # noqa: E402  (the speed benchmark's recording and model)
+
+HOP = 2.5  # seconds of new video per window at the default hop
+
+RUN = """
+import json, sys, time
+from pathlib import Path
+cpus, model, video, out, chunk = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), float(sys.argv[5])
+from spasmscope.screening.screen import ScreenConfig, screen
+began = time.perf_counter()
+if cpus:
+    import ray
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+started = time.perf_counter() - began
+result = screen(model, [video], out, ScreenConfig(), ray="local" if cpus else None, chunk_minutes=chunk)
+print(json.dumps({"ray_cpus": cpus, "seconds": time.perf_counter() - began, "ray_init_s": started, "windows": len(result.windows)}))
+"""
+
+COSTS = """
+import json, sys, time
+import numpy as np, torch
+from pathlib import Path
+from spasmscope.data.video import probe
+from spasmscope.data.windows import WindowConfig, windows_of
+from spasmscope.model.weights import load_model
+from spasmscope.screening.screen import ScreenConfig, score_windows
+torch.set_num_threads(1)  # one worker's cost: a Ray task or actor holds one CPU
+model, run, meta = load_model(Path(sys.argv[1]))
+info = probe(sys.argv[2])
+cfg = ScreenConfig()
+began = time.perf_counter()
+windows = list(windows_of(info.path, info, cfg.windows, run.clip, cfg.windows.localiser()))
+cut = (time.perf_counter() - began) / len(windows)
+valid = [w for w in windows if w.clip is not None][:64]
+model.eval()
+score_windows(model, run, valid[:cfg.batch_size], cfg)
+began = time.perf_counter()
+for i in range(0, len(valid), cfg.batch_size):
+    score_windows(model, run, valid[i : i + cfg.batch_size], cfg)
+score = (time.perf_counter() - began) / len(valid)
+print(json.dumps({"cut_s_per_window": cut, "score_s_per_window_cpu": score, "windows": len(windows)}))
+"""
+
+
+def _child(code: str, *args: str) -> dict:
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise SystemExit(r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def table(cut: float, score_cpu: float, gpu_score: float | None, cores: int) -> list[dict]:
+    """Hours of video per hour on K nodes: CPU nodes of ``cores`` cores (every core cuts or scores a window at the
+    measured one-core costs), and nodes of G GPUs (the GPUs score at ``gpu_score`` s/window, the cores cut)."""
+    rows = []
+    for k in (1, 4, 16):
+        per_node_cpu = cores / (cut + score_cpu)  # windows/s
+        rows.append({"nodes": k, "gpus_per_node": 0, "cores_per_node": cores, "video_hours_per_hour": round(k * per_node_cpu * HOP, 1)})
+        for g in (1, 4, 8):
+            if gpu_score is None:
+                rows.append({"nodes": k, "gpus_per_node": g, "cores_per_node": cores, "video_hours_per_hour": "not measured"})
+                continue
+            per_node = min(cores / cut, g / gpu_score)  # cutting on the cores, scoring on the GPUs, whichever is slower
+            rows.append({"nodes": k, "gpus_per_node": g, "cores_per_node": cores, "video_hours_per_hour": round(k * per_node * HOP, 1)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=4.0, help="length of the recording screened")
+    parser.add_argument("--chunk-minutes", type=float, default=1.0, help="chunks on Ray (small, so two workers share one recording)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spasmscope-ray-bench")
+    parser.add_argument("--gpu-figures", type=Path, help="JSON from benchmarks/gpu_check.sh with score_s_per_window_gpu")
+    parser.add_argument("--cores", type=int, default=32, help="cores per node in the table")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = _model_dir(args.out)
+    video = draw_video(args.out / f"recording-{args.minutes:g}min.mp4", args.minutes * 60, 1280, 720)
+    short = draw_video(args.out / "recording-10s.mp4", 10.0, 1280, 720)
+    results = {}
+    for cpus in (0, 1, 2):
+        r = _child(RUN, str(cpus), str(model), str(video), str(args.out / f"run-{cpus}"), str(args.chunk_minutes))
+        r["windows_per_s"] = round(r["windows"] / r["seconds"], 3)
+        r["video_s_per_s"] = round(r["windows_per_s"] * HOP, 2)
+        results[cpus] = r
+        print(json.dumps({"measure": "serial" if cpus == 0 else f"ray {cpus} cpu", **r}))
+    fixed = {cpus: _child(RUN, str(cpus), str(model), str(short), str(args.out / f"short-{cpus}"), "1")["seconds"] for cpus in (0, 1)}
+    print(json.dumps({"measure": "fixed cost of Ray (10-s recording, 1 Ray CPU minus serial)", "seconds": round(fixed[1] - fixed[0], 2),
+                      "serial_s": round(fixed[0], 2), "ray_s": round(fixed[1], 2)}))  # fmt: skip
+    costs = _child(COSTS, str(model), str(video))
+    print(json.dumps({"measure": "one-core costs per window", **{k: round(v, 4) if isinstance(v, float) else v for k, v in costs.items()}}))
+    gpu = json.loads(args.gpu_figures.read_text())["score_s_per_window_gpu"] if args.gpu_figures else None
+    print("| nodes | GPUs per node | cores per node | hours of video per hour |")
+    print("|---|---|---|---|")
+    for row in table(costs["cut_s_per_window"], costs["score_s_per_window_cpu"], gpu, args.cores):
+        print(f"| {row['nodes']} | {row['gpus_per_node']} | {row['cores_per_node']} | {row['video_hours_per_hour']} |")
+
+
+if __name__ == "__main__":
+    main()
