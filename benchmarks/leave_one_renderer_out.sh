@@ -28,7 +28,9 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     if [ "$start" = default ]; then
         backbone=default  # the shipped backbone: pretrained on the articulated renderer only
     elif [ ! -f "$backbone/model.safetensors" ] || [ "$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['final']['step'])" "$backbone/config.json")" != "$STEPS" ]; then
-        $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3
+        # From random weights, the first stages' recipe; continuing a backbone, the later stages' (MODEL_CARD.md).
+        recipe=$([ "$start" = none ] && echo "" || echo "--lr 2e-4 --curriculum 0")
+        $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe
     fi
     cohort="$OUT/cohort-$held"
     [ -f "$cohort/manifest.csv" ] || $S synth "$cohort" --children 20 --healthy 10 --seed "$SEED" --id-prefix r --renderer "$held" --startle-rate 0.3

@@ -1,11 +1,12 @@
 """Screening on Ray: throughput with 1 and 2 Ray CPUs on this machine, the fixed cost of starting on Ray, the
 per-window costs, and from them the hours of video screened per hour on K nodes (issue "Scale out").
 
-    python benchmarks/ray_throughput.py [--minutes 4] [--out DIR] [--gpu-figures FILE.json]
+    python benchmarks/ray_throughput.py [--minutes 3] [--recordings 4] [--out DIR] [--gpu-figures FILE.json]
 
-Each run is a fresh process (a Ray started inside it with ``ray.init(num_cpus=N)``), on a 1280x720 H.264
-recording drawn once into ``--out``, with the ``cpu`` preset (the shipped backbone). Prints one JSON line per
-measurement and the table. ``--gpu-figures`` (written by ``benchmarks/gpu_check.sh``) adds nodes with GPUs to the
+Each run is a fresh process (a Ray started inside it with ``ray.init(num_cpus=N)``) screening ``--recordings``
+1280x720 H.264 recordings of ``--minutes`` each, drawn once into ``--out``, with the ``cpu`` preset (the shipped
+backbone); then one recording of four times that length whole and in four chunks, for the cost of chunking (a
+chunk's localiser first watches up to 5.5 minutes before it). Prints one JSON line per measurement and the table. ``--gpu-figures`` (written by ``benchmarks/gpu_check.sh``) adds nodes with GPUs to the
 table from a GPU's measured scoring rate; without it those rows say "not measured".
 """
 
@@ -29,14 +30,14 @@ HOP = 2.5  # seconds of new video per window at the default hop
 RUN = """
 import json, sys, time
 from pathlib import Path
-cpus, model, video, out, chunk = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), float(sys.argv[5])
+cpus, model, out, chunk, videos = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]), sys.argv[5:]
 from spasmscope.screening.screen import ScreenConfig, screen
 began = time.perf_counter()
 if cpus:
     import ray
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
 started = time.perf_counter() - began
-result = screen(model, [video], out, ScreenConfig(), ray="local" if cpus else None, chunk_minutes=chunk)
+result = screen(model, videos, out, ScreenConfig(), ray="local" if cpus else None, chunk_minutes=chunk)
 print(json.dumps({"ray_cpus": cpus, "seconds": time.perf_counter() - began, "ray_init_s": started, "windows": len(result.windows)}))
 """
 
@@ -92,27 +93,30 @@ def table(cut: float, score_cpu: float, gpu_score: float | None, cores: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=4.0, help="length of the recording screened")
-    parser.add_argument("--chunk-minutes", type=float, default=1.0, help="chunks on Ray (small, so two workers share one recording)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="length of each recording screened")
+    parser.add_argument("--recordings", type=int, default=4, help="recordings screened in each run")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "spasmscope-ray-bench")
     parser.add_argument("--gpu-figures", type=Path, help="JSON from benchmarks/gpu_check.sh with score_s_per_window_gpu")
     parser.add_argument("--cores", type=int, default=32, help="cores per node in the table")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     model = _model_dir(args.out)
-    video = draw_video(args.out / f"recording-{args.minutes:g}min.mp4", args.minutes * 60, 1280, 720)
-    short = draw_video(args.out / "recording-10s.mp4", 10.0, 1280, 720)
-    results = {}
+    videos = [str(draw_video(args.out / f"recording-{args.minutes:g}min-{i}.mp4", args.minutes * 60, 1280, 720, seed=i)) for i in range(args.recordings)]
+    long = str(draw_video(args.out / f"recording-{4 * args.minutes:g}min.mp4", 4 * args.minutes * 60, 1280, 720))
+    short = str(draw_video(args.out / "recording-10s.mp4", 10.0, 1280, 720))
     for cpus in (0, 1, 2):
-        r = _child(RUN, str(cpus), str(model), str(video), str(args.out / f"run-{cpus}"), str(args.chunk_minutes))
+        r = _child(RUN, str(cpus), str(model), str(args.out / f"run-{cpus}"), "1000", *videos)
         r["windows_per_s"] = round(r["windows"] / r["seconds"], 3)
         r["video_s_per_s"] = round(r["windows_per_s"] * HOP, 2)
-        results[cpus] = r
-        print(json.dumps({"measure": "serial" if cpus == 0 else f"ray {cpus} cpu", **r}))
-    fixed = {cpus: _child(RUN, str(cpus), str(model), str(short), str(args.out / f"short-{cpus}"), "1")["seconds"] for cpus in (0, 1)}
+        print(json.dumps({"measure": f"{args.recordings} recordings, " + ("serial" if cpus == 0 else f"ray {cpus} cpu"), **r}))
+    for chunk in (1000, args.minutes):
+        r = _child(RUN, "2", str(model), str(args.out / f"long-{chunk:g}"), str(chunk), long)
+        print(json.dumps({"measure": f"one {4 * args.minutes:g}-min recording on ray 2 cpu, " + ("whole" if chunk == 1000 else f"in chunks of {chunk:g} min"),
+                          **r, "windows_per_s": round(r["windows"] / r["seconds"], 3)}))  # fmt: skip
+    fixed = {cpus: _child(RUN, str(cpus), str(model), str(args.out / f"short-{cpus}"), "1000", short)["seconds"] for cpus in (0, 1)}
     print(json.dumps({"measure": "fixed cost of Ray (10-s recording, 1 Ray CPU minus serial)", "seconds": round(fixed[1] - fixed[0], 2),
                       "serial_s": round(fixed[0], 2), "ray_s": round(fixed[1], 2)}))  # fmt: skip
-    costs = _child(COSTS, str(model), str(video))
+    costs = _child(COSTS, str(model), videos[0])
     print(json.dumps({"measure": "one-core costs per window", **{k: round(v, 4) if isinstance(v, float) else v for k, v in costs.items()}}))
     gpu = json.loads(args.gpu_figures.read_text())["score_s_per_window_gpu"] if args.gpu_figures else None
     print("| nodes | GPUs per node | cores per node | hours of video per hour |")

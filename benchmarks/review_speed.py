@@ -2,9 +2,11 @@
 
 - the queue of 2,000 detections over 10 recordings answers (GET /api/items, ordered by score), limit 1 s;
 - a decision is stored (POST /api/decisions, acknowledged after its commit), limit 50 ms;
-- the first frame of a detection in a 1-hour 720p recording plays after the key that selects it, limit 1 s.
+- the first frame of a detection in a 1-hour 720p recording plays after the key that selects it, limit 1 s (the
+  reviewer watches each detection for ``--watch-ms`` before pressing ``j``, time in which the page readies the next
+  one; 0 times a reviewer who skips through at once).
 
-    .venv/bin/python benchmarks/review_speed.py [--out review-bench] [--minutes 60]
+    .venv/bin/python benchmarks/review_speed.py [--out review-bench] [--minutes 60] [--watch-ms 2000]
 
 Draws the 720p recording once (benchmarks/run.py's room video), lists it as 10 recordings (hard links, so that
 each is its own file to the station) with 200 detections each, and prints one JSON object of medians and 95th
@@ -78,6 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("review-bench"))
     ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--watch-ms", type=int, default=2000, help="how long the timed reviewer watches each detection before pressing j")
     args = ap.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -103,14 +106,16 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(address)
             page.wait_for_selector("#queue li.current")
-            for _ in range(10):  # the next detection, later in the hour: a seek into the file
-                # The key, the seek it starts, and the first frame shown after it, timed inside the page.
+            for _ in range(10):  # the next detection, later in the hour or in another file
+                page.wait_for_timeout(args.watch_ms)  # the reviewer watches the detection before moving on
+                # The key, the seek it starts (none when the page had the detection waiting), and the first frame
+                # shown after it, timed inside the page.
                 seconds, at, target, painted = page.evaluate("""async () => {
-                    const p = document.getElementById('player');
                     const t0 = performance.now();
                     document.dispatchEvent(new KeyboardEvent('keydown', {key: 'j'}));
-                    const target = p.currentTime;
-                    await new Promise(r => p.addEventListener('seeked', r, {once: true}));
+                    const p = document.getElementById('player');
+                    const target = Math.max(0, items[current].onset - lead);
+                    if (p.seeking || p.readyState < 2) await new Promise(r => p.addEventListener('seeked', r, {once: true}));
                     const seeked = performance.now();
                     const shown = await new Promise(r => p.requestVideoFrameCallback(now => r(now)));
                     return [(seeked - t0) / 1000, p.currentTime, target, (shown - t0) / 1000];

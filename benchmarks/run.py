@@ -37,7 +37,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def draw_video(path: Path, seconds: float, width: int, height: int, fps: int = 30) -> Path:
+def draw_video(path: Path, seconds: float, width: int, height: int, fps: int = 30, seed: int = 0) -> Path:
     """A still textured room with an infant-sized blob that wanders and wiggles; H.264, keyframe every 2 s."""
     import cv2
 
@@ -46,7 +46,7 @@ def draw_video(path: Path, seconds: float, width: int, height: int, fps: int = 3
 
     if path.exists():
         return path
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     room = cv2.resize(rng.integers(40, 200, (height // 8, width // 8, 3), dtype=np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
     with atomic_path(path) as tmp, VideoWriter(tmp, width, height, fps=fps, preset="ultrafast", gop=2 * fps, bitrate=int(2.5 * width * height)) as w:
         for k in range(int(seconds * fps)):

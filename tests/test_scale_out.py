@@ -227,3 +227,17 @@ def test_two_ddp_processes_with_half_batches_end_an_epoch_with_the_single_proces
     lines = [pd.read_json(p, lines=True) for p in (tmp_path / "one" / "train.jsonl", tmp_path / "two" / "train.jsonl")]
     assert len(lines[1]) == 1 and lines[1]["clips"][0] == lines[0]["clips"][0] and lines[1]["loss"][0] == pytest.approx(lines[0]["loss"][0], abs=1e-6)
     assert r.stdout.count("trained cpu model") == 1
+
+
+def test_cv_under_torchrun_trains_each_fold_over_two_processes_with_the_serial_predictions(small_cohort, tmp_path):
+    config, cache, manifest = _tiny(tmp_path, epochs=2, batch=4), tmp_path / "cache", small_cohort / "manifest.csv"
+    args = ["cv", str(manifest), "--config", str(config), "--cache", str(cache), "--folds", "2", "--no-table1", "--weights", "none"]
+    r = run_cli(*args, "--out", str(tmp_path / "one"))
+    assert r.returncode == 0, r.stderr
+    ddp = [str(BIN / "torchrun"), "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "-m", "spasmscope", *args, "--out", str(tmp_path / "two")]
+    r = subprocess.run(ddp, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    one, two = pd.read_csv(tmp_path / "one" / "predictions.csv"), pd.read_csv(tmp_path / "two" / "predictions.csv")
+    pd.testing.assert_frame_equal(one.drop(columns="score"), two.drop(columns="score"))
+    assert np.abs(one["score"] - two["score"]).max() < 1e-5 and one["score"].std() > 1e-4
+    assert r.stdout.count("pooled: auc") == 1  # one report, from process 0

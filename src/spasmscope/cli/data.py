@@ -25,7 +25,7 @@ def synth(
     long_minutes: Annotated[float, typer.Option(help="Also write long wide-view recordings of this many minutes (0: none).")] = 0.0,
     long_count: Annotated[int, typer.Option(help="Number of long recordings.")] = 1,
     shifted_look: Annotated[bool, typer.Option(help="Draw children from a different look domain.")] = False,
-    renderer: Annotated[str, typer.Option(help="Which renderer of the family draws the videos: articulated, silhouette or photo.")] = "articulated",
+    renderer: Annotated[str, typer.Option(help="Which renderer of the family draws the videos: articulated, silhouette, photo or shaded.")] = "articulated",
     startle_rate: Annotated[float, typer.Option(help="Share of segments without a spasm that hold a startle reflex (manifest column startle).")] = 0.0,
     workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
 ) -> None:

@@ -31,7 +31,7 @@ def pretrain_supervised(
     colour: Annotated[float, typer.Option(help="Probability of changing a clip's brightness, contrast and saturation (0.5-1.5, 0.6-1.4, 0-1.5); 0: never.")] = 0.0,
     zoom: Annotated[float, typer.Option(help="Probability of showing a clip as from a farther camera (shrunk to 0.5-1 of its side, edges mirrored); 0: never.")] = 0.0,
     startle_rate: Annotated[float, typer.Option(help="Share of clips without a spasm that show a startle reflex (a hard negative); 0: none.")] = 0.0,
-    renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo).")] = "articulated",
+    renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded).")] = "articulated",
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
 ) -> None:
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);

@@ -46,20 +46,46 @@ function select(i, stay) {
   drawTimeline();
 }
 
+// Where a detection plays from: the source, the time in it, and where that source starts in the recording.
+function source(it) {
+  const rec = recordings[it.recording], start = Math.max(0, it.onset - lead);
+  if (rec.playable) return { src: `/video/${rec.id}?token=${encodeURIComponent(token)}`, at: start, offset: 0 };
+  // a format browsers do not play: a short H.264 clip of the moment, cut by the server
+  return { src: `/clip/${rec.id}?start=${start.toFixed(2)}&end=${Math.min(rec.duration, it.offset + lead).toFixed(2)}&token=${encodeURIComponent(token)}`, at: 0, offset: start };
+}
+
+function loadInto(video, it) {
+  const s = source(it);
+  if (video.dataset.src !== s.src) { video.dataset.src = s.src; video.src = s.src; }
+  video.currentTime = s.at;
+  video.dataset.item = it.id;
+  return s;
+}
+
+// The next detection waits, loaded and at its moment, in a second player: `j` shows it at once instead of asking
+// the server for another file's index and the frames at the moment (over a second for a long file).
+function prepareNext() {
+  const next = items[current + 1], spare = $("spare");
+  if (!next || spare.dataset.item === next.id) return;
+  spare.pause();
+  loadInto(spare, next);
+}
+
 function show(it) {
-  const rec = recordings[it.recording], player = $("player");
-  const start = Math.max(0, it.onset - lead);
-  if (rec.playable) {
-    clipStart = 0;
-    const src = `/video/${rec.id}?token=${encodeURIComponent(token)}`;
-    if (player.dataset.src !== src) { player.dataset.src = src; player.src = src; }
-    player.currentTime = start;
-  } else {  // a format browsers do not play: a short H.264 clip of the moment, cut by the server
-    clipStart = start;
-    const src = `/clip/${rec.id}?start=${start.toFixed(2)}&end=${Math.min(rec.duration, it.offset + lead).toFixed(2)}&token=${encodeURIComponent(token)}`;
-    player.dataset.src = src; player.src = src; player.currentTime = 0;
+  const rec = recordings[it.recording], start = Math.max(0, it.onset - lead);
+  let player = $("player");
+  const spare = $("spare");
+  if (spare.dataset.item === it.id && spare.readyState >= 2) {  // swap: the spare becomes the player
+    player.pause();
+    player.hidden = true; spare.hidden = false;
+    player.id = "spare"; spare.id = "player";
+    player = spare;
+    clipStart = source(it).offset;
+  } else {
+    clipStart = loadInto(player, it).offset;
   }
   player.play().catch(() => {});
+  prepareNext();
   $("strip").src = `/strip/${rec.id}?onset=${it.onset.toFixed(2)}&offset=${it.offset.toFixed(2)}&token=${encodeURIComponent(token)}`;
   say(`${rec.name}: ${it.kind} ${fmt(it.onset)}–${fmt(it.offset)}, playing from ${fmt(start)}`);
 }
@@ -146,7 +172,7 @@ $("timeline").onclick = (e) => {
 ["state", "recording", "order", "reviewer"].forEach((id) => ($(id).onchange = () => { current = 0; load(); }));
 $("crop").onchange = drawCrop;
 $("help-button").onclick = () => ($("help").hidden = !$("help").hidden);
-$("player").ontimeupdate = () => { drawTimeline(); drawCrop(); };
+for (const video of [$("player"), $("spare")]) video.ontimeupdate = () => { if (video.id === "player") { drawTimeline(); drawCrop(); } };
 
 api("/api/recordings").then((data) => {
   lead = data.lead_s;
