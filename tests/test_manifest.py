@@ -67,3 +67,22 @@ def test_segment_past_end_of_video(folder):
     with pytest.raises(InputError, match=r"segment 4-9 s is past the end of a.mp4 \(6.00 s long\)") as err:
         check_segments_in_video(m, m.videos[0], 6.0)
     assert err.value.line == 3
+
+
+def test_a_list_of_recordings_resolves_from_its_folder_and_skips_comments(tmp_path):
+    import pickle
+
+    from spasmscope.data.manifest import read_list
+
+    (tmp_path / "night").mkdir()
+    (tmp_path / "night" / "list.txt").write_text("# the week of 3 March\nbed1.mp4\n\n  ../bed2.mp4  # moved\n/data/bed3.mkv\n")
+    assert read_list(tmp_path / "night" / "list.txt") == [str(tmp_path / "night" / "bed1.mp4"), str(tmp_path / "bed2.mp4"), "/data/bed3.mkv"]
+    (tmp_path / "empty.txt").write_text("# nothing yet\n")
+    with pytest.raises(InputError, match="names no recording; write one recording's path per line"):
+        read_list(tmp_path / "empty.txt")
+    with pytest.raises(InputError, match="list file not found"):
+        read_list(tmp_path / "missing.txt")
+    # Errors cross process boundaries whole (Ray workers raise them on the driver's behalf).
+    error = InputError(tmp_path / "x.mp4", "is not visible", "mount it", line=3)
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is InputError and str(again) == str(error) and again.fix == "mount it"

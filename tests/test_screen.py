@@ -605,3 +605,22 @@ def test_windows_read_only_the_frames_they_use_and_equal_a_dense_read(tmp_path):
         assert w.row["visibility"] == round(found.visibility, 4)
         assert w.row["brightness"] == round(v.brightness, 3) and w.row["sharpness"] == round(v.sharpness, 3)
         assert w.clip is not None and np.array_equal(w.clip, crop_clip(frames, found.crop, clip))
+
+
+def test_chunks_partition_every_recordings_windows_in_order():
+    from spasmscope.data.segments import window_spans
+    from spasmscope.data.video import VideoInfo
+    from spasmscope.screening.on_ray import chunks
+
+    def info(duration: float) -> VideoInfo:
+        return VideoInfo(path="x", codec="h264", width=640, height=360, rotation=0, fps=30.0, duration=duration, bitrate=0, frame_count=int(duration * 30))
+
+    infos = {"a.mp4": info(601.0), "b.mp4": info(3.0), "c.mp4": info(300.0)}
+    found = chunks(infos, 2.5, 5.0)
+    for path, i in infos.items():
+        mine = [c for c in found if c.path == path]
+        n = len(window_spans(i.duration, 5.0, 2.5))
+        covered = [k for c in mine for k in range(c.first, c.stop)]
+        assert covered == list(range(n)), path  # every window once, in order
+        assert all(c.stop - c.first <= 120 for c in mine)  # 5 minutes of starts at a 2.5-s hop
+    assert [c.path for c in found] == sorted([c.path for c in found], key=list(infos).index)
