@@ -115,6 +115,27 @@ def ffmpeg_decode(path: Path, width: int, height: int, n: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(n, height, width, 3)
 
 
+TINY_TOML = """
+[model]
+input_size = [8, 32, 32]
+embed_dim = 16
+stages = [1, 1, 1, 1]
+[clip]
+frames = 8
+size = 32
+[train]
+epochs = {epochs}
+batch_size = {batch}
+{lr}"""
+
+
+def tiny_config(folder: Path, epochs: int = 4, batch: int = 4, lr: float | None = None) -> Path:
+    """A TOML config of a tiny Hiera on 8 x 32 x 32 clips: the whole pipeline runs, quickly, with the real model."""
+    path = folder / f"tiny-{epochs}-{batch}-{lr}.toml"
+    path.write_text(TINY_TOML.format(epochs=epochs, batch=batch, lr="" if lr is None else f"lr = {lr}\n"))
+    return path
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the real ``spasmscope`` console script of this environment."""
     exe = Path(sys.executable).with_name("spasmscope")

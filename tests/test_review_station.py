@@ -264,30 +264,15 @@ def test_another_reviewers_decisions_and_the_frame_strip(screened, tmp_path):
         assert request(f"{base}/strip/{it['recording']}?onset=1&offset=5")[0] == 403
 
 
-CV_TOML = """
-[model]
-input_size = [8, 32, 32]
-embed_dim = 16
-stages = [1, 1, 1, 1]
-[clip]
-frames = 8
-size = 32
-[train]
-epochs = 1
-batch_size = 4
-"""
-
-
 def test_a_cv_run_is_reviewed_as_its_positive_segments(small_cohort, tmp_path):
     import pandas as pd
 
-    from conftest import run_cli
+    from conftest import run_cli, tiny_config
 
     from spasmscope.data.manifest import read_manifest
 
-    (tmp_path / "tiny.toml").write_text(CV_TOML)
     run = tmp_path / "cv"
-    r = run_cli("cv", str(small_cohort / "manifest.csv"), "--out", str(run), "--config", str(tmp_path / "tiny.toml"), "--folds", "2", "--no-table1")
+    r = run_cli("cv", str(small_cohort / "manifest.csv"), "--out", str(run), "--config", str(tiny_config(tmp_path, epochs=1)), "--folds", "2", "--no-table1")
     assert r.returncode == 0, r.stderr
     predictions = pd.read_csv(run / "predictions.csv")
     cut = json.loads((run / "metrics.json").read_text())["threshold"]

@@ -15,31 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import run_cli, tiny_config
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 
-TINY_TOML = """
-[model]
-input_size = [8, 32, 32]
-embed_dim = 16
-stages = [1, 1, 1, 1]
-[clip]
-frames = 8
-size = 32
-[train]
-epochs = {epochs}
-batch_size = {batch}
-lr = 1e-3
-"""
-
-
 def _tiny(folder: Path, epochs: int = 4, batch: int = 4) -> Path:
-    path = folder / f"tiny-{epochs}-{batch}.toml"
-    path.write_text(TINY_TOML.format(epochs=epochs, batch=batch))
-    return path
+    return tiny_config(folder, epochs, batch, lr=1e-3)
 
 
 def _free_port() -> int:

@@ -13,31 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import run_cli, tiny_config
 from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
 pytestmark = pytest.mark.slow
 
-# A tiny Hiera on 8 x 32 x 32 clips: the whole pipeline runs, quickly, with the real model.
-TINY_TOML = """
-[model]
-input_size = [8, 32, 32]
-embed_dim = 16
-stages = [1, 1, 1, 1]
-[clip]
-frames = 8
-size = 32
-[train]
-epochs = 4
-batch_size = 4
-"""
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
-    path.write_text(TINY_TOML)
-    return path
+    return tiny_config(tmp_path_factory.mktemp("cfg"))
 
 
 def _cv_args(small_cohort: Path, out: Path, tiny: Path, cache: Path) -> list[str]:

@@ -189,14 +189,22 @@ def make_app(station: Station, token: str) -> Starlette:
             return JSONResponse({"error": "not found"}, status_code=404)
         return FileResponse(rec.file)  # answers range requests: a long file is never sent whole
 
-    async def strip(request: Request) -> Response:
+    def stretch(request: Request, first: str, last: str) -> tuple[Recording, float, float] | Response:
+        """The recording the path names and two times (seconds) from the query, or the answer to a bad request."""
         rec = station.by_id.get(request.path_params["rec"])
         try:
-            onset, offset = float(request.query_params["onset"]), float(request.query_params["offset"])
+            a, b = float(request.query_params[first]), float(request.query_params[last])
         except (KeyError, ValueError):
-            return JSONResponse({"error": "give onset and offset"}, status_code=422)
+            return JSONResponse({"error": f"give {first} and {last}"}, status_code=422)
         if rec is None:
             return JSONResponse({"error": "not found"}, status_code=404)
+        return rec, a, b
+
+    async def strip(request: Request) -> Response:
+        found = stretch(request, "onset", "offset")
+        if isinstance(found, Response):
+            return found
+        rec, onset, offset = found
         if not 0 <= onset < offset <= rec.duration + 0.5 or offset - onset > 120:
             return JSONResponse({"error": "onset and offset within the recording, at most 120 s apart"}, status_code=422)
         # Cropped as the model saw the detection: the crop of the window around its middle.
@@ -207,13 +215,10 @@ def make_app(station: Station, token: str) -> Starlette:
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
     async def moment(request: Request) -> Response:
-        rec = station.by_id.get(request.path_params["rec"])
-        try:
-            start, end = float(request.query_params["start"]), float(request.query_params["end"])
-        except (KeyError, ValueError):
-            return JSONResponse({"error": "give start and end"}, status_code=422)
-        if rec is None:
-            return JSONResponse({"error": "not found"}, status_code=404)
+        found = stretch(request, "start", "end")
+        if isinstance(found, Response):
+            return found
+        rec, start, end = found
         start, end = max(0.0, start), min(rec.duration, end)
         if not end - start > 0.1 or end - start > 120:
             return JSONResponse({"error": "a clip is 0.1 to 120 s of the recording"}, status_code=422)
