@@ -180,3 +180,34 @@ def test_normalise_layout_and_values():
     assert x.shape == (2, 3, 4, 8, 8) and x.dtype == torch.float32
     assert torch.allclose(x[:, 0], torch.tensor((1 - 0.45) / 0.225), atol=1e-5)
     assert torch.allclose(x[:, 1], torch.tensor((PAD_VALUE / 255 - 0.45) / 0.225), atol=1e-5)
+
+
+def test_degradation_blurs_adds_noise_and_round_trips_through_h264():
+    import cv2
+
+    from spasmscope.data.preprocess import Degradation, apply_degradation, sample_degradation
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:64, 0:64]
+    frame = np.stack([(xx * 4) % 256, (yy * 4) % 256, ((xx + yy) * 2) % 256], axis=2).astype(np.uint8)
+    clip = np.stack([np.roll(frame, k, axis=1) for k in range(16)])
+    assert np.array_equal(apply_degradation(clip, Degradation()), clip)
+    # The blur is OpenCV's Gaussian of that sigma, frame by frame; the noise has the standard deviation drawn.
+    blurred = apply_degradation(clip, Degradation(blur=1.0))
+    assert np.array_equal(blurred, np.stack([np.clip(np.rint(cv2.GaussianBlur(f.astype(np.float32), (0, 0), 1.0)), 0, 255).astype(np.uint8) for f in clip]))
+    flat = np.full((16, 64, 64, 3), 128, np.uint8)
+    noisy = apply_degradation(flat, Degradation(noise=6.0, seed=1)).astype(float)
+    assert noisy.std() == pytest.approx(6.0, rel=0.05) and np.array_equal(noisy, apply_degradation(flat, Degradation(noise=6.0, seed=1)))
+
+    def psnr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+    from skimage import data
+
+    photo = cv2.resize(data.astronaut(), (96, 96))  # a photograph panning by a pixel a frame
+    moving = np.stack([photo[k : k + 64, k : k + 64] for k in range(16)])
+    light, heavy = apply_degradation(moving, Degradation(crf=18)), apply_degradation(moving, Degradation(crf=40))
+    assert light.shape == heavy.shape == moving.shape and light.dtype == np.uint8
+    assert psnr(light, moving) > 28 and psnr(heavy, moving) < psnr(light, moving) - 5  # a heavier upload loses more
+    drawn = [sample_degradation(rng, 0.5) for _ in range(200)]
+    assert 60 < sum(d != Degradation() for d in drawn) < 140 and all(18 <= d.crf <= 40 for d in drawn if d.crf)

@@ -275,6 +275,47 @@ def apply_zoom(clip: np.ndarray, zoom: Zoom) -> np.ndarray:
     return out.reshape(clip.shape)
 
 
+@dataclass(frozen=True)
+class Degradation:
+    """A cheaper camera and a lossy upload, for pretraining only: sensor noise of ``noise`` grey levels (standard
+    deviation, fresh in every frame), a soft lens (Gaussian blur of ``blur`` pixels), then H.264 at ``crf`` (0: not
+    encoded). Phone clips of real infants carry all three; clips drawn for pretraining carry none."""
+
+    noise: float = 0.0
+    blur: float = 0.0
+    crf: int = 0
+    seed: int = 0  # of the noise
+
+
+def sample_degradation(rng: np.random.Generator, p: float) -> Degradation:
+    """With probability ``p``, noise of 0-8 grey levels, blur of 0-1.2 pixels and H.264 at CRF 18-40 (uniform);
+    otherwise none."""
+    _check_probability(p)
+    if rng.uniform() >= p:
+        return Degradation()
+    return Degradation(noise=float(rng.uniform(0, 8)), blur=float(rng.uniform(0, 1.2)), crf=int(rng.integers(18, 41)), seed=int(rng.integers(2**31)))
+
+
+def apply_degradation(clip: np.ndarray, d: Degradation) -> np.ndarray:
+    """Apply ``d`` to ``[T, H, W, 3] uint8`` (RGB; even H and W for the codec): blur, noise, then the codec's
+    round trip (``writer.h264_round_trip``); returns a new array."""
+    import cv2
+
+    if d == Degradation():
+        return clip.copy()
+    x = clip.astype(np.float32)
+    if d.blur > 0:
+        x = np.stack([cv2.GaussianBlur(f, (0, 0), d.blur) for f in x])
+    if d.noise > 0:
+        x += np.random.default_rng(d.seed).normal(0, d.noise, x.shape).astype(np.float32)
+    out = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    if d.crf > 0:
+        from spasmscope.data.writer import h264_round_trip
+
+        out = h264_round_trip(out, d.crf)
+    return out
+
+
 def normalise(clip: np.ndarray):
     """``[..., T, S, S, 3] uint8`` -> ``torch.float32 [..., 3, T, S, S]`` with the Kinetics statistics."""
     import torch

@@ -30,7 +30,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from spasmscope.data.preprocess import ClipConfig, apply_augmentation, apply_colour_jitter, apply_zoom, normalise, sample_augmentation, sample_colour_jitter, sample_zoom
+from spasmscope.data.preprocess import (
+    ClipConfig,
+    apply_augmentation,
+    apply_colour_jitter,
+    apply_degradation,
+    apply_zoom,
+    normalise,
+    sample_augmentation,
+    sample_colour_jitter,
+    sample_degradation,
+    sample_zoom,
+)
 from spasmscope.errors import InputError, SettingError
 from spasmscope.model import loop
 from spasmscope.model.config import RunConfig
@@ -46,6 +57,7 @@ VAL_SEED_OFFSET = 1_000_000  # the validation stream: same settings, another see
 AUGMENT_TAG = 0xA06  # first word of a training clip's augmentation entropy, apart from the clip's own
 COLOUR_TAG = 0xC01  # the same for its colour jitter, so turning it on leaves every other draw as it was
 ZOOM_TAG = 0x200  # the same for its zoom
+DEGRADE_TAG = 0x300  # the same for its sensor and codec
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class PretrainConfig:
     augment_p: float = 0.0  # probability of each of the paper's augmentations (flips, quarter turn, inversion) per clip
     colour_p: float = 0.0  # probability of a clip's brightness, contrast and saturation being changed (ColourJitter)
     zoom_p: float = 0.0  # probability of a clip being shown as from a farther camera (Zoom)
+    degrade_p: float = 0.0  # probability of a clip getting sensor noise, a soft lens and an H.264 round trip (Degradation)
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.eval_every, self.val_clips) < 1 or self.warmup < 0:
@@ -76,7 +89,7 @@ class PretrainConfig:
             raise SettingError(f"lr={self.lr}", "the learning rate must be positive")
         if not (0 <= self.curriculum <= 1 and 0 <= self.easy_floor <= 1):
             raise SettingError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}", "each is a share of 0 to 1")
-        for name in ("augment_p", "colour_p", "zoom_p"):
+        for name in ("augment_p", "colour_p", "zoom_p", "degrade_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)}", "an augmentation probability is a share of 0 to 1")
 
@@ -99,7 +112,7 @@ class StreamClips(Dataset):
     """Clip ``start + i`` of a stream -> (``[3, T, S, S]`` float clip, label ``[]``, contraction ``[T]``, pose
     ``[T, N_POSE]``, pose weight ``[]``); any worker draws the same clip for ``i``. With a ``recipe``, clip ``j``
     belongs to step ``j // batch_size``, follows its curriculum and gets its augmentations (``augment_p``), then
-    its zoom (``zoom_p``), then its colour jitter (``colour_p``).
+    its zoom (``zoom_p``), then its colour jitter (``colour_p``), then its sensor and codec (``degrade_p``).
 
     Turns and inversion leave the body's own joint angles as they were; a mirror image (one flip) swaps the
     infant's sides, so such a clip's pose weight is 0 and it teaches the label and the contraction only."""
@@ -123,6 +136,8 @@ class StreamClips(Dataset):
         if self.recipe is not None and self.recipe.colour_p > 0:
             jitter = sample_colour_jitter(np.random.default_rng([COLOUR_TAG, self.stream.seed, j]), self.recipe.colour_p)
             clip = apply_colour_jitter(clip, jitter)
+        if self.recipe is not None and self.recipe.degrade_p > 0:
+            clip = apply_degradation(clip, sample_degradation(np.random.default_rng([DEGRADE_TAG, self.stream.seed, j]), self.recipe.degrade_p))
         label, pose_weight = torch.tensor(float(c.label)), torch.tensor(pose_weight)
         return normalise(clip), label, torch.from_numpy(c.contraction), torch.from_numpy(c.pose), pose_weight
 
