@@ -107,3 +107,24 @@ def test_entries_and_window_lists_go_stale_when_the_crop_changes(tmp_path, monke
     monkeypatch.setattr(spasmscope.data.localise, "CROP_VERSION", spasmscope.data.localise.CROP_VERSION + 1)
     assert cropped.key("f", 0, 5) != before[0] and cropped.settings_digest() != before[1]
     assert plain.key("f", 0, 5) == before[2] and plain.settings_digest() == before[3]
+
+
+def test_a_killed_writers_leftovers_are_cleared_and_nothing_else(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from spasmscope import atomic
+
+    atomic.write_json(tmp_path / "weights.json", {"a": 1})
+    # A writer killed between writing its temporary file and renaming it (SIGKILL runs no clean-up).
+    code = "import os, sys, time\nfrom spasmscope import atomic\nwith atomic.atomic_path(sys.argv[1]) as tmp:\n    tmp.write_text('half')\n    print(tmp, flush=True)\n    time.sleep(60)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "predictions.csv")], stdout=subprocess.PIPE, text=True)
+    left = proc.stdout.readline().strip()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert os.path.exists(left) and not (tmp_path / "predictions.csv").exists()
+    assert [p.name for p in atomic.clear_leftovers(tmp_path)] == [os.path.basename(left)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.json"]

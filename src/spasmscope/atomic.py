@@ -37,6 +37,15 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def clear_leftovers(folder: str | Path) -> list[Path]:
+    """Remove the temporary files that writers killed mid-write (SIGKILL skips every clean-up) left in ``folder``,
+    and return them. Call it where a resumed run redoes that folder's work: no writer of its own is running there."""
+    gone = [p for p in Path(folder).glob(".*.tmp*") if p.is_file()]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
 def write_with(dest: str | Path, write: Callable[[IO[Any]], None], mode: str = "w") -> None:
     """Open a temporary file in ``mode``, let ``write`` fill it, then move it to ``dest``."""
     with atomic_path(dest) as tmp, open(tmp, mode, newline="" if "b" not in mode else None) as f:

@@ -192,6 +192,8 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     finished = {p: out / "recordings" / recording_key(p, cfg, model_sha) / "windows.csv" for p in infos}
     counts = {p: len(window_spans(i.duration, SEGMENT_S, cfg.windows.hop)) for p, i in infos.items()}
     advance = counter(progress, "screen windows", sum(counts.values()), sum(counts[p] for p in infos if finished[p].exists()))
+    for folder in [out, *out.glob("recordings/*")]:
+        atomic.clear_leftovers(folder)  # what writers of a killed run left half-written
     tables = {p: read_windows(f) for p, f in finished.items() if f.exists()}
     todo = [p for p in infos if p not in tables]
     if ray is None:

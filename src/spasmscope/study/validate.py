@@ -178,6 +178,7 @@ def run_fold(segs: Segments, folds: pd.Series, fold: int, k: int, cfg: RunConfig
     if distributed.is_main():
         fold_dir.mkdir(parents=True, exist_ok=True)
         log.unlink(missing_ok=True)  # epochs of a killed attempt; this fold starts again from its seed
+        atomic.clear_leftovers(fold_dir)  # and the half-written files it left
     fit(model, segs.loader(train_idx), segs.rows["label"].to_numpy()[train_idx], replace(cfg.train, seed=seed), log=log, progress=progress,
         stage=f"fold {fold + 1}/{k} train")  # fmt: skip
     scores = predict(model, segs.loader(test_idx), len(test_idx), flips=cfg.train.test_flips)
