@@ -10,7 +10,8 @@
 # STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores; the shipped backbone had 14,300 in
 # seven stages). BACKBONE_START (environment) continues from these weights instead of random ones; START_FOR_<name>
 # sets it for one held-out renderer only, e.g. START_FOR_silhouette=default uses the shipped backbone, which was
-# pretrained on the articulated renderer alone. HELD_OUT="silhouette ..." holds out only those renderers. Prints one
+# pretrained on the articulated renderer alone. HELD_OUT="silhouette ..." holds out only those renderers. CONFIG=FILE.toml
+# changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`). Prints one
 # JSON line per renderer and a summary; resumable (each pretraining and each CV resumes where it stopped). Run it
 # with the project's environment active (`spasmscope` and `python` on the PATH).
 set -euo pipefail
@@ -30,17 +31,18 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     elif [ ! -f "$backbone/model.safetensors" ] || [ "$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['final']['step'])" "$backbone/config.json")" != "$STEPS" ]; then
         # From random weights, the first stages' recipe; continuing a backbone, the later stages' (MODEL_CARD.md).
         recipe=$([ "$start" = none ] && echo "" || echo "--lr 2e-4 --curriculum 0")
-        $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe
+        $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe ${CONFIG:+--config "$CONFIG"}
     fi
     cohort="$OUT/cohort-$held"
     [ -f "$cohort/manifest.csv" ] || $S synth "$cohort" --children 20 --healthy 10 --seed "$SEED" --id-prefix r --renderer "$held" --startle-rate 0.3
-    [ -f "$OUT/cv-$held-backbone/metrics.json" ] || $S cv "$cohort/manifest.csv" --out "$OUT/cv-$held-backbone" --cache "$OUT/cache-$held" --no-table1 --weights "$backbone"
-    [ -f "$OUT/cv-$held-none/metrics.json" ] || $S cv "$cohort/manifest.csv" --out "$OUT/cv-$held-none" --cache "$OUT/cache-$held" --no-table1 --weights none
+    [ -f "$OUT/cv-$held-backbone/metrics.json" ] || $S cv "$cohort/manifest.csv" --out "$OUT/cv-$held-backbone" --cache "$OUT/cache-$held" --no-table1 --weights "$backbone" ${CONFIG:+--config "$CONFIG"}
+    [ -f "$OUT/cv-$held-none/metrics.json" ] || $S cv "$cohort/manifest.csv" --out "$OUT/cv-$held-none" --cache "$OUT/cache-$held" --no-table1 --weights none ${CONFIG:+--config "$CONFIG"}
     python - "$OUT" "$held" "$backbone" "$others" <<'PY'
 import json, sys
 out, held, backbone, others = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "none")}
-row = {"held_out": held, "pretrained_on": "articulated (the shipped backbone)" if backbone == "default" else others,
+run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
+row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "pretrained_on": "articulated (the shipped backbone)" if backbone == "default" else others,
        "auc": round(m["backbone"]["pooled"]["auc"], 3), "auc_random_weights": round(m["none"]["pooled"]["auc"], 3),
        "per_child_auc": round(m["backbone"]["per_child"]["auc"]["mean"], 3), "spasm_vs_startle_auc": m["backbone"]["spasm_vs_startle"]["auc"],
        "brier": round(m["backbone"]["calibration"]["brier"], 3), "ece": round(m["backbone"]["calibration"]["ece"], 3)}

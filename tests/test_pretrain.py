@@ -26,6 +26,7 @@ from spasmscope.data.preprocess import (
     sample_zoom,
 )
 from spasmscope.errors import InputError
+from spasmscope.model.loop import same_settings
 from spasmscope.model.config import RunConfig, TrainConfig, preset
 from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
 from spasmscope.model.weights import default_weights, embedded_backbone, load_backbone, load_model, read_model_config
@@ -249,6 +250,16 @@ def test_pretraining_loss_falls_on_a_fixed_batch():
     assert loss.item() < 0.7 * first.item()
 
 
+def test_a_setting_an_older_run_predates_counts_as_its_default():
+    defaults = {"train": {"lr": 1e-4, "motion": False}, "seed": 0}
+    assert same_settings({"train": {"lr": 1e-3}}, {"train": {"lr": 1e-3, "motion": False}}, defaults)
+    assert not same_settings({"train": {"lr": 1e-3}}, {"train": {"lr": 1e-3, "motion": True}}, defaults)
+    assert not same_settings({"train": {"lr": 1e-3}}, {"train": {"lr": 1e-4}}, defaults)  # saved, and changed
+    assert not same_settings({"train": {"lr": 1e-3}, "gone": 1}, {"train": {"lr": 1e-3}}, defaults)
+    assert not same_settings({}, {"new": 1}, defaults)  # no default known: a difference
+    assert same_settings({}, {"seed": 0}, defaults) and not same_settings({}, {"seed": 1}, defaults)
+
+
 def _recipe() -> PretrainConfig:
     return PretrainConfig(steps=6, batch_size=4, lr=1e-3, warmup=2, val_clips=8, eval_every=3)
 
@@ -269,6 +280,11 @@ def test_pretrain_writes_a_backbone_resumes_and_fine_tuning_accepts_it(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         pretrain_supervised(cut, TINY_RUN, _recipe(), stream, workers=0, progress=interrupt_after(4))
     assert len((cut / "pretrain.jsonl").read_text().splitlines()) == 1
+    # Saved by an older spasmscope, before the sensor-and-codec and motion-channel settings existed: both are at their
+    # defaults now, so it is the same run and resumes.
+    saved = torch.load(cut / "resume.pt", weights_only=True)
+    del saved["recipe"]["pretrain"]["degrade_p"], saved["config"]["model"]["motion"]
+    torch.save(saved, cut / "resume.pt")
     pretrain_supervised(cut, TINY_RUN, _recipe(), stream, workers=0)
     a, _, _ = load_model(full)
     b, _, _ = load_model(cut)

@@ -48,9 +48,15 @@ def connect(address: str) -> ModuleType:
     return ray
 
 
+def resources(ray: ModuleType) -> tuple[int, int]:
+    """``(GPUs, CPUs)`` of the whole cluster, whole units (a CPU at least)."""
+    have = ray.cluster_resources()
+    return int(have.get("GPU", 0)), max(1, int(have.get("CPU", 1)))
+
+
 def gpus_per_job(ray: ModuleType) -> int:
     """One GPU per job where the cluster has GPUs, none otherwise."""
-    return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    return 1 if resources(ray)[0] >= 1 else 0
 
 
 def visible(paths: list[str | Path]) -> None:

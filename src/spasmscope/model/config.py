@@ -6,6 +6,7 @@ alone and a run says exactly how it was made (METHOD §4, STYLE 2 and 7).
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
@@ -79,6 +80,12 @@ def _cpu_model() -> HieraConfig:
     # 16 x 64 x 64 clips give 8 x 16 x 16 tokens: one 8 x 8 mask unit per quarter of the frame and three
     # poolings down to 8 x 2 x 2. Four stages of 32..256 channels keep Hiera's shape at ~2 M parameters.
     return HieraConfig(input_size=(16, 64, 64), embed_dim=32, num_heads=1, stages=(1, 2, 3, 1))
+
+
+def default_settings() -> dict[str, Any]:
+    """Every model, clip and training setting at its default, as a ``RunConfig`` stores them (JSON types): what a
+    setting that an older run's file predates counts as (``loop.same_settings``)."""
+    return json.loads(json.dumps({"model": asdict(HieraConfig()), "clip": asdict(ClipConfig()), "train": asdict(TrainConfig())}))
 
 
 def preset(name: str) -> RunConfig:

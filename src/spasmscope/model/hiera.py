@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from spasmscope.model.motion import stabilised_differences
+
 
 @dataclass(frozen=True)
 class HieraConfig:
@@ -46,6 +48,7 @@ class HieraConfig:
     head_dropout: float = 0.0
     sep_pos_embed: bool = True  # separate spatial and temporal position embeddings (video models)
     checkpointing: bool = False  # recompute block activations in backward to save memory
+    motion: bool = False  # read three more channels, stabilised frame differences (model.motion), beside the pixels
 
     def __post_init__(self) -> None:
         tokens = [i // s for i, s in zip(self.input_size, self.patch_stride, strict=True)]
@@ -170,7 +173,7 @@ class HieraBlock(nn.Module):
 class PatchEmbed(nn.Module):
     def __init__(self, cfg: HieraConfig):
         super().__init__()
-        self.proj = nn.Conv3d(3, cfg.embed_dim, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
+        self.proj = nn.Conv3d(6 if cfg.motion else 3, cfg.embed_dim, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)  # [B, C, t, h, w] -> [B, N, C]
@@ -272,6 +275,8 @@ class Hiera(nn.Module):
     def _blocks(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if tuple(x.shape[2:]) != tuple(self.cfg.input_size):
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes [B, 3, {', '.join(map(str, self.cfg.input_size))}]")
+        if self.cfg.motion:
+            x = torch.cat([x, stabilised_differences(x)], 1)
         if mask is not None:
             # Blank masked pixels first, so the patch kernels cannot see across into a masked unit.
             grid = mask.view(x.shape[0], 1, *self.mask_units).float()
@@ -310,6 +315,17 @@ def _init_weights(m: nn.Module) -> None:
 
 OFFICIAL_LICENCE = "The official Hiera weights are CC BY-NC 4.0 (non-commercial use only)."
 HEAD_KEYS = ("head.projection.weight", "head.projection.bias")
+
+
+def widen_for_motion(model: Hiera, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with its patch kernel widened by zeros for the motion channels when ``model`` reads them and the
+    state's kernel reads pixels only: the widened model starts as exactly the pixels' model (its motion kernels learn
+    from there), so any backbone, the official ones included, can start a motion model."""
+    key = "patch_embed.proj.weight"
+    if not model.cfg.motion or key not in state or state[key].shape[1] != 3:
+        return state
+    kernel = state[key]
+    return {**state, key: torch.cat([kernel, torch.zeros_like(kernel)], 1)}
 
 
 def load_official_state(model: Hiera, state: dict[str, torch.Tensor], keep_head: bool = False) -> None:

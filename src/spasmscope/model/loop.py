@@ -81,19 +81,43 @@ def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: list[nn
     optimizer.step()
 
 
+def same_settings(saved: dict, now: dict, defaults: dict) -> bool:
+    """Whether the settings ``saved`` with a run are ``now``'s, a setting missing from ``saved`` read as its value in
+    ``defaults``: a newer spasmscope adds settings whose defaults keep the old behaviour, so a run begun before one
+    existed, resumed with it at its default, is the same run. A setting ``now`` lacks is a difference."""
+    if saved.keys() - now.keys():
+        return False
+    for key, value in now.items():
+        default = defaults.get(key, {}) if isinstance(defaults, dict) else {}
+        if key not in saved:
+            if not isinstance(defaults, dict) or key not in defaults or defaults[key] != value:
+                return False
+        elif isinstance(value, dict) and isinstance(saved[key], dict):
+            if not same_settings(saved[key], value, default if isinstance(default, dict) else {}):
+                return False
+        elif saved[key] != value:
+            return False
+    return True
+
+
 def save_resume(path: Path, step: int, parts: dict[str, Any], optimizer: torch.optim.Optimizer, recipe: dict, config: dict) -> None:
     """A run's state after ``step`` (modules by name, optimiser, recipe, config), written atomically."""
     with atomic.atomic_path(path) as tmp:
         torch.save({"step": step, **{k: m.state_dict() for k, m in parts.items()}, "optimizer": optimizer.state_dict(), "recipe": recipe, "config": config}, tmp)
 
 
-def load_resume(path: Path, parts: dict[str, Any], optimizer: torch.optim.Optimizer, recipe: dict, config: dict, what: str) -> int:
+def load_resume(
+    path: Path, parts: dict[str, Any], optimizer: torch.optim.Optimizer, recipe: dict, config: dict, what: str, defaults: dict | None = None
+) -> int:
     """Restore a run saved by ``save_resume`` into ``parts`` and ``optimizer``; returns its step (0 without a
-    file). A file of another recipe or config is refused: resuming it would mix two runs. Loads no code."""
+    file). A file of another recipe or config is refused: resuming it would mix two runs. ``defaults`` (``{"recipe":
+    ..., "config": ...}`` of default settings, shaped as those): a setting that the saved file predates counts as
+    its default (``same_settings``). Loads no code."""
     if not path.exists():
         return 0
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["recipe"] != recipe or state["config"] != config:
+    defaults = defaults or {}
+    if not same_settings(state["recipe"], recipe, defaults.get("recipe", {})) or not same_settings(state["config"], config, defaults.get("config", {})):
         raise InputError(path.parent, f"holds {what} with another recipe", "use a new --out folder, or delete this one to start over")
     for k, m in parts.items():
         m.load_state_dict(state[k])

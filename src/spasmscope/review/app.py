@@ -59,22 +59,27 @@ class Station:
         self.by_id = {rec.id: rec for rec in self.recordings}
         self.by_path = {(rec.run, rec.path): rec for rec in self.recordings}
 
-    def reviewers(self) -> list[str]:
-        """This session's reviewer first, then everyone else who decided in these runs."""
-        seen = {r for store in self.stores for r in store.current()["reviewer"]}
+    def decisions(self) -> list[pd.DataFrame]:
+        """Each run's current decisions (``ReviewStore.current``), read once for a request that needs them twice."""
+        return [store.current() for store in self.stores]
+
+    def reviewers(self, decisions: list[pd.DataFrame] | None = None) -> list[str]:
+        """This session's reviewer first, then everyone else who decided in these runs (``decisions``: read now
+        when not given)."""
+        seen = {r for current in (decisions if decisions is not None else self.decisions()) for r in current["reviewer"]}
         return [self.reviewer, *sorted(seen - {self.reviewer})]
 
-    def items(self, reviewer: str | None = None) -> pd.DataFrame:
+    def items(self, reviewer: str | None = None, decisions: list[pd.DataFrame] | None = None) -> pd.DataFrame:
         """Every item of every run with ``reviewer``'s current decision (``state``; this session's reviewer by
-        default) and the other reviewers' (``others``)."""
+        default) and the other reviewers' (``others``); ``decisions`` as for ``reviewers``."""
         reviewer = reviewer or self.reviewer
+        decisions = decisions if decisions is not None else self.decisions()
         frames = []
-        for r, (store, found) in enumerate(zip(self.stores, self.detections, strict=True)):
+        for r, (store, found, current) in enumerate(zip(self.stores, self.detections, decisions, strict=True)):
             added = store.added().rename(columns={"reviewer": "added_by"})
             items = pd.concat([found.assign(kind="detection"), added.assign(kind="added", peak_score=float("nan"))], ignore_index=True)
             if items.empty:
                 continue
-            current = store.current()
             mine = current[current["reviewer"] == reviewer].set_index("item")
             others = current[current["reviewer"] != reviewer].groupby("item").apply(
                 lambda g: ", ".join(f"{a}: {d}" for a, d in zip(g["reviewer"], g["decision"], strict=True)), include_groups=False)
@@ -134,10 +139,11 @@ def make_app(station: Station, token: str) -> Starlette:
     async def items(request: Request) -> Response:
         q = request.query_params
         order, state, recording, reviewer = q.get("order", "score"), q.get("state", "all"), q.get("recording", ""), q.get("reviewer", "")
-        reviewers = station.reviewers()
+        decisions = station.decisions()
+        reviewers = station.reviewers(decisions)
         if order not in ("score", "time") or state not in STATES or (reviewer and reviewer not in reviewers):
             return JSONResponse({"error": f"order is score or time, state one of {', '.join(STATES)}, reviewer one of {', '.join(reviewers)}"}, status_code=422)
-        table = station.items(reviewer or None)
+        table = station.items(reviewer or None, decisions)
         total, decided = len(table), int((table["state"] != "undecided").sum())
         if recording:
             table = table[table["recording"] == recording]

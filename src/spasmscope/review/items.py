@@ -9,6 +9,7 @@ the run's manifest), and each segment scoring at or above the run's threshold is
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +43,16 @@ def check_run(run: Path) -> None:
 
 
 def _segments(run: Path) -> tuple[pd.DataFrame, float]:
-    """A cv/evaluate run's scored segments as windows (``WINDOW_COLUMNS``, videos as paths) and its threshold."""
+    """A cv/evaluate run's scored segments as windows (``WINDOW_COLUMNS``, videos as paths) and its threshold. Read
+    once per version of the run's files: a station asks for windows, threshold, detections and durations in turn."""
+    stamps = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.is_file() else None for f in (run / "run.json", run / "metrics.json", run / "predictions.csv"))
+    table, cut = _read_segments(run.resolve(), stamps)
+    return table.copy(), cut
+
+
+@lru_cache(maxsize=16)
+def _read_segments(run: Path, stamps: tuple) -> tuple[pd.DataFrame, float]:
+    """``_segments`` for the files as ``stamps`` (modification time and size of each) saw them."""
     meta = json.loads((run / "run.json").read_text())
     metrics = run / "metrics.json"
     threshold = float(json.loads(metrics.read_text())["threshold"]) if metrics.is_file() else 0.5

@@ -84,7 +84,7 @@ def recordings_on_ray(address: str, model_dir: Path, infos: dict[str, VideoInfo]
     """Screen ``infos``'s recordings on the Ray cluster at ``address``; yields ``(path, windows table)`` as each
     recording is finished, or ``(path, reason)`` for one that failed twice. ``advance`` counts finished windows."""
     ray = cluster.connect(address)
-    gpus, cpus = int(ray.cluster_resources().get("GPU", 0)), int(ray.cluster_resources().get("CPU", 1))
+    gpus, cpus = cluster.resources(ray)
     # A scorer per GPU; on CPUs, half of them score and the rest cut windows (a scorer that reserved the only CPU
     # would leave none for cutting).
     scorers = gpus or max(1, cpus // 2)

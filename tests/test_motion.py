@@ -1,0 +1,83 @@
+"""Motion channels: the camera's shift found as scikit-image finds it, taken out of the differences, and a model that
+reads them starting exactly where a pixels-only backbone stands."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+from skimage.registration import phase_cross_correlation
+
+from spasmscope.model.config import preset
+from spasmscope.model.hiera import Hiera
+from spasmscope.model.motion import picture_shifts, stabilised_differences
+from spasmscope.model.weights import EMBEDDED, embedded_backbone, load_backbone
+
+
+def _hand_held(frames: int, size: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """A still photograph filmed by a shaking camera: ``[1, 3, T, size, size]`` windows of a larger picture that
+    walk by whole pixels, and the walk's steps ``[T, 2]`` (how far the picture moved between frames)."""
+    picture = torch.tensor(data.astronaut(), dtype=torch.float32).permute(2, 0, 1) / 255
+    steps = np.random.default_rng(seed).integers(-3, 4, (frames, 2))
+    steps[0] = 0
+    top, left = 200 - np.cumsum(steps[:, 0]), 200 - np.cumsum(steps[:, 1])  # the window moves against the picture
+    clip = torch.stack([picture[:, y : y + size, x : x + size] for y, x in zip(top, left, strict=True)], 1)
+    return clip[None], steps
+
+
+def test_camera_shifts_are_the_ones_scikit_image_finds_and_the_ones_made():
+    clip, steps = _hand_held(16, 64, seed=3)
+    shifts = picture_shifts(clip.mean(1))[0].numpy()
+    grey = clip.mean(1)[0].numpy()
+    reference = [phase_cross_correlation(grey[t], grey[t - 1])[0] for t in range(1, 16)]
+    assert np.array_equal(shifts[1:], np.array(reference, dtype=int))
+    assert np.array_equal(shifts, steps)
+    assert np.any(steps != 0)  # the test would pass on a tripod too otherwise
+
+
+def test_differences_of_a_still_scene_filmed_hand_held_vanish_and_a_moving_limb_stays():
+    clip, steps = _hand_held(16, 64, seed=5)
+    plain = clip[:, :, 1:] - clip[:, :, :-1]
+    assert plain.abs().mean() > 0.05  # shake alone moves every edge
+    assert stabilised_differences(clip).abs().max() < 1e-6
+
+    # A tripod, and a bright block (a limb) that moves down 2 pixels between frames 7 and 8 only.
+    still = clip[:, :, :1].repeat(1, 1, 16, 1, 1).clone()
+    for t in range(16):
+        y = 20 if t < 8 else 22
+        still[:, :, t, y : y + 6, 30:36] = 1.0
+    moved = stabilised_differences(still)
+    assert moved[:, :, 0].abs().max() == 0
+    changed = moved.abs().amax(dim=(0, 1, 3, 4))
+    assert changed[8] > 0.1 and torch.all(changed[torch.arange(16) != 8] < 1e-6)
+    rows = moved[0, :, 8].abs().amax(dim=(0, 2)).nonzero().flatten().tolist()
+    assert rows == [20, 21, 26, 27]  # where the block left and where it arrived, nothing else
+
+
+def test_a_shift_beyond_the_limit_is_taken_as_movement_not_as_the_camera():
+    clip, _ = _hand_held(2, 64, seed=0)
+    far = torch.stack([clip[:, :, 0], torch.roll(clip[:, :, 0], 10, 2)], 2)  # 10 px: no phone shakes so fast
+    assert picture_shifts(far.mean(1))[0, 1].tolist() == [0, 0]
+    assert picture_shifts(far.mean(1), max_shift=12)[0, 1].tolist() == [10, 0]
+
+
+def test_a_motion_model_starts_from_a_pixels_backbone_exactly_and_learns_its_motion_kernels():
+    cfg = preset("cpu")
+    pixels, motion = Hiera(cfg.model).eval(), Hiera(replace(cfg.model, motion=True)).eval()
+    assert load_backbone(pixels, EMBEDDED)["head"] == load_backbone(motion, EMBEDDED)["head"]
+    x = torch.randn(2, 3, 16, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(pixels(x), motion(x), atol=1e-6)
+    assert motion.patch_embed.proj.weight.shape[1] == 6 and motion.patch_embed.proj.weight[:, 3:].abs().max() == 0
+    motion.train()
+    motion(x).sum().backward()
+    assert motion.patch_embed.proj.weight.grad[:, 3:].abs().max() > 0
+    assert (embedded_backbone() / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 16, 64, 64), (2, 3, 8, 32, 48)])
+def test_differences_keep_the_clip_shape(shape):
+    assert stabilised_differences(torch.randn(shape)).shape == shape
