@@ -147,3 +147,32 @@ def test_the_shaded_renderer_films_a_body_in_perspective_and_its_box_holds_it():
     scene.pitch = 0.0
     (flat, raised), _ = scene.project(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]))
     assert raised[1] == pytest.approx(flat[1])
+
+
+def test_key_points_are_where_each_renderer_draws_the_head_and_trunk():
+    flat = {}
+    for name in NAMES:
+        for plan in _plans(name)[:2]:
+            scene, tl = _scene_and_timeline(plan)
+            k = len(tl.t) // 3
+            if tl.hand[k, 0] > 0 or (tl.present is not None and not tl.present[k]):
+                continue
+            points = scene.key_points(tl, k)
+            assert set(points) == {"head", "trunk", *(f"{j}_{s}" for j in ("shoulder", "elbow", "hand", "hip", "knee", "foot") for s in "lr")}
+            sx, sy = scene.out_size[0] / scene.w, scene.out_size[1] / scene.h
+            x, y, w, h = scene.box(tl, k)
+            for p in points.values():
+                assert x - 1 <= p[0] * sx <= x + w + 1 and y - 1 <= p[1] * sy <= y + h + 1
+            # Drawn frames are the output size; the head's and trunk's centres lie on the infant, not the background.
+            frame = scene.render(tl, k)
+            empty = scene.render(dataclasses.replace(tl, present=np.zeros(len(tl.t), bool)), k)
+            drawn = np.abs(frame.astype(int) - empty.astype(int)).max(axis=2) > 20
+            for joint in ("head", "trunk"):
+                cx, cy = int(points[joint][0] * sx), int(points[joint][1] * sy)
+                assert drawn[max(cy - 2, 0) : cy + 3, max(cx - 2, 0) : cx + 3].any(), (name, joint)
+            flat.setdefault(name, []).append(points)
+    # The flat renderers share one geometry; the shaded one films the same body through its own camera.
+    for name in ("silhouette", "photo"):
+        for a, b in zip(flat["articulated"], flat[name], strict=True):
+            assert all(np.allclose(a[j], b[j]) for j in a)
+    assert not all(np.allclose(a["hand_l"], b["hand_l"]) for a, b in zip(flat["articulated"], flat["shaded"], strict=True))

@@ -170,12 +170,19 @@ class Scene:
         return pts
 
     # --- drawing -------------------------------------------------------------------------------
+    def key_points(self, tl: Timeline, k: int) -> dict[str, np.ndarray]:
+        """Where the skeleton's joints (``skeleton``'s points: head, shoulders, elbows, hands, hips, knees, feet and
+        trunk centre) are at frame ``k``, in pixels of the drawn frame (``self.w`` x ``self.h``): what a pose
+        estimator would ideally find."""
+        m = self._transform(tl, k)
+        return {n: m[:, :2] @ v + m[:, 2] for n, v in self.skeleton(tl.pose[k]).items() if n not in ("trunk_half", "head_r")}
+
     def box(self, tl: Timeline, k: int) -> tuple[float, float, float, float]:
         """The infant's bounding box ``(x, y, w, h)`` in upright pixels at frame ``k``."""
         m = self._transform(tl, k)
         pts = self.skeleton(tl.pose[k])
         scale = math.hypot(m[0, 0], m[1, 0])
-        points = [m[:, :2] @ v + m[:, 2] for n, v in pts.items() if n not in ("trunk_half", "head_r")]
+        points = list(self.key_points(tl, k).values())
         margin = self.look.limb_w * scale + float(pts["head_r"][0]) * scale * 0.5
         x, y, w, h = _box(points, margin, self.w, self.h)
         sx, sy = self.out_size[0] / self.w, self.out_size[1] / self.h

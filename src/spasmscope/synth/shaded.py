@@ -82,12 +82,19 @@ class ShadedScene(Scene):
                          f"hip_{name}": look.trunk_w * 0.25, f"knee_{name}": 0.12 + 0.55 * leg * look.leg_len, f"foot_{name}": 0.08 + 0.3 * leg * look.leg_len})  # fmt: skip
         return {n: np.array([*(turn @ v + place), lift[n]]) for n, v in flat.items() if n in lift}
 
+    def key_points(self, tl: Timeline, k: int) -> dict[str, np.ndarray]:
+        """The joints at frame ``k`` in pixels of the drawn frame, as this camera sees them (``Scene.key_points``)."""
+        return dict(zip(self.points3d(tl, k), self._pixels(tl, k)[0], strict=True))
+
+    def _pixels(self, tl: Timeline, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``points3d`` through the camera, shake included: pixels ``[N, 2]`` and depths ``[N]``."""
+        pixels, depth = self.project(np.array(list(self.points3d(tl, k).values())))
+        cam = self._camera(tl, k)
+        return pixels @ cam[:, :2].T + cam[:, 2], depth
+
     def box(self, tl: Timeline, k: int) -> tuple[float, float, float, float]:
         """The infant's bounding box ``(x, y, w, h)`` in upright pixels at frame ``k``, as this camera sees it."""
-        pts = self.points3d(tl, k)
-        pixels, depth = self.project(np.array(list(pts.values())))
-        cam = self._camera(tl, k)
-        pixels = pixels @ cam[:, :2].T + cam[:, 2]
+        pixels, depth = self._pixels(tl, k)
         margin = self.look.limb_w * self.focal / float(depth.min()) + self.look.head_r * self.focal / float(depth.min()) * 0.5
         x, y, w, h = _box(list(pixels), margin, self.w, self.h)
         sx, sy = self.out_size[0] / self.w, self.out_size[1] / self.h
