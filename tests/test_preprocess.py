@@ -211,3 +211,32 @@ def test_degradation_blurs_adds_noise_and_round_trips_through_h264():
     assert psnr(light, moving) > 28 and psnr(heavy, moving) < psnr(light, moving) - 5  # a heavier upload loses more
     drawn = [sample_degradation(rng, 0.5) for _ in range(200)]
     assert 60 < sum(d != Degradation() for d in drawn) < 140 and all(18 <= d.crf <= 40 for d in drawn if d.crf)
+
+
+def test_texture_is_one_random_convolution_in_every_frame_keeping_the_clips_colours_and_its_movement():
+    from scipy import ndimage
+    from skimage import data
+
+    from spasmscope.data.preprocess import Texture, apply_texture, sample_texture, texture_kernel
+
+    photo = data.astronaut()[100:196, 150:246]
+    clip = np.stack([photo[k : k + 64, k : k + 64] for k in range(8)])  # a photograph panning by a pixel a frame
+    assert np.array_equal(apply_texture(clip, Texture()), clip)
+    t = Texture(size=5, mix=1.0, seed=4)
+    out = apply_texture(clip, t)
+    assert np.array_equal(out, apply_texture(clip, t)) and out.dtype == np.uint8 and out.shape == clip.shape
+    # The filter is SciPy's correlation with the kernel, channels summed (mirrored edges), before the rescaling.
+    kernel, x = texture_kernel(t), clip.astype(np.float32)
+    ref = np.stack([sum(ndimage.correlate(x[..., i], kernel[o, i][None], mode="mirror") for i in range(3)) for o in range(3)], axis=-1)
+    ref = (ref - ref.mean(axis=(0, 1, 2))) / ref.std(axis=(0, 1, 2)) * x.std(axis=(0, 1, 2)) + x.mean(axis=(0, 1, 2))
+    assert np.abs(out.astype(float) - np.clip(np.rint(ref), 0, 255)).max() <= 1
+    # Each channel keeps about the clip's mean (exactly before bright values clip at 255); the surfaces change; the
+    # same kernel in every frame keeps the panning.
+    assert np.allclose(out.reshape(-1, 3).mean(0), clip.reshape(-1, 3).mean(0), atol=10)
+    assert np.abs(out.astype(float) - clip).mean() > 20
+    assert np.abs(out[1:, :-1, :-1].astype(float) - out[:-1, 1:, 1:]).mean() < 3  # frame k+1 is frame k moved by a pixel
+    half = apply_texture(clip, Texture(size=5, mix=0.5, seed=4)).astype(float)
+    unclipped = (out > 0) & (out < 255)
+    assert unclipped.mean() > 0.8 and np.abs(half - (out.astype(float) + clip) / 2)[unclipped].max() <= 1
+    drawn = [sample_texture(np.random.default_rng(i), 0.4) for i in range(200)]
+    assert 50 < sum(d != Texture() for d in drawn) < 110 and {d.size for d in drawn if d.size} == {1, 3, 5, 7}

@@ -170,12 +170,12 @@ def test_zoom_comes_between_the_augmentations_and_the_colour_jitter_and_leaves_t
         PretrainConfig(zoom_p=2)
 
 
-def test_sensor_and_codec_come_last_and_leave_the_other_draws_and_targets_alone():
-    from spasmscope.data.preprocess import Degradation, apply_degradation, sample_degradation
-    from spasmscope.pretrain.supervised import DEGRADE_TAG
+def test_texture_then_sensor_and_codec_come_last_and_leave_the_other_draws_and_targets_alone():
+    from spasmscope.data.preprocess import Degradation, apply_degradation, apply_texture, sample_degradation, sample_texture
+    from spasmscope.pretrain.supervised import DEGRADE_TAG, TEXTURE_TAG
 
     stream = StreamConfig(seed=8)
-    recipe = PretrainConfig(steps=2, batch_size=4, augment_p=0.5, colour_p=0.6, zoom_p=0.5)
+    recipe = PretrainConfig(steps=2, batch_size=4, augment_p=0.5, colour_p=0.6, zoom_p=0.5, texture_p=0.5)
     plain = StreamClips(stream, TINY_RUN.clip, 0, 8, recipe)
     degraded = StreamClips(stream, TINY_RUN.clip, 0, 8, replace(recipe, degrade_p=0.5))
     changed = 0
@@ -186,13 +186,16 @@ def test_sensor_and_codec_come_last_and_leave_the_other_draws_and_targets_alone(
         aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, stream.seed, j]), 0.5)
         zoom = sample_zoom(np.random.default_rng([ZOOM_TAG, stream.seed, j]), 0.5)
         jitter = sample_colour_jitter(np.random.default_rng([COLOUR_TAG, stream.seed, j]), 0.6)
+        texture = sample_texture(np.random.default_rng([TEXTURE_TAG, stream.seed, j]), 0.5)
         d = sample_degradation(np.random.default_rng([DEGRADE_TAG, stream.seed, j]), 0.5)
-        assert torch.equal(x, normalise(apply_degradation(apply_colour_jitter(apply_zoom(apply_augmentation(drawn.clip[0], aug), zoom), jitter), d)))
+        assert torch.equal(x, normalise(apply_degradation(apply_texture(apply_colour_jitter(apply_zoom(apply_augmentation(drawn.clip[0], aug), zoom), jitter), texture), d)))
         assert all(torch.equal(a, b) for a, b in zip(targets, targets0, strict=True))  # a worse camera, the same movement
         changed += d != Degradation()
     assert 0 < changed < 8
     with pytest.raises(ValueError, match="degrade_p=2"):
         PretrainConfig(degrade_p=2)
+    with pytest.raises(ValueError, match="texture_p=-1"):
+        PretrainConfig(texture_p=-1)
 
 
 def test_the_pose_loss_leaves_out_clips_of_weight_zero():

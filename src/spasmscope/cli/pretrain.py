@@ -31,6 +31,7 @@ def pretrain_supervised(
     colour: Annotated[float, typer.Option(help="Probability of changing a clip's brightness, contrast and saturation (0.5-1.5, 0.6-1.4, 0-1.5); 0: never.")] = 0.0,
     zoom: Annotated[float, typer.Option(help="Probability of showing a clip as from a farther camera (shrunk to 0.5-1 of its side, edges mirrored); 0: never.")] = 0.0,
     degrade: Annotated[float, typer.Option(help="Probability of a clip getting sensor noise (0-8 grey levels), a soft lens (0-1.2 px) and an H.264 round trip (CRF 18-40); 0: never.")] = 0.0,
+    texture: Annotated[float, typer.Option(help="Probability of refiltering a clip's surfaces by a random convolution (1-7 px kernel mixing the colours, blended in at 0.3-1); 0: never.")] = 0.0,
     startle_rate: Annotated[float, typer.Option(help="Share of clips without a spasm that show a startle reflex (a hard negative); 0: none.")] = 0.0,
     renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded).")] = "articulated",
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
@@ -42,7 +43,7 @@ def pretrain_supervised(
     from spasmscope.pretrain.supervised import pretrain_supervised as run_pretrain
     from spasmscope.synth.stream import StreamConfig
 
-    recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade)
+    recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade, texture_p=texture)
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
                           startle_rate=startle_rate)  # fmt: skip
     with bars() as progress:

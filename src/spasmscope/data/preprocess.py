@@ -276,6 +276,54 @@ def apply_zoom(clip: np.ndarray, zoom: Zoom) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Texture:
+    """Other surfaces than the generator draws, for pretraining only: every frame filtered by one random ``size``
+    x ``size`` convolution that mixes the colour channels (random convolutions, Xu et al., ICLR 2021), rescaled to
+    the clip's own mean and spread per channel and blended in at ``mix``. It changes textures and colours and keeps
+    outlines and movement, so a backbone cannot lean on one renderer's fabrics and photographs."""
+
+    size: int = 0  # kernel side in pixels, odd; 0: none
+    mix: float = 0.0  # share of the filtered picture in the result
+    seed: int = 0  # of the kernel
+
+
+def sample_texture(rng: np.random.Generator, p: float) -> Texture:
+    """With probability ``p``, a kernel of 1, 3, 5 or 7 pixels (each as likely) blended in at 0.3-1 (uniform);
+    otherwise none."""
+    _check_probability(p)
+    if rng.uniform() >= p:
+        return Texture()
+    return Texture(size=int(rng.choice([1, 3, 5, 7])), mix=float(rng.uniform(0.3, 1.0)), seed=int(rng.integers(2**31)))
+
+
+def texture_kernel(t: Texture) -> np.ndarray:
+    """``float32 [3, 3, size, size]`` (output channel, input channel, row, column): Gaussian weights of variance
+    1 / (3 size^2), so the filtered picture keeps about the original's spread (He initialisation)."""
+    rng = np.random.default_rng(t.seed)
+    return rng.normal(0.0, 1.0 / np.sqrt(3 * t.size * t.size), (3, 3, t.size, t.size)).astype(np.float32)
+
+
+def apply_texture(clip: np.ndarray, t: Texture) -> np.ndarray:
+    """Apply ``t`` to ``[..., T, H, W, 3] uint8`` (RGB): the same correlation with ``texture_kernel`` in every
+    frame (edges mirrored), each output channel rescaled to the clip's mean and standard deviation of that channel,
+    then ``mix * filtered + (1 - mix) * clip``, rounded and clipped; returns a new array."""
+    import cv2
+
+    if t == Texture():
+        return clip.copy()
+    kernel = texture_kernel(t)
+    frames = clip.reshape(-1, *clip.shape[-3:]).astype(np.float32)
+    out = np.zeros_like(frames)
+    for f, frame in enumerate(frames):
+        for o in range(3):
+            out[f, ..., o] = sum(cv2.filter2D(frame[..., i], -1, kernel[o, i], borderType=cv2.BORDER_REFLECT_101) for i in range(3))
+    mean, spread = frames.mean(axis=(0, 1, 2)), frames.std(axis=(0, 1, 2))
+    out = (out - out.mean(axis=(0, 1, 2))) / np.maximum(out.std(axis=(0, 1, 2)), 1e-6) * spread + mean
+    mixed = t.mix * out + (1 - t.mix) * frames
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8).reshape(clip.shape)
+
+
+@dataclass(frozen=True)
 class Degradation:
     """A cheaper camera and a lossy upload, for pretraining only: sensor noise of ``noise`` grey levels (standard
     deviation, fresh in every frame), a soft lens (Gaussian blur of ``blur`` pixels), then H.264 at ``crf`` (0: not

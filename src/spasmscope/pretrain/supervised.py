@@ -35,11 +35,13 @@ from spasmscope.data.preprocess import (
     apply_augmentation,
     apply_colour_jitter,
     apply_degradation,
+    apply_texture,
     apply_zoom,
     normalise,
     sample_augmentation,
     sample_colour_jitter,
     sample_degradation,
+    sample_texture,
     sample_zoom,
 )
 from spasmscope.errors import InputError, SettingError
@@ -58,6 +60,7 @@ AUGMENT_TAG = 0xA06  # first word of a training clip's augmentation entropy, apa
 COLOUR_TAG = 0xC01  # the same for its colour jitter, so turning it on leaves every other draw as it was
 ZOOM_TAG = 0x200  # the same for its zoom
 DEGRADE_TAG = 0x300  # the same for its sensor and codec
+TEXTURE_TAG = 0x400  # the same for its random convolution
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class PretrainConfig:
     colour_p: float = 0.0  # probability of a clip's brightness, contrast and saturation being changed (ColourJitter)
     zoom_p: float = 0.0  # probability of a clip being shown as from a farther camera (Zoom)
     degrade_p: float = 0.0  # probability of a clip getting sensor noise, a soft lens and an H.264 round trip (Degradation)
+    texture_p: float = 0.0  # probability of a clip's surfaces being refiltered by a random convolution (Texture)
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.eval_every, self.val_clips) < 1 or self.warmup < 0:
@@ -89,7 +93,7 @@ class PretrainConfig:
             raise SettingError(f"lr={self.lr}", "the learning rate must be positive")
         if not (0 <= self.curriculum <= 1 and 0 <= self.easy_floor <= 1):
             raise SettingError(f"curriculum={self.curriculum}, easy_floor={self.easy_floor}", "each is a share of 0 to 1")
-        for name in ("augment_p", "colour_p", "zoom_p", "degrade_p"):
+        for name in ("augment_p", "colour_p", "zoom_p", "degrade_p", "texture_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)}", "an augmentation probability is a share of 0 to 1")
 
@@ -112,7 +116,8 @@ class StreamClips(Dataset):
     """Clip ``start + i`` of a stream -> (``[3, T, S, S]`` float clip, label ``[]``, contraction ``[T]``, pose
     ``[T, N_POSE]``, pose weight ``[]``); any worker draws the same clip for ``i``. With a ``recipe``, clip ``j``
     belongs to step ``j // batch_size``, follows its curriculum and gets its augmentations (``augment_p``), then
-    its zoom (``zoom_p``), then its colour jitter (``colour_p``), then its sensor and codec (``degrade_p``).
+    its zoom (``zoom_p``), then its colour jitter (``colour_p``), then its random convolution (``texture_p``), then its
+    sensor and codec (``degrade_p``).
 
     Turns and inversion leave the body's own joint angles as they were; a mirror image (one flip) swaps the
     infant's sides, so such a clip's pose weight is 0 and it teaches the label and the contraction only."""
@@ -136,6 +141,8 @@ class StreamClips(Dataset):
         if self.recipe is not None and self.recipe.colour_p > 0:
             jitter = sample_colour_jitter(np.random.default_rng([COLOUR_TAG, self.stream.seed, j]), self.recipe.colour_p)
             clip = apply_colour_jitter(clip, jitter)
+        if self.recipe is not None and self.recipe.texture_p > 0:
+            clip = apply_texture(clip, sample_texture(np.random.default_rng([TEXTURE_TAG, self.stream.seed, j]), self.recipe.texture_p))
         if self.recipe is not None and self.recipe.degrade_p > 0:
             clip = apply_degradation(clip, sample_degradation(np.random.default_rng([DEGRADE_TAG, self.stream.seed, j]), self.recipe.degrade_p))
         label, pose_weight = torch.tensor(float(c.label)), torch.tensor(pose_weight)
