@@ -11,7 +11,8 @@
 # seven stages). BACKBONE_START (environment) continues from these weights instead of random ones; START_FOR_<name>
 # sets it for one held-out renderer only, e.g. START_FOR_silhouette=default uses the shipped backbone, which was
 # pretrained on the articulated renderer alone. HELD_OUT="silhouette ..." holds out only those renderers. CONFIG=FILE.toml
-# changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`). Prints one
+# changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`); PRETRAIN_OPTIONS adds options
+# to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one
 # JSON line per renderer and a summary; resumable (each pretraining and each CV resumes where it stopped). Run it
 # with the project's environment active (`spasmscope` and `python` on the PATH).
 set -euo pipefail
@@ -31,7 +32,7 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     elif [ ! -f "$backbone/model.safetensors" ] || [ "$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['final']['step'])" "$backbone/config.json")" != "$STEPS" ]; then
         # From random weights, the first stages' recipe; continuing a backbone, the later stages' (MODEL_CARD.md).
         recipe=$([ "$start" = none ] && echo "" || echo "--lr 2e-4 --curriculum 0")
-        $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe ${CONFIG:+--config "$CONFIG"}
+        $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe ${CONFIG:+--config "$CONFIG"} ${PRETRAIN_OPTIONS:-}
     fi
     cohort="$OUT/cohort-$held"
     [ -f "$cohort/manifest.csv" ] || $S synth "$cohort" --children 20 --healthy 10 --seed "$SEED" --id-prefix r --renderer "$held" --startle-rate 0.3
@@ -42,7 +43,8 @@ import json, sys
 out, held, backbone, others = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "none")}
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
-row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "pretrained_on": "articulated (the shipped backbone)" if backbone == "default" else others,
+recipe = json.load(open(f"{backbone}/config.json")).get("pretrain", {}) if backbone != "default" else {}
+row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "articulated (the shipped backbone)" if backbone == "default" else others,
        "auc": round(m["backbone"]["pooled"]["auc"], 3), "auc_random_weights": round(m["none"]["pooled"]["auc"], 3),
        "per_child_auc": round(m["backbone"]["per_child"]["auc"]["mean"], 3), "spasm_vs_startle_auc": m["backbone"]["spasm_vs_startle"]["auc"],
        "brier": round(m["backbone"]["calibration"]["brier"], 3), "ece": round(m["backbone"]["calibration"]["ece"], 3)}

@@ -170,6 +170,20 @@ def test_a_fitted_temperature_undoes_a_known_overconfidence():
     assert fit_temperature(overconfident, np.zeros(4000)) == 1.0
 
 
+def test_spasm_against_mimics_is_the_auc_of_spasm_segments_against_each_kind_and_all():
+    from spasmscope.study.metrics import spasm_against_mimics
+
+    table = pd.DataFrame({"label": [1, 1, 1, 0, 0, 0, 0, 0], "mimic": ["", "", "", "stretch", "hiccups", "stretch", "", None],
+                          "score": [0.9, 0.4, 0.7, 0.5, 0.2, 0.95, 0.1, 0.3]})  # fmt: skip
+    s = spasm_against_mimics(table)
+    spasm = [0.9, 0.4, 0.7]
+    assert s["auc"] == pytest.approx(roc_auc_score([1, 1, 1, 0, 0, 0], [*spasm, 0.5, 0.2, 0.95])) and s["n_mimic"] == 3 and s["n_spasm"] == 3
+    assert s["by_kind"]["stretch"] == {"auc": pytest.approx(roc_auc_score([1, 1, 1, 0, 0], [*spasm, 0.5, 0.95])), "n_mimic": 2}
+    assert s["by_kind"]["hiccups"]["auc"] == pytest.approx(1.0) and set(s["by_kind"]) == {"stretch", "hiccups"}
+    assert summarise(table.assign(child=list("aabbccdd")), 0.5)["spasm_vs_mimic"] == s
+    assert spasm_against_mimics(table.assign(mimic=""))["auc"] is None
+
+
 def test_spasm_against_startle_is_the_auc_of_spasm_segments_against_startled_ones():
     from spasmscope.study.metrics import spasm_against_startle
 

@@ -176,3 +176,83 @@ def test_key_points_are_where_each_renderer_draws_the_head_and_trunk():
         for a, b in zip(flat["articulated"], flat[name], strict=True):
             assert all(np.allclose(a[j], b[j]) for j in a)
     assert not all(np.allclose(a["hand_l"], b["hand_l"]) for a, b in zip(flat["articulated"], flat["shaded"], strict=True))
+
+
+def test_each_mimic_moves_within_its_span_and_differs_from_a_spasm_as_a_clinician_would_say():
+    from spasmscope.synth.look import ELBOW, HIP, SHOULDER, TRUNK
+    from spasmscope.synth.motion import MIMIC_SECONDS, MIMICS, mimic
+
+    t = np.arange(0, 10, 1 / 60)
+    onset = 2.0
+    moves = {kind: mimic(kind, t, onset) for kind in MIMICS}
+    for kind, m in moves.items():
+        assert m.pose.shape == (len(t), 15) and m.body.shape == (len(t), 3) and m.hand.shape == (len(t), 4)
+        assert np.array_equal(m.pose, mimic(kind, t, onset).pose)  # deterministic
+        outside = (t < onset) | (t > onset + MIMIC_SECONDS[kind] + 0.05)
+        assert np.abs(m.pose[outside]).max(initial=0) < 1e-3 and np.abs(m.body[outside]).max(initial=0) < 1e-3, kind
+        assert np.abs(m.pose).max() + np.abs(m.body).max() > 0.05, kind  # it moves something
+    with pytest.raises(ValueError, match="unknown mimic"):
+        mimic("sneeze", t, onset)
+
+    def longest_above_half(x: np.ndarray) -> float:
+        run = best = 0
+        for above in np.abs(x) > 0.5 * np.abs(x).max():
+            run = run + 1 if above else 0
+            best = max(best, run)
+        return best / 60
+
+    # Sleep myoclonus and hiccups are jerks: nothing stays near its peak for long (a spasm holds 0.5-2 s).
+    limbs = np.abs(moves["myoclonus"].pose[:, [*SHOULDER, *HIP]]).max(axis=1)
+    assert longest_above_half(limbs) < 0.2
+    assert longest_above_half(moves["hiccups"].pose[:, TRUNK]) < 0.1
+    jerks = np.diff((moves["hiccups"].pose[:, TRUNK] > 0.5 * moves["hiccups"].pose[:, TRUNK].max()).astype(int)) == 1
+    assert 2 <= jerks.sum() <= 4
+    # A stretch reaches the posture of an extensor spasm, but slowly: 10% to 90% in over 0.6 s (a spasm: 0.2-0.5 s).
+    arm = moves["stretch"].pose[:, SHOULDER[0]]
+    rise = t[np.argmax(arm > 0.9 * arm.max())] - t[np.argmax(arm > 0.1 * arm.max())]
+    assert rise > 0.6
+    # Crying moves the two sides out of step; a spasm moves them together.
+    cry = moves["crying"].pose
+    assert np.corrcoef(cry[:, SHOULDER[0]], cry[:, SHOULDER[1]])[0, 1] < 0.5 and np.abs(cry[:, ELBOW[0]]).max() > 0.2
+    # Carers move the whole infant: rocking turns it back and forth, patting shows a hand, lifting carries it away.
+    rocked = moves["rocked"].body[:, 2]
+    assert rocked.max() > 0.05 and rocked.min() < -0.05 and np.abs(moves["rocked"].pose).max() == 0
+    assert moves["patted"].hand[:, 0].max() == 1 and np.ptp(moves["patted"].body[:, 0] + moves["patted"].body[:, 1]) > 0.01
+    assert np.hypot(moves["lifted"].body[:, 0], moves["lifted"].body[:, 1]).max() > 0.25
+
+
+def test_mimics_and_spasm_variety_leave_a_cohort_as_it_was_and_are_drawn_and_marked():
+    from spasmscope.synth.look import NECK, SHOULDER
+
+    base = SynthConfig(children=4, healthy=2, seed=6, startle_rate=0.3)
+    plain = plan_cohort(base)
+    mimicked = plan_cohort(dataclasses.replace(base, mimic_rate=0.8))
+    assert [dataclasses.replace(p, mimics=()) for p in mimicked] == plain and all(p.mimics == () for p in plain)
+    for p in mimicked:
+        for kind, o in p.mimics:
+            s = int(o // 5)
+            assert p.labels[s] == 0 and not any(s * 5 <= x < (s + 1) * 5 for x in p.startles) and o + 0.0 <= (s + 1) * 5
+    assert sum(len(p.mimics) for p in mimicked) >= 5
+    p = next(p for p in mimicked if p.mimics)
+    (_, tl_plain), (_, tl_mimic) = _scene_and_timeline(dataclasses.replace(p, mimics=())), _scene_and_timeline(p)
+    assert not np.array_equal(tl_plain.pose, tl_mimic.pose) or not np.array_equal(tl_plain.body, tl_mimic.body)
+
+    varied = plan_cohort(dataclasses.replace(base, spasm_variety=1.0))
+    assert [dataclasses.replace(p, look=dataclasses.replace(p.look, spasm=())) for p in varied] == [
+        dataclasses.replace(p, look=dataclasses.replace(p.look, spasm=())) for p in plain]
+    changed = [(a.look.spasm, b.look.spasm) for a, b in zip(plain, varied, strict=True) if a.look.spasm != b.look.spasm]
+    assert changed  # some children's spasms took another form
+    for before, after in changed:
+        before, after = np.array(before), np.array(after)
+        lopsided = abs(after[SHOULDER[0]]) != abs(after[SHOULDER[1]])
+        assert lopsided or np.abs(after).sum() < np.abs(before).sum() or after[NECK] > 0.5
+
+
+def test_synth_writes_the_mimic_column_on_segments_without_a_spasm(tmp_path):
+    import pandas as pd
+
+    r = run_cli("synth", str(tmp_path / "c"), "--children", "3", "--healthy", "1", "--seed", "4", "--mimic-rate", "0.9", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    manifest = pd.read_csv(tmp_path / "c" / "manifest.csv", keep_default_na=False)
+    assert set(manifest["mimic"]) - {""} <= {"myoclonus", "hiccups", "crying", "stretch", "feeding", "rocked", "patted", "lifted"}
+    assert (manifest["mimic"] != "").sum() >= 3 and (manifest.loc[manifest["mimic"] != "", "label"] == 0).all()

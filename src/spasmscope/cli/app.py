@@ -91,4 +91,8 @@ def print_metrics(metrics: dict, out: Path, report: Path) -> None:
     if "spasm_vs_startle" in metrics:
         s = metrics["spasm_vs_startle"]
         typer.echo(f"spasm against startle: AUC {f(s['auc'])} ({s['n_spasm']} spasm, {s['n_startle']} startle segments)")
+    if "spasm_vs_mimic" in metrics:
+        s = metrics["spasm_vs_mimic"]
+        kinds = ", ".join(f"{k} {f(v['auc'])} ({v['n_mimic']})" for k, v in s["by_kind"].items())
+        typer.echo(f"spasm against other mimics: AUC {f(s['auc'])} ({s['n_spasm']} spasm, {s['n_mimic']} mimic segments{': ' + kinds if kinds else ''})")
     typer.echo(f"wrote {out}/predictions.csv, {out}/metrics.json; report: {report}")

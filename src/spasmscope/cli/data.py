@@ -27,6 +27,8 @@ def synth(
     shifted_look: Annotated[bool, typer.Option(help="Draw children from a different look domain.")] = False,
     renderer: Annotated[str, typer.Option(help="Which renderer of the family draws the videos: articulated, silhouette, photo or shaded.")] = "articulated",
     startle_rate: Annotated[float, typer.Option(help="Share of segments without a spasm that hold a startle reflex (manifest column startle).")] = 0.0,
+    mimic_rate: Annotated[float, typer.Option(help="Share of the other segments without a spasm that hold another mimic: sleep myoclonus, hiccups, crying, a stretch, feeding, being rocked, patted or lifted (manifest column mimic).")] = 0.0,
+    spasm_variety: Annotated[float, typer.Option(help="Share of children whose spasms take another form: asymmetric, a head nod or a shrug.")] = 0.0,
     workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
 ) -> None:
     """Write a synthetic cohort of infant videos with spasms, for demos and tests."""
@@ -34,7 +36,8 @@ def synth(
 
     cfg = SynthConfig(children=children, healthy=healthy, seed=seed, cohort=cohort, healthy_cohort=healthy_cohort, id_prefix=id_prefix,
                       wide_fraction=wide_fraction, night_fraction=night_fraction, long_minutes=long_minutes, long_count=long_count,
-                      shifted_look=shifted_look, renderer=renderer, startle_rate=startle_rate)  # fmt: skip
+                      shifted_look=shifted_look, renderer=renderer, startle_rate=startle_rate,
+                      mimic_rate=mimic_rate, spasm_variety=spasm_variety)  # fmt: skip
     with bars() as progress:
         manifest = generate(cfg, out, workers=workers_or_all(workers), progress=progress)
     typer.echo(f"wrote {len(plan_cohort(cfg))} videos; manifest: {manifest}")

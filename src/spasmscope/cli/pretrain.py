@@ -33,6 +33,8 @@ def pretrain_supervised(
     degrade: Annotated[float, typer.Option(help="Probability of a clip getting sensor noise (0-8 grey levels), a soft lens (0-1.2 px) and an H.264 round trip (CRF 18-40); 0: never.")] = 0.0,
     texture: Annotated[float, typer.Option(help="Probability of refiltering a clip's surfaces by a random convolution (1-7 px kernel mixing the colours, blended in at 0.3-1); 0: never.")] = 0.0,
     startle_rate: Annotated[float, typer.Option(help="Share of clips without a spasm that show a startle reflex (a hard negative); 0: none.")] = 0.0,
+    mimic_rate: Annotated[float, typer.Option(help="Share of the other clips without a spasm that show another mimic (sleep myoclonus, hiccups, crying, stretching, feeding, rocked, patted, lifted); 0: none.")] = 0.0,
+    spasm_variety: Annotated[float, typer.Option(help="Share of spasm clips whose spasm takes another form (asymmetric, a head nod, a shrug); 0: none.")] = 0.0,
     renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded).")] = "articulated",
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
 ) -> None:
@@ -45,7 +47,7 @@ def pretrain_supervised(
 
     recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade, texture_p=texture)
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
-                          startle_rate=startle_rate)  # fmt: skip
+                          startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety)  # fmt: skip
     with bars() as progress:
         record = run_pretrain(out, load_config(preset, config), recipe, stream, weights, max(0, workers), progress)
     typer.echo(f"pretrained {steps} steps: validation AUC {record.get('val_auc', float('nan')):.3f}; backbone in {out} (use --weights {out})")

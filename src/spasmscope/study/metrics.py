@@ -115,11 +115,29 @@ def spasm_against_startle(table: pd.DataFrame) -> dict:
     return {"auc": None if auc is None else float(auc), "n_spasm": len(spasm), "n_startle": len(startled)}
 
 
+def spasm_against_mimics(table: pd.DataFrame) -> dict:
+    """Can the scores tell a spasm from the other hard negatives? The AUC of spasm segments against segments holding
+    a mimic (a ``mimic`` column naming its kind, as ``synth --mimic-rate`` writes; empty otherwise), all kinds
+    together and each kind on its own, with counts; None where either side is missing."""
+    kind = table["mimic"].fillna("").astype(str).str.strip()
+    spasm = table["score"][table["label"] == 1]
+
+    def against(marked: pd.Series) -> dict:
+        other = table["score"][(table["label"] == 0) & marked]
+        auc = roc_auc_score([1] * len(spasm) + [0] * len(other), [*spasm, *other]) if len(spasm) and len(other) else None
+        return {"auc": None if auc is None else float(auc), "n_mimic": len(other)}
+
+    kinds = sorted(k for k in kind.unique() if k)
+    return {**against(kind != ""), "n_spasm": len(spasm), "by_kind": {k: against(kind == k) for k in kinds}}
+
+
 def summarise(table: pd.DataFrame, threshold: float, seed: int = 0) -> dict:
     """``metrics.json`` (METHOD §9): pooled metrics, per-child means with CIs, calibration, counts, the per-child
-    rows, and, for a cohort that marks startles, spasm against startle."""
+    rows, and, for a cohort that marks startles or other mimics, spasm against them."""
     children = per_child(table, threshold)
     startle = {"spasm_vs_startle": spasm_against_startle(table)} if "startle" in table.columns else {}
+    if "mimic" in table.columns:
+        startle["spasm_vs_mimic"] = spasm_against_mimics(table)
     return {
         "threshold": threshold,
         "n_segments": len(table),

@@ -30,8 +30,8 @@ from spasmscope.data.batch import default_workers, run_jobs
 from spasmscope.data.segments import SEGMENT_S
 from spasmscope.errors import InputError, SettingError
 from spasmscope.progress import Progress, counter
-from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
-from spasmscope.synth.motion import STARTLE_TAG, Spasm, Timeline, make_timeline, sample_spasm
+from spasmscope.synth.look import VARIETY_TAG, ChildLook, Recording, sample_look, sample_recording, vary_spasm
+from spasmscope.synth.motion import MIMIC_SECONDS, MIMIC_TAG, MIMICS, STARTLE_TAG, Spasm, Timeline, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
 from spasmscope.synth.renderers import renderer
 
@@ -55,12 +55,12 @@ class SynthConfig:
     long_count: int = 1  # how many long recordings (children with spasms, in turn)
     renderer: str = "articulated"  # which of the family draws the videos (synth.renderers)
     startle_rate: float = 0.0  # share of segments without a spasm that hold a startle reflex (manifest column `startle`)
+    mimic_rate: float = 0.0  # share of the segments without a spasm or startle that hold another mimic (column `mimic`)
+    spasm_variety: float = 0.0  # share of children with spasms of another form: asymmetric, a head nod, a shrug
 
     def __post_init__(self) -> None:
         renderer(self.renderer)
-        if not 0 <= self.startle_rate <= 1:
-            raise SettingError(f"startle_rate={self.startle_rate} is not a share", "give startle_rate between 0 and 1")
-        for name in ("wide_fraction", "night_fraction"):
+        for name in ("startle_rate", "mimic_rate", "spasm_variety", "wide_fraction", "night_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
 
@@ -83,6 +83,7 @@ class VideoPlan:
     dark: tuple[tuple[float, float], ...] = ()  # seconds in a dark room (light off, no infrared)
     renderer: str = "articulated"  # which of the family draws it (synth.renderers)
     startles: tuple[float, ...] = ()  # onsets (seconds) of startle reflexes, each in a segment without a spasm
+    mimics: tuple[tuple[str, float], ...] = ()  # (kind, onset seconds) of other mimics (motion.mimic), one per segment at most
 
 
 def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
@@ -95,8 +96,11 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
     children = [(f"{cfg.id_prefix}es{i:03d}", True) for i in range(cfg.children)]
     children += [(f"{cfg.id_prefix}hc{i:03d}", False) for i in range(cfg.healthy)]
     looks: dict[str, ChildLook] = {}
-    for child, has_spasms in children:
+    for c, (child, has_spasms) in enumerate(children):
         look = sample_look(rng, shifted=cfg.shifted_look)
+        if cfg.spasm_variety > 0:  # draws of its own: a cohort without variety is drawn as before
+            own = np.random.default_rng([VARIETY_TAG, cfg.seed, c])
+            look = vary_spasm(look, own) if own.uniform() < cfg.spasm_variety else look
         looks[child] = look
         n_videos = int(rng.integers(cfg.videos_per_child[0], cfg.videos_per_child[1] + 1))
         for v in range(n_videos):
@@ -131,7 +135,8 @@ def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
                     meta=meta,
                     seed=seed,
                     renderer=cfg.renderer,
-                    startles=_startles(seed, labels, cfg.startle_rate),
+                    startles=(startles := _startles(seed, labels, cfg.startle_rate)),
+                    mimics=_mimics(seed, labels, startles, cfg.mimic_rate),
                 )
             )
     with_spasms = [c for c, s in children if s] or [c for c, _ in children]
@@ -222,10 +227,25 @@ def _startles(seed: int, labels: list[int], rate: float) -> tuple[float, ...]:
     return tuple(float(rng.uniform(s * SEGMENT_S + 0.2, (s + 1) * SEGMENT_S - 1.8)) for s, label in enumerate(labels) if rng.uniform() < rate and not label)
 
 
+def _mimics(seed: int, labels: list[int], startles: tuple[float, ...], rate: float) -> tuple[tuple[str, float], ...]:
+    """Other mimics (``motion.mimic``): in each segment without a spasm or a startle, with probability ``rate``, one
+    of ``MIMICS`` (each as likely) starting early enough to end in it; from draws of their own."""
+    if rate <= 0:
+        return ()
+    rng = np.random.default_rng([MIMIC_TAG, seed])
+    out = []
+    for s, label in enumerate(labels):
+        kind, start, draw = MIMICS[int(rng.integers(len(MIMICS)))], rng.uniform(0.1, 1.0), rng.uniform()
+        startled = any(s * SEGMENT_S <= o < (s + 1) * SEGMENT_S for o in startles)
+        if draw < rate and not label and not startled:
+            out.append((kind, round(float(s * SEGMENT_S + min(start, SEGMENT_S - MIMIC_SECONDS[kind] - 0.1)), 3)))
+    return tuple(out)
+
+
 def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
     rng = np.random.default_rng(plan.seed)
     scene = renderer(plan.renderer)(plan.look, plan.rec, rng)
-    timeline = make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders), plan.startles)
+    timeline = make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders), plan.startles, plan.mimics)
     timeline.hide(list(plan.absent))
     timeline.hide(list(plan.dark), light=0.04)
     return scene, timeline
@@ -299,6 +319,8 @@ def generate(
         extra = {"view": "wide" if p.rec.wide else "close", "recorded_night": int(p.rec.night), **dict(p.meta)}
         for s, label in enumerate(p.labels):
             startled = {"startle": int(any(s * SEGMENT_S <= o < (s + 1) * SEGMENT_S for o in p.startles))} if cfg.startle_rate > 0 else {}
+            if cfg.mimic_rate > 0:
+                startled["mimic"] = next((k for k, o in p.mimics if s * SEGMENT_S <= o < (s + 1) * SEGMENT_S), "")
             rows.append({"video": video, "child": p.child, "start": s * SEGMENT_S, "end": (s + 1) * SEGMENT_S, "label": label, "cohort": p.cohort, **extra, **startled})
         for sp in p.spasms:
             events.append({"video": video, "onset": round(sp.onset, 3), "offset": round(sp.offset, 3), "child": p.child})

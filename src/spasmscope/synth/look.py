@@ -7,7 +7,7 @@ recording's settings (orientation, resolution, rate, bitrate, blur, night, wide 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -68,6 +68,33 @@ def _skin(rng: np.random.Generator) -> tuple[int, int, int]:
     light, dark = np.array([240, 205, 180]), np.array([95, 60, 40])
     c = light + rng.uniform(0, 1) * (dark - light) + rng.normal(0, 8, 3)
     return tuple(int(v) for v in np.clip(c, 0, 255))  # type: ignore[return-value]
+
+
+VARIETY_TAG = 0x7A5  # first word of a child's own draws of spasm variety: a cohort without variety draws as it did
+SPASM_FORMS = ("asymmetric", "head nod", "shrug")
+
+
+def vary_spasm(look: ChildLook, rng: np.random.Generator) -> ChildLook:
+    """The child's spasm in another form than the symmetric whole-body one (each as likely): ``asymmetric`` (one
+    side's limbs move 20-70% as far), ``head nod`` (head and trunk flex, limbs barely move) or ``shrug`` (shoulders
+    and arms rise a little, the head dips). Subtle forms are what parents film least clearly and what a detector
+    misses first. (Eyes rolling up, also a subtle form, is not drawn: no renderer draws eyes.)"""
+    form = SPASM_FORMS[int(rng.integers(len(SPASM_FORMS)))]
+    spasm = np.asarray(look.spasm, dtype=float).copy()
+    if form == "asymmetric":
+        side = int(rng.integers(2))
+        for joint in (SHOULDER, ELBOW, ARM_ELEV, HIP, KNEE, LEG_ELEV):
+            spasm[joint[side]] *= rng.uniform(0.2, 0.7)
+    elif form == "head nod":
+        limbs = [j for joint in (SHOULDER, ELBOW, ARM_ELEV, HIP, KNEE, LEG_ELEV) for j in joint]
+        spasm[limbs] *= rng.uniform(0.05, 0.2)
+        spasm[NECK], spasm[TRUNK] = rng.uniform(0.6, 0.9), rng.uniform(0.2, 0.5)
+    else:  # shrug
+        spasm[:] = 0.0
+        lift = rng.uniform(0.3, 0.5)
+        spasm[list(ARM_ELEV)], spasm[list(SHOULDER)], spasm[list(ELBOW)] = lift, 0.5 * lift, 0.3 * lift
+        spasm[NECK] = rng.uniform(0.2, 0.4)
+    return replace(look, spasm=tuple(float(v) for v in spasm))
 
 
 def sample_look(rng: np.random.Generator, shifted: bool = False) -> ChildLook:

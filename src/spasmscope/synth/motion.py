@@ -129,6 +129,132 @@ def startle(t: np.ndarray, onset: float) -> np.ndarray:
     return offset
 
 
+MIMIC_TAG = 0x313  # first word of a mimic's own draws: a timeline without mimics draws as it did
+# The other movements a clinician must tell from a spasm (the startle has its own function, above), with the seconds
+# each lasts at most (a segment holds it whole).
+MIMIC_SECONDS = {"myoclonus": 2.5, "hiccups": 4.0, "crying": 4.5, "stretch": 3.5, "feeding": 4.6, "rocked": 4.6, "patted": 4.6, "lifted": 2.5}
+MIMICS = tuple(MIMIC_SECONDS)
+
+
+@dataclass(frozen=True)
+class MimicMotion:
+    """What a mimic adds to a timeline: pose offsets ``[N, N_POSE]`` radians, body placement ``[N, 3]`` (body units,
+    radians) and the parent's hand ``[N, 4]`` (``Timeline.hand``; all zero when no hand is in view)."""
+
+    pose: np.ndarray
+    body: np.ndarray
+    hand: np.ndarray
+
+
+def _pulse(t: np.ndarray, at: float, width: float) -> np.ndarray:
+    """A brief jerk: 0 -> 1 -> 0 as a Gaussian of ``width`` seconds centred at ``at``."""
+    return np.exp(-(((t - at) / width) ** 2))
+
+
+def mimic(kind: str, t: np.ndarray, onset: float) -> MimicMotion:
+    """A movement that looks like a spasm to an untrained eye, from ``onset`` seconds for at most
+    ``MIMIC_SECONDS[kind]``. What tells each from a spasm (a held, symmetric posture reached in 0.2-0.5 s):
+
+    - ``myoclonus`` (benign sleep myoclonus): 3-8 brief jerks (0.05-0.15 s) of one or two limbs, irregularly spaced;
+      nothing is held.
+    - ``hiccups``: 2-4 small, identical jerks of trunk and head about every 1-1.5 s.
+    - ``crying``: vigorous alternating movement of all limbs at 1-2.5 Hz, the head thrown back and turning.
+    - ``stretch``: arms up and out, legs straight, back arched, as an extensor spasm, but reached slowly (0.8-1.5 s).
+    - ``feeding``: elbows bent to bring the hands to the face, the head rocking slightly with sucking (1-2 Hz).
+    - ``rocked``: the whole infant swung from side to side (0.4-0.8 Hz) by a carer.
+    - ``patted``: a carer's hand on the trunk, the body jolted gently with each pat (1.5-2.5 Hz).
+    - ``lifted``: the body moved and turned as it is picked up and put down, limbs and head dangling.
+    """
+    if kind not in MIMIC_SECONDS:
+        raise ValueError(f"unknown mimic {kind!r}; known: {', '.join(MIMICS)}")
+    rng = np.random.default_rng([MIMIC_TAG, MIMICS.index(kind), int(round(onset * 1000))])
+    n, span = len(t), MIMIC_SECONDS[kind]
+    pose, body, hand = np.zeros((n, N_POSE)), np.zeros((n, 3)), np.zeros((n, 4))
+    inside = ((t >= onset) & (t < onset + span)).astype(float)
+    if kind == "myoclonus":
+        at = onset + 0.1
+        for _ in range(int(rng.integers(3, 9))):
+            width = rng.uniform(0.05, 0.15) / 2
+            for _ in range(int(rng.integers(1, 3))):
+                side, arm = int(rng.integers(2)), rng.uniform() < 0.5
+                jerk = _pulse(t, at, width) * rng.uniform(0.3, 0.7) * rng.choice([-1, 1])
+                pose[:, SHOULDER[side] if arm else HIP[side]] += jerk
+                pose[:, ELBOW[side] if arm else KNEE[side]] += 0.6 * jerk
+            at += rng.uniform(0.15, 0.6)
+            if at > onset + span - 0.1:
+                break
+    elif kind == "hiccups":
+        every, size = rng.uniform(1.0, 1.5), rng.uniform(0.1, 0.2)
+        for i in range(int(rng.integers(2, 5))):
+            at = onset + 0.1 + i * every
+            if at > onset + span - 0.1:
+                break
+            jerk = _pulse(t, at, 0.04)
+            pose[:, TRUNK] += size * jerk
+            pose[:, NECK] += 0.8 * size * jerk
+            body[:, 1] -= 0.01 * jerk
+    elif kind == "crying":
+        length = rng.uniform(2.0, span)
+        env = _burst(t, onset, length)
+        for j, joint in enumerate((*SHOULDER, *ELBOW, *HIP, *KNEE)):
+            f = rng.uniform(1.0, 2.5)
+            pose[:, joint] += env * rng.uniform(0.4, 0.9) * np.sin(2 * np.pi * f * (t - onset) + np.pi * (j % 2) + rng.uniform(-0.5, 0.5))
+        pose[:, NECK] += env * (-0.25 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 1.0) * t))
+        pose[:, YAW] += env * 0.4 * np.sin(2 * np.pi * rng.uniform(0.5, 1.2) * (t - onset))
+        pose[:, TRUNK] -= 0.15 * env
+    elif kind == "stretch":
+        rise, hold, relax = rng.uniform(0.8, 1.5), rng.uniform(0.5, 1.2), rng.uniform(0.6, 0.8)
+        level = _smoothstep((t - onset) / rise) * (1 - _smoothstep((t - onset - rise - hold) / relax))
+        strength = rng.uniform(0.6, 1.0)
+        for side in (0, 1):
+            gain = strength * rng.uniform(0.8, 1.0)
+            pose[:, SHOULDER[side]] += gain * 1.0 * level
+            pose[:, ELBOW[side]] += gain * -0.6 * level
+            pose[:, ARM_ELEV[side]] += gain * 0.3 * level
+            pose[:, KNEE[side]] += gain * -0.7 * level
+            pose[:, HIP[side]] += gain * 0.2 * level
+        pose[:, NECK] -= strength * 0.5 * level
+        pose[:, TRUNK] -= strength * 0.5 * level
+    elif kind == "feeding":
+        env = _burst(t, onset, span) * inside
+        for side in (0, 1):
+            pose[:, ELBOW[side]] += env * rng.uniform(0.7, 1.2)
+            pose[:, SHOULDER[side]] += env * rng.uniform(0.2, 0.5)
+        suck = np.sin(2 * np.pi * rng.uniform(1.0, 2.0) * (t - onset))
+        pose[:, NECK] += env * (0.15 + rng.uniform(0.04, 0.1) * suck)
+        pose[:, YAW] += env * 0.1 * suck
+    elif kind == "rocked":
+        env = _burst(t, onset, span) * inside
+        swing = np.sin(2 * np.pi * rng.uniform(0.4, 0.8) * (t - onset))
+        body[:, 2] += env * rng.uniform(0.1, 0.25) * swing
+        body[:, 0] += env * rng.uniform(0.05, 0.15) * swing
+    elif kind == "patted":
+        env = _burst(t, onset, span) * inside
+        pat = np.maximum(np.sin(2 * np.pi * rng.uniform(1.5, 2.5) * (t - onset)), 0) ** 4
+        entry = rng.uniform(-np.pi, np.pi)
+        visible = env > 0.01
+        hand[visible] = [1.0, 0.0, entry, rng.uniform(0.2, 0.8)]
+        hand[visible, 1] = 0.85 + 0.1 * pat[visible]
+        body[:, :2] += (0.04 * env * pat)[:, None] * np.array([-np.cos(entry), -np.sin(entry)])
+        for joint in (*ELBOW, *KNEE):  # the limbs bounce a little with each pat
+            pose[:, joint] += 0.1 * env * pat
+    else:  # lifted
+        # Picked up and put down again within the span (a segment holds it whole), the limbs dangling meanwhile.
+        length = rng.uniform(1.5, span)
+        level = _smoothstep((t - onset) / (0.4 * length)) * (1 - _smoothstep((t - onset - 0.6 * length) / (0.4 * length)))
+        way = rng.uniform(-np.pi, np.pi)
+        body[:, :2] += (rng.uniform(0.3, 0.6) * level)[:, None] * np.array([np.cos(way), np.sin(way)])
+        body[:, 2] += rng.choice([-1, 1]) * rng.uniform(0.15, 0.35) * level
+        for side in (0, 1):
+            pose[:, ARM_ELEV[side]] -= 0.25 * level
+            pose[:, KNEE[side]] -= 0.5 * level
+            pose[:, SHOULDER[side]] += 0.4 * level
+        pose[:, NECK] -= 0.4 * level
+        visible = level > 0.01
+        hand[visible] = [1.0, 0.9, way + np.pi, 0.6]
+    return MimicMotion(pose, body, hand)
+
+
 def make_timeline(
     rng: np.random.Generator,
     look: ChildLook,
@@ -137,12 +263,14 @@ def make_timeline(
     spasms: list[Spasm],
     confounders: list[tuple[float, float, float]],
     startles: tuple[float, ...] = (),
+    mimics: tuple[tuple[str, float], ...] = (),
 ) -> Timeline:
     """Build the per-frame movement of a recording of ``duration`` seconds at ``rec.fps``.
 
     ``confounders`` lists windows ``(start, end, rate)``: in each, kicks, flails, turns, hand entries
     and camera jolts start at ``rate`` per 5 s (times the child's activity factor). ``startles`` are the onsets
-    (seconds) of startle reflexes (``startle``), the hard negative a clinician must tell from a spasm.
+    (seconds) of startle reflexes (``startle``), the hard negative a clinician must tell from a spasm; ``mimics`` the
+    other hard negatives (``mimic``), as ``(kind, onset seconds)``.
     """
     fps = float(rec.fps)
     n = int(round(duration * fps))
@@ -232,6 +360,13 @@ def make_timeline(
     for onset in startles:
         pose += startle(t, onset)
         body[:, 1] -= 0.015 * _burst(t, onset, 0.6)  # the whole body jumps a little
+
+    for kind, onset in mimics:
+        moved = mimic(kind, t, onset)
+        pose += moved.pose
+        body += moved.body
+        shown = moved.hand[:, 0] > 0
+        hand[shown] = moved.hand[shown]
 
     for side in (0, 1):
         pose[:, ARM_ELEV[side]] = np.clip(pose[:, ARM_ELEV[side]], -0.3, 0.95)

@@ -27,8 +27,8 @@ from spasmscope.data.localise import LocaliseConfig, crop_around
 from spasmscope.data.preprocess import ClipConfig, to_square, working_size
 from spasmscope.data.segments import SEGMENT_S
 from spasmscope.errors import SettingError
-from spasmscope.synth.look import ChildLook, Recording, sample_look, sample_recording
-from spasmscope.synth.motion import STARTLE_TAG, Spasm, Timeline, contraction, make_timeline, sample_spasm
+from spasmscope.synth.look import VARIETY_TAG, ChildLook, Recording, sample_look, sample_recording, vary_spasm
+from spasmscope.synth.motion import MIMIC_SECONDS, MIMIC_TAG, MIMICS, STARTLE_TAG, Spasm, Timeline, contraction, make_timeline, sample_spasm
 from spasmscope.synth.render import Scene
 from spasmscope.synth.renderers import renderer
 
@@ -49,14 +49,17 @@ class StreamConfig:
     shifted_look: bool = False  # draw looks from the disjoint domain instead
     renderers: tuple[str, ...] = ("articulated",)  # each clip is drawn by one of these, in turn at random (synth.renderers)
     startle_rate: float = 0.0  # share of clips without a spasm that show a startle reflex (a hard negative)
+    mimic_rate: float = 0.0  # share of clips without a spasm or startle that show another mimic (motion.mimic)
+    spasm_variety: float = 0.0  # share of spasm clips whose child's spasm takes another form (look.vary_spasm)
 
     def __post_init__(self) -> None:
         if not self.renderers:
             raise SettingError("renderers=()", "name at least one renderer")
         for name in self.renderers:
             renderer(name)
-        if not 0 <= self.startle_rate <= 1:
-            raise SettingError(f"startle_rate={self.startle_rate} is not a share", "give startle_rate between 0 and 1")
+        for name in ("startle_rate", "mimic_rate", "spasm_variety"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
 
 
 def ease(look: ChildLook, rec: Recording) -> tuple[ChildLook, Recording]:
@@ -135,6 +138,9 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
     rec = dataclasses.replace(rec, width=max(2, round(w * scale)), height=max(2, round(h * scale)), fps=Fraction(STREAM_FPS))
 
     label = int(rng.uniform() < cfg.spasm_fraction)
+    if cfg.spasm_variety > 0 and label:  # draws of their own, as startles below
+        own = np.random.default_rng([VARIETY_TAG, cfg.seed, index])
+        look = vary_spasm(look, own) if own.uniform() < cfg.spasm_variety else look
     spasms = []
     if label:
         spasm = sample_spasm(rng, look, 0.0)
@@ -149,7 +155,12 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
     if cfg.startle_rate > 0 and not label:  # draws of their own: a stream without startles is as it was
         own = np.random.default_rng([STARTLE_TAG, cfg.seed, index])
         startles = (float(own.uniform(0.2, SEGMENT_S - 1.8)),) if own.uniform() < cfg.startle_rate else ()
-    timeline = make_timeline(rng, look, rec, SEGMENT_S, spasms, confounders, startles)
+    mimics = ()
+    if cfg.mimic_rate > 0 and not label and not startles:
+        own = np.random.default_rng([MIMIC_TAG, cfg.seed, index])
+        kind, draw = MIMICS[int(own.integers(len(MIMICS)))], own.uniform()
+        mimics = ((kind, round(float(own.uniform(0.1, SEGMENT_S - MIMIC_SECONDS[kind] - 0.1)), 3)),) if draw < cfg.mimic_rate else ()
+    timeline = make_timeline(rng, look, rec, SEGMENT_S, spasms, confounders, startles, mimics)
 
     n = len(timeline.t)
     # The source frames a trilinear resize of n frames to T (align_corners=False) centres on.
