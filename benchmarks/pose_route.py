@@ -40,6 +40,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
@@ -189,8 +190,9 @@ def main() -> None:
         rows = rows.assign(score=scores, certainty=certainty)
         rows.to_csv(args.out / f"scores-{path.parent.name}.csv", index=False)
         with_spasms = rows[rows.groupby("child")["label"].transform("max") == 1]
-        startle = rows["startle"].astype(bool) if "startle" in rows else np.zeros(len(rows), bool)
-        versus = rows[(rows["label"] == 1) | startle]
+        # Spasm against startle over the segments cross-validation tests (children with spasms), as its report does.
+        startle = pd.to_numeric(with_spasms["startle"], errors="coerce") == 1 if "startle" in rows else np.zeros(len(with_spasms), bool)  # read as text
+        versus = with_spasms[(with_spasms["label"] == 1) | startle]
         print(json.dumps({"cohort": str(path), "segments": len(rows), "auc_children_with_spasms": auc(with_spasms["label"].to_numpy(), with_spasms["score"].to_numpy()),
                           "auc_all_segments": auc(rows["label"].to_numpy(), rows["score"].to_numpy()),
                           "spasm_vs_startle_auc": auc(versus["label"].to_numpy(), versus["score"].to_numpy()),
