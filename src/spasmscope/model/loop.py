@@ -18,6 +18,7 @@ from torch import nn
 
 from spasmscope import atomic
 from spasmscope.errors import InputError
+from spasmscope.model.config import default_settings
 
 
 def append_record(log: Path, record: dict[str, Any]) -> None:
@@ -88,12 +89,12 @@ def same_settings(saved: dict, now: dict, defaults: dict) -> bool:
     if saved.keys() - now.keys():
         return False
     for key, value in now.items():
-        default = defaults.get(key, {}) if isinstance(defaults, dict) else {}
         if key not in saved:
-            if not isinstance(defaults, dict) or key not in defaults or defaults[key] != value:
+            if key not in defaults or defaults[key] != value:
                 return False
         elif isinstance(value, dict) and isinstance(saved[key], dict):
-            if not same_settings(saved[key], value, default if isinstance(default, dict) else {}):
+            inner = defaults.get(key)
+            if not same_settings(saved[key], value, inner if isinstance(inner, dict) else {}):
                 return False
         elif saved[key] != value:
             return False
@@ -107,17 +108,16 @@ def save_resume(path: Path, step: int, parts: dict[str, Any], optimizer: torch.o
 
 
 def load_resume(
-    path: Path, parts: dict[str, Any], optimizer: torch.optim.Optimizer, recipe: dict, config: dict, what: str, defaults: dict | None = None
+    path: Path, parts: dict[str, Any], optimizer: torch.optim.Optimizer, recipe: dict, config: dict, what: str, recipe_defaults: dict | None = None
 ) -> int:
     """Restore a run saved by ``save_resume`` into ``parts`` and ``optimizer``; returns its step (0 without a
-    file). A file of another recipe or config is refused: resuming it would mix two runs. ``defaults`` (``{"recipe":
-    ..., "config": ...}`` of default settings, shaped as those): a setting that the saved file predates counts as
-    its default (``same_settings``). Loads no code."""
+    file). A file of another recipe or config is refused: resuming it would mix two runs. A setting the saved file
+    predates counts as its default (``same_settings``): the recipe's from ``recipe_defaults`` (shaped as ``recipe``),
+    the config's from ``config.default_settings``. Loads no code."""
     if not path.exists():
         return 0
     state = torch.load(path, map_location="cpu", weights_only=True)
-    defaults = defaults or {}
-    if not same_settings(state["recipe"], recipe, defaults.get("recipe", {})) or not same_settings(state["config"], config, defaults.get("config", {})):
+    if not same_settings(state["recipe"], recipe, recipe_defaults or {}) or not same_settings(state["config"], config, default_settings()):
         raise InputError(path.parent, f"holds {what} with another recipe", "use a new --out folder, or delete this one to start over")
     for k, m in parts.items():
         m.load_state_dict(state[k])

@@ -36,7 +36,7 @@ from spasmscope.data.segments import SEGMENT_S, window_spans
 from spasmscope.data.windows import WindowConfig, windows_of
 from spasmscope.errors import InputError, SettingError
 from spasmscope.model import loop
-from spasmscope.model.config import RunConfig, default_settings
+from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import HEAD_KEYS, Hiera
 from spasmscope.model.weights import KEPT_HEAD, SPASM_HEAD, load_backbone, save_model
 from spasmscope.pretrain.supervised import LOG_FILE, STATE_FILE  # same files as supervised pretraining
@@ -160,7 +160,7 @@ def pretrain_mae(
     params = [p for _, p in named]
     opt = torch.optim.AdamW(loop.param_groups(named, cfg.weight_decay), lr=cfg.lr)
     state_path, modules = out / STATE_FILE, {"model": model, "decoder": decoder}
-    defaults = {"recipe": json.loads(json.dumps({"mae": asdict(MaeConfig())})), "config": default_settings()}
+    defaults = json.loads(json.dumps({"mae": asdict(MaeConfig())}))
     step = loop.load_resume(state_path, modules, opt, recipe, config, "an MAE run on other recordings or", defaults)
     advance = counter(progress, "pretrain mae", cfg.steps, step)
     model.train()

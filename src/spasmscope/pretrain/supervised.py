@@ -46,7 +46,7 @@ from spasmscope.data.preprocess import (
 )
 from spasmscope.errors import InputError, SettingError
 from spasmscope.model import loop
-from spasmscope.model.config import RunConfig, default_settings
+from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import Hiera
 from spasmscope.model.weights import SPASM_HEAD, load_backbone, save_model
 from spasmscope.progress import Progress, counter
@@ -235,7 +235,7 @@ def pretrain_supervised(
     params = [p for _, p in named]
     opt = torch.optim.AdamW(loop.param_groups(named, cfg.weight_decay), lr=cfg.lr)
     state_path, modules = out / STATE_FILE, {"model": model, "dense": dense}
-    defaults = {"recipe": json.loads(json.dumps({"pretrain": asdict(PretrainConfig()), "stream": asdict(StreamConfig())})), "config": default_settings()}
+    defaults = json.loads(json.dumps({"pretrain": asdict(PretrainConfig()), "stream": asdict(StreamConfig())}))
     step = loop.load_resume(state_path, modules, opt, recipe, config, "a pretraining run", defaults)
     advance = counter(progress, "pretrain", cfg.steps, step)
     val_x, val_y = validation_set(stream, run.clip, cfg.val_clips)

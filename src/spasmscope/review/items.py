@@ -45,7 +45,8 @@ def check_run(run: Path) -> None:
 def _segments(run: Path) -> tuple[pd.DataFrame, float]:
     """A cv/evaluate run's scored segments as windows (``WINDOW_COLUMNS``, videos as paths) and its threshold. Read
     once per version of the run's files: a station asks for windows, threshold, detections and durations in turn."""
-    stamps = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.is_file() else None for f in (run / "run.json", run / "metrics.json", run / "predictions.csv"))
+    stats = [f.stat() if f.is_file() else None for f in (run / "run.json", run / "metrics.json", run / "predictions.csv")]
+    stamps = tuple((st.st_mtime_ns, st.st_size) if st else None for st in stats)
     table, cut = _read_segments(run.resolve(), stamps)
     return table.copy(), cut
 
