@@ -26,11 +26,13 @@ demo: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { S=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$S apt-get update -q && $$S apt-get install -y -q chromium; }
 
+# One worker per core, each test file on one worker (its module fixtures are built once), the longest files first
+# (tests/conftest.py orders them).
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test-fast: setup browser
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow"
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,9 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spasmscope.data.writer import VideoWriter
+# Under pytest-xdist (`make test` runs one worker per core), each worker and the commands it starts get their share
+# of the cores: torch's default of a thread per core in every worker would have the workers fight over them.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+from spasmscope.data.writer import VideoWriter  # noqa: E402
 
 BITS = 8  # frame index encoded as 8 black/white stripes: survives lossy compression
+
+
+# Under xdist each test file runs whole on one worker, and files start in collection order (`make test` passes
+# --no-loadscope-reorder). The longest files go first, so that no worker is left running one of them while the
+# other has nothing to do (longest-processing-time-first scheduling); the rest keep their alphabetical order.
+LONGEST_FIRST = ("test_documented_commands.py", "test_screen.py", "test_scale_out.py", "test_synth.py", "test_study.py", "test_review_station.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
 
 
 def interrupt_after(units: int):

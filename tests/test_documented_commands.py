@@ -54,11 +54,11 @@ def test_every_documented_command_runs(tmp_path):
     go("pretrain", "supervised", "--out", "backbone", "--steps", "2", "--batch-size", "2", "--workers", "0")
     go("pretrain", "mae", long, "--out", "mae", "--weights", "default", "--steps", "2", "--batch-size", "2")
     # A relative --out, as the README shows it: the bench's manifests live in temporary folders.
-    go("bench", "--minutes", "0.1", "--no-paper", "--repeats", "1", "--speed-seconds", "15", "--out", "bench-out", timeout=900)
+    go("bench", "--minutes", "0.1", "--no-paper", "--repeats", "1", "--speed-seconds", "6", "--out", "bench-out", timeout=900)
     go("demo", "--out", "demo", "--children", "5", "--healthy", "2", timeout=900)
 
     for made in ("probe.csv", "table1.csv", "cv/report.html", "model/model.safetensors", "external/metrics.json", "screened/report.html",
-                 "scored/event_metrics.json", "reviewed/manifest.csv", "backbone/model.safetensors", "mae/model.safetensors", "bench-out/room-720p-15s.mp4",
+                 "scored/event_metrics.json", "reviewed/manifest.csv", "backbone/model.safetensors", "mae/model.safetensors", "bench-out/room-720p-6s.mp4",
                  "demo/cv/report.html", "demo/external-eval/report.html"):  # fmt: skip
         assert (tmp_path / made).is_file(), made
     assert ran == documented(), f"documented but not run: {documented() - ran}; run but not documented: {ran - documented()}"
