@@ -7,10 +7,11 @@
 #
 #   bash benchmarks/leave_one_renderer_out.sh OUT [STEPS] [SEED]
 #
-# STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores; the shipped backbone had 14,300 in
-# seven stages). BACKBONE_START (environment) continues from these weights instead of random ones; START_FOR_<name>
-# sets it for one held-out renderer only, e.g. START_FOR_silhouette=default uses the shipped backbone, which was
-# pretrained on the articulated renderer alone. HELD_OUT="silhouette ..." holds out only those renderers. CONFIG=FILE.toml
+# STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores). BACKBONE_START (environment)
+# continues from these weights instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g.
+# START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all four, so
+# `default` is refused too (the backbone of stages 1-7, articulated alone, is rebuilt by MODEL_CARD.md's commands).
+# HELD_OUT="silhouette ..." holds out only those renderers. CONFIG=FILE.toml
 # changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`); PRETRAIN_OPTIONS adds options
 # to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one
 # JSON line per renderer and a summary; resumable (each pretraining and each CV resumes where it stopped). Run it
@@ -27,8 +28,24 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     start_var="START_FOR_$held"
     start=${!start_var:-${BACKBONE_START:-none}}
     backbone="$OUT/backbone-without-$held"
+    # The renderers a starting backbone's last stage was pretrained on (earlier stages are in its model card: a
+    # config's start_weights may name a folder whose contents have since changed, so it is not followed).
+    seen=$(python - "$start" <<'PY'
+import json, sys
+from pathlib import Path
+from spasmscope.model.weights import embedded_backbone
+start = sys.argv[1]
+folder = None if start == "none" else embedded_backbone() if start == "default" else Path(start)
+config = json.loads((folder / "config.json").read_text()) if folder is not None and (folder / "config.json").is_file() else {}
+print(" ".join(config.get("stream", {}).get("renderers", ["articulated"] if config else [])))
+PY
+)
+    if [[ " $seen " == *" $held "* ]]; then
+        echo "leave_one_renderer_out.sh: the starting backbone $start was pretrained on the $held renderer; start from one that never saw it (BACKBONE_START or START_FOR_$held)" >&2
+        exit 2
+    fi
     if [ "$start" = default ]; then
-        backbone=default  # the shipped backbone: pretrained on the articulated renderer only
+        backbone=default
     elif [ ! -f "$backbone/model.safetensors" ] || [ "$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['final']['step'])" "$backbone/config.json")" != "$STEPS" ]; then
         # From random weights, the first stages' recipe; continuing a backbone, the later stages' (MODEL_CARD.md).
         recipe=$([ "$start" = none ] && echo "" || echo "--lr 2e-4 --curriculum 0")
@@ -44,7 +61,7 @@ out, held, backbone, others = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "none")}
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
 recipe = json.load(open(f"{backbone}/config.json")).get("pretrain", {}) if backbone != "default" else {}
-row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "articulated (the shipped backbone)" if backbone == "default" else others,
+row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "the shipped backbone" if backbone == "default" else others,
        "auc": round(m["backbone"]["pooled"]["auc"], 3), "auc_random_weights": round(m["none"]["pooled"]["auc"], 3),
        "per_child_auc": round(m["backbone"]["per_child"]["auc"]["mean"], 3), "spasm_vs_startle_auc": m["backbone"]["spasm_vs_startle"]["auc"],
        "brier": round(m["backbone"]["calibration"]["brier"], 3), "ece": round(m["backbone"]["calibration"]["ece"], 3)}
