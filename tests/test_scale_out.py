@@ -84,7 +84,7 @@ def test_cv_on_ray_equals_the_serial_run_and_resumes_after_the_driver_is_killed(
 
 
 # The driver of the screening runs: the library's `screen`, with a localiser that forgets within 50 s (memory of
-# 20 windows at hop 2.5 s), so the 1-minute chunks of a 3-minute recording start after a real warm-up.
+# 20 windows at hop 2.5 s), so the 30-s chunks of a 90-s recording start after a real warm-up, longer than a chunk.
 SCREEN = """
 import sys
 from pathlib import Path
@@ -94,7 +94,7 @@ from spasmscope.screening.screen import ScreenConfig, screen
 
 model, out, ray, *videos = sys.argv[1:]
 cfg = ScreenConfig(WindowConfig(localise=LocaliseConfig(decay=0.5)))
-result = screen(Path(model), videos, Path(out), cfg, ray=ray or None, chunk_minutes=1.0)
+result = screen(Path(model), videos, Path(out), cfg, ray=ray or None, chunk_minutes=0.5)
 for path, reason in result.skipped:
     print(f"skipped: {path}: {reason}", file=sys.stderr)
 """
@@ -102,7 +102,7 @@ for path, reason in result.skipped:
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory):
-    """Two 3-minute synthetic recordings and a tiny random model."""
+    """Two 90-second synthetic recordings and a tiny random model."""
     import torch
 
     from spasmscope.data.preprocess import ClipConfig
@@ -112,7 +112,7 @@ def recordings(tmp_path_factory):
     from spasmscope.synth import SynthConfig, generate
 
     root = tmp_path_factory.mktemp("recordings")
-    generate(SynthConfig(children=2, healthy=0, seed=8, long_minutes=3.0, long_count=2, videos_per_child=(1, 1), segments_per_video=(1, 1)), root / "cohort")
+    generate(SynthConfig(children=2, healthy=0, seed=8, long_minutes=1.5, long_count=2, videos_per_child=(1, 1), segments_per_video=(1, 1)), root / "cohort")
     torch.manual_seed(1)
     run = RunConfig("cpu", HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1)), ClipConfig(frames=8, size=32), TrainConfig())
     save_model(root / "model", Hiera(run.model), run, {})

@@ -27,10 +27,17 @@ def _cv_args(small_cohort: Path, out: Path, tiny: Path, cache: Path) -> list[str
     return ["cv", str(small_cohort / "manifest.csv"), "--out", str(out), "--config", str(tiny), "--folds", "3", "--cache", str(cache), "--no-table1", "--seed", "5"]
 
 
-def test_cv_writes_folds_metrics_and_report(small_cohort, tiny, tmp_path):
-    out = tmp_path / "run"
-    r = run_cli(*_cv_args(small_cohort, out, tiny, tmp_path / "cache")[:-3], "--seed", "5")  # with Table 1
+@pytest.fixture(scope="module")
+def cv_run(small_cohort, tiny, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """One cross-validation (with Table 1) that several tests read and none change: its output, run folder and cache."""
+    root = tmp_path_factory.mktemp("cv")
+    r = run_cli(*_cv_args(small_cohort, root / "run", tiny, root / "cache")[:-3], "--seed", "5")
     assert r.returncode == 0, r.stderr
+    return r, root / "run", root / "cache"
+
+
+def test_cv_writes_folds_metrics_and_report(small_cohort, cv_run):
+    r, out, _ = cv_run
     assert "pooled: auc" in r.stdout and "report:" in r.stdout
     manifest = pd.read_csv(small_cohort / "manifest.csv")
     pred = pd.read_csv(out / "predictions.csv")
@@ -61,11 +68,8 @@ def test_cv_writes_folds_metrics_and_report(small_cohort, tiny, tmp_path):
     assert len((out / "fold-1" / "train.jsonl").read_text().splitlines()) == 4
 
 
-def test_cv_killed_in_its_third_fold_resumes_without_redoing_earlier_folds(small_cohort, tiny, tmp_path):
-    cache = tmp_path / "cache"
-    whole = tmp_path / "whole"
-    r = run_cli(*_cv_args(small_cohort, whole, tiny, cache))
-    assert r.returncode == 0, r.stderr
+def test_cv_killed_in_its_third_fold_resumes_without_redoing_earlier_folds(small_cohort, tiny, cv_run, tmp_path):
+    _, whole, cache = cv_run
     out = tmp_path / "killed"
     exe = Path(sys.executable).with_name("spasmscope")
     proc = subprocess.Popen([str(exe), *_cv_args(small_cohort, out, tiny, cache)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -103,15 +107,13 @@ def test_train_then_evaluate_an_external_cohort(small_cohort, tiny, tmp_path):
     assert (ext / "report.html").exists() and (ext / "figures" / "reliability.png").exists()
 
 
-def test_a_model_calibrated_on_its_cross_validation_scores_with_that_temperature(small_cohort, tiny, tmp_path):
+def test_a_model_calibrated_on_its_cross_validation_scores_with_that_temperature(small_cohort, tiny, cv_run, tmp_path):
     from spasmscope.model.scores import fit_temperature, temper
 
-    cache = tmp_path / "cache"
-    r = run_cli(*_cv_args(small_cohort, tmp_path / "cv", tiny, cache))
-    assert r.returncode == 0, r.stderr
-    cv = pd.read_csv(tmp_path / "cv" / "predictions.csv")
+    _, cv_dir, cache = cv_run
+    cv = pd.read_csv(cv_dir / "predictions.csv")
     common = ("--config", str(tiny), "--cache", str(cache), "--seed", "5")
-    for name, extra in (("plain", ()), ("calibrated", ("--calibrate-with", str(tmp_path / "cv")))):
+    for name, extra in (("plain", ()), ("calibrated", ("--calibrate-with", str(cv_dir)))):
         r = run_cli("train", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / name), *common, *extra)
         assert r.returncode == 0, r.stderr
         r = run_cli("evaluate", str(tmp_path / name), str(small_cohort / "manifest.csv"), "--out", str(tmp_path / f"{name}-ext"), "--no-table1", "--cache", str(cache))
@@ -120,7 +122,7 @@ def test_a_model_calibrated_on_its_cross_validation_scores_with_that_temperature
     assert temperature == pytest.approx(fit_temperature(cv["score"].to_numpy(), cv["label"].to_numpy()))
     plain, calibrated = (pd.read_csv(tmp_path / f"{n}-ext" / "predictions.csv")["score"].to_numpy() for n in ("plain", "calibrated"))
     assert calibrated == pytest.approx(temper(plain, temperature), abs=1e-9)
-    r = run_cli("train", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "x"), "--config", str(tiny), "--calibrate-with", str(tmp_path / "cv"))
+    r = run_cli("train", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "x"), "--config", str(tiny), "--calibrate-with", str(cv_dir))
     assert r.returncode == 2 and "was made with another config" in r.stderr  # the cv run used --seed 5
 
 
@@ -129,5 +131,6 @@ def test_bad_study_input_is_one_line(small_cohort, tmp_path):
     assert r.returncode == 2 and "the paper preset fine-tunes the Kinetics-400 Hiera-B weights" in r.stderr and "--weights hub" in r.stderr
     r = run_cli("cv", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "r"), "--folds", "4", "--no-table1", "--cache", str(tmp_path / "c"))
     assert r.returncode == 2 and "3 children with spasms outside the train-only cohorts" in r.stderr and "use fewer --folds" in r.stderr
+    assert not (tmp_path / "c").exists(), "refused before any video is decoded"
     r = run_cli("evaluate", str(tmp_path), str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "e"))
     assert r.returncode == 2 and "is not a spasmscope model" in r.stderr

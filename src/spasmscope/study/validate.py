@@ -130,12 +130,10 @@ def cross_validate(
     the run folder is the same."""
     if k < 2:
         raise SettingError(f"folds={k}", "cross-validation needs at least 2 folds")
+    _folds(manifest.rows, manifest.path, k, train_only, cfg.train.seed)  # before decoding: unreadable rows only lower the count
     with distributed.main_first():
         segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
-    try:
-        folds = assign_folds(segs.rows, k, train_only, cfg.train.seed)
-    except ValueError as e:
-        raise InputError(manifest.path, str(e), "add children with spasms or use fewer --folds") from None
+    folds = _folds(segs.rows, manifest.path, k, train_only, cfg.train.seed)
     meta = {"spasmscope": __version__, "command": "cv", "config": cfg.as_dict(), "folds": k, "train_only": list(train_only),
             "weights": weights, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path)}  # fmt: skip
     if distributed.is_main():
@@ -163,6 +161,14 @@ def cross_validate(
     atomic.write_csv(out / PREDICTIONS, predictions)
     atomic.write_json(out / METRICS, metrics)
     return _finish(manifest, out, predictions, metrics, segs.skipped, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
+
+
+def _folds(rows: pd.DataFrame, path: Path, k: int, train_only: tuple[str, ...], seed: int) -> pd.Series:
+    """``assign_folds``, its refusal as the one-line error of the manifest at ``path``."""
+    try:
+        return assign_folds(rows, k, train_only, seed)
+    except ValueError as e:
+        raise InputError(path, str(e), "add children with spasms or use fewer --folds") from None
 
 
 def run_fold(segs: Segments, folds: pd.Series, fold: int, k: int, cfg: RunConfig, weights: str, out: Path, progress: Progress | None = None) -> pd.DataFrame:
