@@ -8,13 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from skimage import data
 from skimage.registration import phase_cross_correlation
 
+from spasmscope.errors import InputError
 from spasmscope.model.config import preset
 from spasmscope.model.hiera import Hiera
 from spasmscope.model.motion import picture_shifts, stabilised_differences
-from spasmscope.model.weights import EMBEDDED, embedded_backbone, load_backbone
+from spasmscope.model.weights import EMBEDDED, load_backbone
 
 
 def _hand_held(frames: int, size: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -64,10 +66,13 @@ def test_a_shift_beyond_the_limit_is_taken_as_movement_not_as_the_camera():
     assert picture_shifts(far.mean(1), max_shift=12)[0, 1].tolist() == [10, 0]
 
 
-def test_a_motion_model_starts_from_a_pixels_backbone_exactly_and_learns_its_motion_kernels():
+def test_a_motion_model_starts_from_a_pixels_backbone_exactly_and_learns_its_motion_kernels(tmp_path):
     cfg = preset("cpu")
-    pixels, motion = Hiera(cfg.model).eval(), Hiera(replace(cfg.model, motion=True)).eval()
-    assert load_backbone(pixels, EMBEDDED)["head"] == load_backbone(motion, EMBEDDED)["head"]
+    torch.manual_seed(0)
+    save_file(Hiera(replace(cfg.model, motion=False)).state_dict(), str(tmp_path / "pixels.safetensors"))
+    pixels, motion = Hiera(replace(cfg.model, motion=False)).eval(), Hiera(replace(cfg.model, motion=True)).eval()
+    assert load_backbone(pixels, str(tmp_path / "pixels.safetensors"))["head"] == load_backbone(motion, str(tmp_path / "pixels.safetensors"))["head"] == "new"
+    motion.head.load_state_dict(pixels.head.state_dict())  # a new head is drawn at random: the same one for both
     x = torch.randn(2, 3, 16, 64, 64)
     with torch.no_grad():
         assert torch.allclose(pixels(x), motion(x), atol=1e-6)
@@ -75,7 +80,13 @@ def test_a_motion_model_starts_from_a_pixels_backbone_exactly_and_learns_its_mot
     motion.train()
     motion(x).sum().backward()
     assert motion.patch_embed.proj.weight.grad[:, 3:].abs().max() > 0
-    assert (embedded_backbone() / "model.safetensors").is_file()
+
+
+def test_the_cpu_preset_reads_motion_channels_as_its_shipped_backbone_was_pretrained_to():
+    cfg = preset("cpu")
+    assert cfg.model.motion and load_backbone(Hiera(cfg.model), EMBEDDED)["head"] == "pretrained spasm head"
+    with pytest.raises(InputError, match="does not fit this model"):  # a pixels-only model cannot take its kernels
+        load_backbone(Hiera(replace(cfg.model, motion=False)), EMBEDDED)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 16, 64, 64), (2, 3, 8, 32, 48)])
