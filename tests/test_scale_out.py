@@ -195,7 +195,10 @@ def test_two_ddp_processes_with_half_batches_end_an_epoch_with_the_single_proces
     assert r.returncode == 0, r.stderr
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert one.keys() == two.keys()
-    assert max(float(np.abs(one[k] - two[k]).max()) for k in one) < 1e-5
+    # Adam scales every step to about lr (1e-3) whatever the gradient's size, so where a gradient is nearly zero the
+    # all-reduce's float rounding shows in the weights at a small share of lr (1.2e-5 seen); a process's gradient
+    # share left out, or a batch split wrongly, moves them by whole steps.
+    assert max(float(np.abs(one[k] - two[k]).max()) for k in one) < 5e-5
     # The epoch moved the weights far more than that, so the equality says something.
     from spasmscope.model.config import load_config
     from spasmscope.model.hiera import Hiera
