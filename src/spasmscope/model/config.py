@@ -78,7 +78,7 @@ class RunConfig:
 
 def _cpu_model() -> HieraConfig:
     # 16 x 64 x 64 clips give 8 x 16 x 16 tokens: one 8 x 8 mask unit per quarter of the frame and three
-    # poolings down to 8 x 2 x 2. Four stages of 32..256 channels keep Hiera's shape at ~2 M parameters. The
+    # poolings down to 8 x 2 x 2. Four stages of 32..256 channels keep Hiera's shape at 1.45 M parameters. The
     # motion channels (model.motion) are on: the shipped backbone was pretrained reading them (MODEL_CARD.md).
     return HieraConfig(input_size=(16, 64, 64), embed_dim=32, num_heads=1, stages=(1, 2, 3, 1), motion=True)
 
