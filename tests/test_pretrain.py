@@ -333,6 +333,10 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
     assert set(changed) >= set(model.state_dict()) - set(HEAD_KEYS) - {k for k in before if "bias" in k}
     with pytest.raises(InputError, match="pass --weights none"):
         load_backbone(Hiera(TINY), "default")
+    # It reads the motion channels, as the cpu preset does; a pixels-only model cannot take its patch kernel.
+    assert preset("cpu").model.motion
+    with pytest.raises(InputError, match="does not fit this model"):
+        load_backbone(Hiera(replace(preset("cpu").model, motion=False)), "default")
     # A run without --weights starts from it only when its model is the cpu preset's size.
     assert default_weights(preset("cpu")) == "default"
     assert default_weights(TINY_RUN) == "none"
