@@ -143,13 +143,14 @@ size = 32
 [train]
 epochs = {epochs}
 batch_size = {batch}
-{lr}"""
+{extra}"""
 
 
-def tiny_config(folder: Path, epochs: int = 4, batch: int = 4, lr: float | None = None) -> Path:
+def tiny_config(folder: Path, epochs: int = 4, batch: int = 4, lr: float | None = None, optimizer: str | None = None) -> Path:
     """A TOML config of a tiny Hiera on 8 x 32 x 32 clips: the whole pipeline runs, quickly, with the real model."""
-    path = folder / f"tiny-{epochs}-{batch}-{lr}.toml"
-    path.write_text(TINY_TOML.format(epochs=epochs, batch=batch, lr="" if lr is None else f"lr = {lr}\n"))
+    path = folder / f"tiny-{epochs}-{batch}-{lr}-{optimizer}.toml"
+    extra = ("" if lr is None else f"lr = {lr}\n") + ("" if optimizer is None else f'optimizer = "{optimizer}"\n')
+    path.write_text(TINY_TOML.format(epochs=epochs, batch=batch, extra=extra))
     return path
 
 

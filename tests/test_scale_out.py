@@ -186,7 +186,10 @@ def _weights(folder: Path) -> dict[str, np.ndarray]:
 
 def test_two_ddp_processes_with_half_batches_end_an_epoch_with_the_single_process_weights(small_cohort, tmp_path):
     # Batch 3 over 2 processes: shares of 2 and 1, and a last batch of 1 row that leaves one process a weightless row.
-    config, cache, manifest = _tiny(tmp_path, epochs=1, batch=3), tmp_path / "cache", small_cohort / "manifest.csv"
+    # Plain SGD (momentum only): a step is proportional to its gradient, so the two runs' weights differ by float
+    # rounding alone (Adam scales every step to about lr, which lifts a near-zero gradient's rounding to a share of lr).
+    config = tiny_config(tmp_path, epochs=1, batch=3, lr=1e-2, optimizer="sgd")
+    cache, manifest = tmp_path / "cache", small_cohort / "manifest.csv"
     args = ["train", str(manifest), "--config", str(config), "--cache", str(cache), "--weights", "none"]
     r = run_cli(*args, "--out", str(tmp_path / "one"))
     assert r.returncode == 0, r.stderr
@@ -195,10 +198,9 @@ def test_two_ddp_processes_with_half_batches_end_an_epoch_with_the_single_proces
     assert r.returncode == 0, r.stderr
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert one.keys() == two.keys()
-    # Adam scales every step to about lr (1e-3) whatever the gradient's size, so where a gradient is nearly zero the
-    # all-reduce's float rounding shows in the weights at a small share of lr (1.2e-5 seen); a process's gradient
-    # share left out, or a batch split wrongly, moves them by whole steps.
-    assert max(float(np.abs(one[k] - two[k]).max()) for k in one) < 5e-5
+    # Float rounding of the all-reduce (6e-8 seen); a process's gradient share left out, or a batch split wrongly,
+    # moves weights by a share of the epoch's movement.
+    assert max(float(np.abs(one[k] - two[k]).max()) for k in one) < 1e-6
     # The epoch moved the weights far more than that, so the equality says something.
     from spasmscope.model.config import load_config
     from spasmscope.model.hiera import Hiera
@@ -207,7 +209,7 @@ def test_two_ddp_processes_with_half_batches_end_an_epoch_with_the_single_proces
 
     torch.manual_seed(load_config("cpu", config).train.seed)
     start = {k: v.numpy() for k, v in Hiera(load_config("cpu", config).model).state_dict().items()}
-    assert max(float(np.abs(one[k] - start[k]).max()) for k in one) > 1e-3
+    assert max(float(np.abs(one[k] - start[k]).max()) for k in one) > 1e-2  # 0.047 seen
     # Process 0 wrote the model and the log (one line per epoch, the global figures); process 1 wrote nothing.
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
     lines = [pd.read_json(p, lines=True) for p in (tmp_path / "one" / "train.jsonl", tmp_path / "two" / "train.jsonl")]
