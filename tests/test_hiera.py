@@ -158,3 +158,27 @@ def test_bad_input_sizes_are_refused():
         HieraConfig(input_size=(16, 112, 112))  # 28 tokens per side: mask units of 8 do not divide
     with pytest.raises(ValueError, match="this model takes"):
         Hiera(HieraConfig(input_size=(8, 64, 64), embed_dim=16, stages=(1, 1, 1, 1)))(torch.randn(1, 3, 8, 32, 32))
+
+
+def test_position_embeddings_resize_to_another_clip_size_as_scipy_zooms():
+    from scipy import ndimage
+
+    from spasmscope.model.hiera import resize_position_embeddings
+
+    small = Hiera(HieraConfig(input_size=(16, 64, 64), embed_dim=16, stages=(1, 1, 1, 1)))  # 8 x 16 x 16 tokens
+    large = Hiera(HieraConfig(input_size=(8, 96, 96), embed_dim=16, stages=(1, 1, 1, 1)))  # 4 x 24 x 24 tokens
+    state = small.state_dict()
+    resized = resize_position_embeddings(large, state)
+    spatial = state["pos_embed_spatial"][0].reshape(16, 16, 16).numpy()  # h, w, channel
+    want = ndimage.zoom(spatial, (1.5, 1.5, 1), order=1, grid_mode=True, mode="nearest")
+    assert resized["pos_embed_spatial"].shape == (1, 24 * 24, 16)
+    assert torch.allclose(resized["pos_embed_spatial"][0], torch.from_numpy(want).reshape(576, 16), atol=1e-6)
+    temporal = ndimage.zoom(state["pos_embed_temporal"][0].numpy(), (0.5, 1), order=1, grid_mode=True, mode="nearest")
+    assert torch.allclose(resized["pos_embed_temporal"][0], torch.from_numpy(temporal), atol=1e-6)
+    # Nothing else depends on the clip size: the large model takes the state whole, and runs.
+    assert all(resized[k] is state[k] for k in state if not k.startswith("pos_embed"))
+    large.load_state_dict(resized)
+    with torch.no_grad():
+        assert torch.isfinite(large(torch.randn(1, 3, 8, 96, 96))).all()
+    # A state of the model's own size comes back as it was.
+    assert all(resize_position_embeddings(small, state)[k] is state[k] for k in state)

@@ -337,6 +337,16 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
     assert preset("cpu").model.motion
     with pytest.raises(InputError, match="does not fit this model"):
         load_backbone(Hiera(replace(preset("cpu").model, motion=False)), "default")
-    # A run without --weights starts from it only when its model is the cpu preset's size.
+    # A run without --weights starts from it only when its model is the cpu preset's Hiera, at any clip size: in
+    # 96-px clips its position embeddings are resized and every other weight, the spasm head included, is its own.
     assert default_weights(preset("cpu")) == "default"
     assert default_weights(TINY_RUN) == "none"
+    cpu = preset("cpu")
+    large_run = replace(cpu, model=replace(cpu.model, input_size=(16, 96, 96)), clip=replace(cpu.clip, size=96))
+    assert default_weights(large_run) == "default"
+    large = Hiera(large_run.model)
+    assert load_backbone(large, "default")["head"] == "pretrained spasm head"
+    assert large.pos_embed_spatial.shape == (1, 24 * 24, 32)
+    assert all(torch.equal(v, shipped[k]) for k, v in large.state_dict().items() if k != "pos_embed_spatial")
+    with torch.no_grad():
+        assert torch.isfinite(large.eval()(torch.rand(2, 3, 16, 96, 96))).all()

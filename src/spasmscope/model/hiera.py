@@ -328,6 +328,28 @@ def widen_for_motion(model: Hiera, state: dict[str, torch.Tensor]) -> dict[str, 
     return {**state, key: torch.cat([kernel, torch.zeros_like(kernel)], 1)}
 
 
+def resize_position_embeddings(model: Hiera, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with its separate position embeddings resized to ``model``'s token grid when the state was trained
+    on clips of another size (e.g. a 64-px backbone in a 96-px model): the spatial ``[1, h0 * w0, C]`` table (a
+    square grid) and the temporal ``[1, t0, C]`` one are interpolated linearly over token centres (edges held), as
+    SciPy's ``ndimage.zoom(order=1, grid_mode=True, mode="nearest")`` does. Other weights do not depend on the clip
+    size. A state of this model's size, or without separate embeddings, comes back unchanged."""
+    if not model.cfg.sep_pos_embed or "pos_embed_spatial" not in state or "pos_embed_temporal" not in state:
+        return state
+    t, h, w = model.tokens_shape
+    spatial, temporal = state["pos_embed_spatial"], state["pos_embed_temporal"]
+    side = math.isqrt(spatial.shape[1])
+    out = dict(state)
+    if spatial.shape[1] != h * w and side * side == spatial.shape[1]:
+        grid = spatial.reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
+        grid = F.interpolate(grid, size=(h, w), mode="bilinear", align_corners=False)
+        out["pos_embed_spatial"] = grid.permute(0, 2, 3, 1).reshape(1, h * w, -1).to(spatial.dtype)
+    if temporal.shape[1] != t:
+        line = F.interpolate(temporal.transpose(1, 2).float(), size=t, mode="linear", align_corners=False)
+        out["pos_embed_temporal"] = line.transpose(1, 2).to(temporal.dtype)
+    return out
+
+
 def load_official_state(model: Hiera, state: dict[str, torch.Tensor], keep_head: bool = False) -> None:
     """Load an official checkpoint's ``model_state`` (any head) into ``model``; the head stays fresh unless
     ``keep_head`` (the state's head is then this model's one-logit spasm head, and is loaded too).

@@ -21,7 +21,7 @@ from spasmscope import __version__, atomic
 from spasmscope.digests import sha256
 from spasmscope.errors import InputError
 from spasmscope.model.config import RunConfig
-from spasmscope.model.hiera import HEAD_KEYS, OFFICIAL_LICENCE, Hiera, load_official_state, widen_for_motion
+from spasmscope.model.hiera import HEAD_KEYS, OFFICIAL_LICENCE, Hiera, load_official_state, resize_position_embeddings, widen_for_motion
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -124,7 +124,7 @@ def load_backbone(model: Hiera, spec: str) -> dict[str, Any]:
         state = obj.get("model_state", obj) if isinstance(obj, dict) else None
         if not isinstance(state, dict):
             raise InputError(path, "holds no 'model_state' dictionary", "give an official Hiera checkpoint")
-    state = widen_for_motion(model, state)
+    state = resize_position_embeddings(model, widen_for_motion(model, state))
     _check_backbone_keys(model, state, path)
     keep_head = _has_spasm_head(path, model, state)
     load_official_state(model, state, keep_head=keep_head)
@@ -145,8 +145,9 @@ def _has_spasm_head(path: Path, model: Hiera, state: dict[str, torch.Tensor]) ->
 
 def _shape_settings(model_cfg: dict[str, Any]) -> dict[str, Any]:
     """The architecture settings that decide parameter shapes (not checkpointing or dropout rates, nor the motion
-    channels, which a pixels-only backbone is widened to: hiera.widen_for_motion)."""
-    loose = ("checkpointing", "drop_path_rate", "head_dropout", "motion")
+    channels, which a pixels-only backbone is widened to: hiera.widen_for_motion, nor the clip size, to which its
+    position embeddings are resized: hiera.resize_position_embeddings)."""
+    loose = ("checkpointing", "drop_path_rate", "head_dropout", "motion", "input_size")
     return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in model_cfg.items() if k not in loose}
 
 
