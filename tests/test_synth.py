@@ -163,3 +163,59 @@ def test_measured_night_flag_matches_the_generator(small_cohort):
     for video, night in truth.items():
         info = probe(small_cohort / video)
         assert span_visual(small_cohort / video, 0.0, info.duration, 6).night == bool(night), video
+
+
+def _rerecord_module():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rerecord.py"
+    spec = importlib.util.spec_from_file_location("rerecord", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up by name
+    spec.loader.exec_module(module)
+    return module, path
+
+
+def test_the_held_out_sensor_noise_grows_with_the_light_in_blotches_of_colour():
+    """benchmarks/rerecord.py's sensor: noise variance shot x level + read^2, correlated between neighbours (drawn at
+    half resolution), independent between colour channels; the exposure and tint scale the mean."""
+    rerecord, _ = _rerecord_module()
+    phone = rerecord.Phone(shot=0.5, read=2.0, swing=0.1, hertz=0.25, phase=0.0, tint=(0.95, 1.0, 1.05), bits_per_pixel=0.1, seed=0)
+    rng = np.random.default_rng(0)
+    out = {level: rerecord.sensor_frame(np.full((240, 320, 3), level, np.uint8), phone, 1.0, rng).astype(np.float64) for level in (30, 180)}
+    gain = np.array(phone.tint) * (1 + phone.swing * np.sin(2 * np.pi * phone.hertz * 1.0 + phone.phase))
+    for level, frame in out.items():
+        assert np.allclose(frame.mean(axis=(0, 1)), level * gain, atol=0.5)
+    ratio = out[180].std(axis=(0, 1)) / out[30].std(axis=(0, 1))
+    assert np.allclose(ratio, np.sqrt((0.5 * 180 * gain + 4) / (0.5 * 30 * gain + 4)), rtol=0.1)
+    noise = out[180] - out[180].mean(axis=(0, 1))
+    assert np.corrcoef(noise[:, :-1, 1].ravel(), noise[:, 1:, 1].ravel())[0, 1] > 0.3
+    assert abs(np.corrcoef(noise[..., 0].ravel(), noise[..., 2].ravel())[0, 1]) < 0.05
+
+
+@pytest.mark.slow
+def test_rerecording_a_cohort_keeps_its_frames_and_labels_and_changes_its_camera(small_cohort, tmp_path):
+    import subprocess
+    import sys
+
+    _, script = _rerecord_module()
+    out = tmp_path / "rerecorded"
+    r = subprocess.run([sys.executable, str(script), str(small_cohort), str(out), "--workers", "2"], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert (out / "manifest.csv").read_text() == (small_cohort / "manifest.csv").read_text()
+    assert (out / "events.csv").read_text() == (small_cohort / "events.csv").read_text()
+    videos = sorted(set(pd.read_csv(small_cohort / "manifest.csv").video))
+    for video in videos:
+        a, b = probe(small_cohort / video), probe(out / video)
+        assert (b.codec, b.width, b.height, b.frame_count) == ("mpeg4", a.width, a.height, a.frame_count)
+        assert abs(b.fps - a.fps) < 1e-3
+        times = np.array([0.5, a.duration - 0.5])
+        before, after = read_frames(small_cohort / video, times).astype(float), read_frames(out / video, times).astype(float)
+        difference = np.abs(before - after).mean()
+        assert 0.5 < difference < 20, (video, difference)
+    again = subprocess.run([sys.executable, str(script), str(small_cohort), str(out)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and '"written": 0' in again.stdout  # resumes: nothing is written twice
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "nowhere"), str(out)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
