@@ -77,11 +77,18 @@ def sensor_frame(frame: np.ndarray, phone: Phone, t: float, rng: np.random.Gener
 
     h, w = frame.shape[:2]
     gain = np.asarray(phone.tint, np.float32) * np.float32(1 + phone.swing * np.sin(2 * np.pi * phone.hertz * t + phone.phase))
-    exposed = frame.astype(np.float32) * gain
+    exposed = frame.astype(np.float32)
+    exposed *= gain  # never negative: gains are positive
     unit = rng.standard_normal(((h + 1) // 2, (w + 1) // 2, 3), dtype=np.float32)
-    unit = cv2.resize(unit, (w, h), interpolation=cv2.INTER_LINEAR)
-    spread = np.sqrt(phone.shot * np.maximum(exposed, 0) + phone.read**2)
-    return np.clip(np.rint(exposed + unit * spread), 0, 255).astype(np.uint8)
+    noise = exposed * np.float32(phone.shot)
+    noise += np.float32(phone.read**2)
+    np.sqrt(noise, out=noise)
+    noise *= cv2.resize(unit, (w, h), interpolation=cv2.INTER_LINEAR)
+    exposed += noise
+    # In place: a 1080p frame is 6 million floats, and each temporary costs as much as the arithmetic.
+    np.rint(exposed, out=exposed)
+    np.clip(exposed, 0, 255, out=exposed)
+    return exposed.astype(np.uint8)
 
 
 def rerecord_video(source: Path, dest: Path, phone: Phone) -> None:
