@@ -28,13 +28,13 @@ import json
 import shutil
 import sys
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spasmscope import atomic
+from spasmscope.data.batch import run_jobs
 from spasmscope.data.manifest import read_manifest
 from spasmscope.data.video import iter_frames, probe
 from spasmscope.data.writer import VideoWriter
@@ -125,8 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     phones = {v: draw_phone(a.seed, v) for v in videos}
     atomic.write_json(a.out / "rerecord.json", {"source": str(a.cohort.resolve()), "seed": a.seed, "phones": {v: asdict(p) for v, p in phones.items()}})
     todo = [(str(a.cohort / v), str(a.out / v), phones[v]) for v in videos if not (a.out / v).exists()]
-    with ProcessPoolExecutor(max(1, a.workers)) as pool:
-        list(pool.map(_job, todo))
+
+    def on_done(_job, _result, error: BaseException | None) -> None:
+        if error is not None:
+            raise error
+
+    # The project's pool: one thread per worker, and workers that end with this process when it is killed.
+    run_jobs(_job, todo, max(1, a.workers), on_done)
     for name in COPIED:
         if (a.cohort / name).is_file():
             shutil.copyfile(a.cohort / name, a.out / name)
