@@ -39,9 +39,12 @@ def test_every_documented_command_runs(tmp_path):
     long = str(next((tmp_path / "cohort" / "long").glob("*.mp4")).relative_to(tmp_path))
     go("prepare", "cohort/manifest.csv", "--cache", "cache", "--frames", "16", "--size", "64", "--crop-infant")
     go("probe", "cohort/manifest.csv", "--out", "probe.csv", "--table1", "table1.csv")
-    go("cv", "cohort/manifest.csv", "--out", "cv", "--folds", "2", "--epochs", "1", "--no-table1")
-    go("train", "cohort/manifest.csv", "--out", "model", "--epochs", "1", "--cache", "cv/cache", "--calibrate-with", "cv")
-    go("evaluate", "model", "cohort/manifest.csv", "--out", "external", "--cache", "cv/cache", "--no-table1")
+    prepared = sorted((tmp_path / "cache").rglob("*.npy"))
+    # The cpu preset cuts the clips prepare was asked for: cv, train and evaluate read them and decode nothing more.
+    go("cv", "cohort/manifest.csv", "--out", "cv", "--folds", "2", "--epochs", "1", "--no-table1", "--cache", "cache")
+    go("train", "cohort/manifest.csv", "--out", "model", "--epochs", "1", "--cache", "cache", "--calibrate-with", "cv")
+    go("evaluate", "model", "cohort/manifest.csv", "--out", "external", "--cache", "cache", "--no-table1")
+    assert prepared and sorted((tmp_path / "cache").rglob("*.npy")) == prepared
     go("screen", "model", long, "--out", "screened", "--events", "cohort/events.csv")
     go("score-events", "screened/windows.csv", "cohort/events.csv", "--out", "scored", "--target-fa-per-24h", "24")
     go("review", "export", "screened", "--out", "reviewed")
@@ -51,7 +54,7 @@ def test_every_documented_command_runs(tmp_path):
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(address, timeout=30) as page:
             assert page.status == 200 and b"spasmscope review" in page.read()
         station.terminate()
-    go("pretrain", "supervised", "--out", "backbone", "--steps", "2", "--batch-size", "2", "--workers", "0")
+    go("pretrain", "supervised", "--out", "backbone", "--steps", "2", "--batch-size", "2", "--workers", "0", "--val-clips", "16")
     go("pretrain", "mae", long, "--out", "mae", "--weights", "default", "--steps", "2", "--batch-size", "2")
     # A relative --out, as the README shows it: the bench's manifests live in temporary folders.
     go("bench", "--minutes", "0.1", "--no-paper", "--repeats", "1", "--speed-seconds", "6", "--out", "bench-out", timeout=900)

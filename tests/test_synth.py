@@ -197,16 +197,27 @@ def test_the_held_out_sensor_noise_grows_with_the_light_in_blotches_of_colour():
 
 @pytest.mark.slow
 def test_rerecording_a_cohort_keeps_its_frames_and_labels_and_changes_its_camera(small_cohort, tmp_path):
+    import shutil
     import subprocess
     import sys
 
     _, script = _rerecord_module()
+    # Three of the small cohort's videos, a wide view among them: enough for both workers, and a third of the time.
+    rows = pd.read_csv(small_cohort / "manifest.csv")
+    videos = sorted({*sorted(set(rows.video))[:2], *sorted(set(rows.video[rows.view == "wide"]))[:1]})
+    cohort = tmp_path / "cohort"
+    (cohort / "videos").mkdir(parents=True)
+    rows[rows.video.isin(videos)].to_csv(cohort / "manifest.csv", index=False)
+    for name in ("events.csv", "gaps.csv", "positions.csv"):
+        shutil.copy(small_cohort / name, cohort / name)
+    for video in videos:
+        (cohort / video).symlink_to(small_cohort / video)
     out = tmp_path / "rerecorded"
-    r = subprocess.run([sys.executable, str(script), str(small_cohort), str(out), "--workers", "2"], capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, str(script), str(cohort), str(out), "--workers", "2"], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
-    assert (out / "manifest.csv").read_text() == (small_cohort / "manifest.csv").read_text()
+    assert (out / "manifest.csv").read_text() == (cohort / "manifest.csv").read_text()
     assert (out / "events.csv").read_text() == (small_cohort / "events.csv").read_text()
-    videos = sorted(set(pd.read_csv(small_cohort / "manifest.csv").video))
+    assert len(videos) == 3 and sorted(p.relative_to(out).as_posix() for p in (out / "videos").iterdir()) == videos
     for video in videos:
         a, b = probe(small_cohort / video), probe(out / video)
         assert (b.codec, b.width, b.height, b.frame_count) == ("mpeg4", a.width, a.height, a.frame_count)
@@ -215,7 +226,7 @@ def test_rerecording_a_cohort_keeps_its_frames_and_labels_and_changes_its_camera
         before, after = read_frames(small_cohort / video, times).astype(float), read_frames(out / video, times).astype(float)
         difference = np.abs(before - after).mean()
         assert 0.5 < difference < 20, (video, difference)
-    again = subprocess.run([sys.executable, str(script), str(small_cohort), str(out)], capture_output=True, text=True, timeout=300)
+    again = subprocess.run([sys.executable, str(script), str(cohort), str(out)], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and '"written": 0' in again.stdout  # resumes: nothing is written twice
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "nowhere"), str(out)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

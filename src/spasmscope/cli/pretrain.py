@@ -37,6 +37,7 @@ def pretrain_supervised(
     spasm_variety: Annotated[float, typer.Option(help="Share of spasm clips whose spasm takes another form (asymmetric, a head nod, a shrug); 0: none.")] = 0.0,
     renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded).")] = "articulated",
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
+    val_clips: Annotated[int, typer.Option(help="Clips of the fixed validation stream scored every 100 steps (drawn once, before the first step).")] = 256,
 ) -> None:
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);
     resumable: run the same command again after an interruption."""
@@ -45,7 +46,8 @@ def pretrain_supervised(
     from spasmscope.pretrain.supervised import pretrain_supervised as run_pretrain
     from spasmscope.synth.stream import StreamConfig
 
-    recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade, texture_p=texture)
+    recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade, texture_p=texture,
+                            val_clips=val_clips)  # fmt: skip
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
                           startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety)  # fmt: skip
     with bars() as progress:
