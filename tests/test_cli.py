@@ -120,6 +120,7 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
     one_line_error(run_cli("synth", str(tmp_path / "s"), "--children", "0", "--healthy", "0"), "empty cohort")
     one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--curriculum", "2"), "curriculum=2.0")
     one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--augment", "-0.5"), "augment_p=-0.5")
+    one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--val-clips", "0"), "val_clips=0")
     assert not (tmp_path / "b").exists()
 
 
