@@ -35,7 +35,7 @@ def test_every_documented_command_runs(tmp_path):
         ran.add(" ".join(args[:2]) if args[0] in ("pretrain", "review") else args[0])
         return run(tmp_path, *args, timeout=timeout)
 
-    go("synth", "cohort", "--children", "5", "--healthy", "2", "--seed", "4", "--long-minutes", "0.5")
+    go("synth", "cohort", "--children", "3", "--healthy", "2", "--seed", "4", "--long-minutes", "0.5")
     long = str(next((tmp_path / "cohort" / "long").glob("*.mp4")).relative_to(tmp_path))
     go("prepare", "cohort/manifest.csv", "--cache", "cache", "--frames", "16", "--size", "64", "--crop-infant")
     go("probe", "cohort/manifest.csv", "--out", "probe.csv", "--table1", "table1.csv")
