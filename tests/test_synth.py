@@ -201,17 +201,17 @@ def test_rerecording_a_cohort_keeps_its_frames_and_labels_and_changes_its_camera
     import subprocess
     import sys
 
-    _, script = _rerecord_module()
+    rerecord, script = _rerecord_module()
     # Three of the small cohort's videos, a wide view among them: enough for both workers, and a third of the time.
     rows = pd.read_csv(small_cohort / "manifest.csv")
     videos = sorted({*sorted(set(rows.video))[:2], *sorted(set(rows.video[rows.view == "wide"]))[:1]})
     cohort = tmp_path / "cohort"
-    (cohort / "videos").mkdir(parents=True)
-    rows[rows.video.isin(videos)].to_csv(cohort / "manifest.csv", index=False)
-    for name in ("events.csv", "gaps.csv", "positions.csv"):
-        shutil.copy(small_cohort / name, cohort / name)
     for video in videos:
+        (cohort / video).parent.mkdir(parents=True, exist_ok=True)
         (cohort / video).symlink_to(small_cohort / video)
+    rows[rows.video.isin(videos)].to_csv(cohort / "manifest.csv", index=False)
+    for name in rerecord.COPIED:  # the files the script copies beside the manifest
+        shutil.copy(small_cohort / name, cohort / name)
     out = tmp_path / "rerecorded"
     r = subprocess.run([sys.executable, str(script), str(cohort), str(out), "--workers", "2"], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
