@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 from conftest import run_cli
@@ -21,7 +22,7 @@ def _plans(name: str):
 
 
 def test_every_renderer_draws_the_same_motion_its_own_way():
-    assert NAMES == ("articulated", "silhouette", "photo", "shaded") and renderer("silhouette") is RENDERERS[1]
+    assert NAMES == ("articulated", "silhouette", "photo", "shaded", "splat") and renderer("silhouette") is RENDERERS[1]
     drawn = {}
     for name in NAMES:
         plans = _plans(name)
@@ -70,7 +71,7 @@ def test_a_stream_of_several_renderers_draws_each_and_one_renderer_changes_nothi
     assert names == set(NAMES)
     one = plan_clip(StreamConfig(seed=2), 3, clip)
     assert type(one.scene).name == "articulated" and np.array_equal(one.timeline.pose, plan_clip(both, 3, clip).timeline.pose)
-    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo, shaded"):
+    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo, shaded, splat"):
         StreamConfig(renderers=("crayon",))
 
 
@@ -85,7 +86,7 @@ def test_synth_draws_a_cohort_with_the_renderer_asked_for(tmp_path):
     assert manifest["startle"].sum() >= 1 and not (manifest["startle"] & manifest["label"]).any()
     assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) >= 3
     r = run_cli("synth", str(tmp_path / "d"), "--renderer", "crayon")
-    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette, photo, shaded" in r.stderr
+    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette, photo, shaded, splat" in r.stderr
 
 
 def test_the_startle_reflex_flings_out_and_back_symmetrically_and_is_never_held():
@@ -172,10 +173,47 @@ def test_key_points_are_where_each_renderer_draws_the_head_and_trunk():
                 assert drawn[max(cy - 2, 0) : cy + 3, max(cx - 2, 0) : cx + 3].any(), (name, joint)
             flat.setdefault(name, []).append(points)
     # The flat renderers share one geometry; the shaded one films the same body through its own camera.
-    for name in ("silhouette", "photo"):
+    for name in ("silhouette", "photo", "splat"):
         for a, b in zip(flat["articulated"], flat[name], strict=True):
             assert all(np.allclose(a[j], b[j]) for j in a)
     assert not all(np.allclose(a["hand_l"], b["hand_l"]) for a, b in zip(flat["articulated"], flat["shaded"], strict=True))
+
+
+def test_the_splat_renderers_print_moves_with_the_body_where_the_silhouettes_stays_in_the_picture():
+    # The same still recording twice, the second with the body moved by a whole number of drawn pixels: the splat
+    # renderer's infant, print included, is the first one moved; the silhouette renderer's cloth stays put.
+    errors = {}
+    for name in ("splat", "silhouette"):
+        plan = next(p for p in _plans(name) if not p.rec.handheld and not p.rec.wide)
+        scene, tl = _scene_and_timeline(dataclasses.replace(plan, rec=dataclasses.replace(plan.rec, blur=0.0)))
+        k = next(k for k in range(len(tl.t)) if tl.hand[k, 0] == 0)
+        shift = 6  # drawn pixels, along the picture's x axis
+        moved = tl.body.copy()
+        moved[k, 0] += shift / scene.px  # the body's placement moves it along the picture's x axis before any turn
+        a = scene.render(tl, k).astype(int)
+        b = scene.render(dataclasses.replace(tl, body=moved), k).astype(int)
+        assert scene.out_size == (scene.w, scene.h)  # a sharp recording is drawn at its size: pixels shift one for one
+        empty = scene.render(dataclasses.replace(tl, present=np.zeros(len(tl.t), bool)), k).astype(int)
+        body = np.abs(a - empty).max(axis=2) > 20  # where the infant is drawn, eroded away from its edges
+        body = cv2.erode(body.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        body[:, -shift:] = False
+        errors[name] = np.abs(np.roll(b, -shift, axis=1) - a)[body].mean()
+    assert errors["splat"] < 2.0 and errors["silhouette"] > 3 * errors["splat"], errors
+
+
+def test_spectral_noise_has_the_power_law_asked_for():
+    from spasmscope.synth.splat import palette_map, spectral_noise
+
+    for slope in (1.5, 2.0, 2.8):
+        field = spectral_noise(np.random.default_rng(0), 256, 256, slope)
+        assert field.shape == (256, 256) and field.min() >= 0 and field.max() <= 1
+        power = np.abs(np.fft.fft2(field - field.mean())) ** 2
+        f = np.hypot(*np.meshgrid(np.fft.fftfreq(256), np.fft.fftfreq(256), indexing="ij"))
+        band = (f > 0.02) & (f < 0.25)
+        fitted = -np.polyfit(np.log(f[band]), np.log(power[band]), 1)[0]
+        assert abs(fitted - slope) < 0.3, (slope, fitted)
+    colours = palette_map(np.array([[0.0, 0.5, 1.0]]), np.array([[0, 0, 0], [100, 50, 0], [200, 200, 200]], float))
+    assert np.allclose(colours[0], [[0, 0, 0], [100, 50, 0], [200, 200, 200]])
 
 
 def test_each_mimic_moves_within_its_span_and_differs_from_a_spasm_as_a_clinician_would_say():

@@ -2,7 +2,8 @@
 look of its own. ``articulated`` is the project's first drawing; ``silhouette`` fills the body as one clothed shape
 half under a blanket (``silhouette.py``); ``photo`` textures that shape with patches of real photographs
 (``photo.py``); ``shaded`` lifts the pose into three dimensions and films it through a perspective camera, with lit,
-rounded limbs and soft shadows (``shaded.py``)."""
+rounded limbs and soft shadows (``shaded.py``); ``splat`` draws a soft body whose print moves with it, on cloths of
+natural-image noise, in uneven light (``splat.py``)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from spasmscope.synth.photo import PhotoScene
 from spasmscope.synth.render import Scene
 from spasmscope.synth.shaded import ShadedScene
 from spasmscope.synth.silhouette import SilhouetteScene
+from spasmscope.synth.splat import SplatScene
 
-RENDERERS: tuple[type[Scene], ...] = (Scene, SilhouetteScene, PhotoScene, ShadedScene)
+RENDERERS: tuple[type[Scene], ...] = (Scene, SilhouetteScene, PhotoScene, ShadedScene, SplatScene)
 NAMES = tuple(r.name for r in RENDERERS)
 
 

@@ -128,14 +128,19 @@ class SilhouetteScene(Scene):
             p = head + right * (ex + 0.25 * yaw) * head_r - up * 0.05 * head_r
             cv2.ellipse(img, (_pt(p), (0.22 * head_r, 0.12 * head_r), angle), self.colour((60, 45, 40)), -1, cv2.LINE_AA)
 
-    def _blanket(self, img: np.ndarray, m: np.ndarray, pts: dict[str, np.ndarray], scale: float) -> None:
-        """A blanket from the waist down over the thighs; its hem follows the knees, so kicks move it."""
+    def _blanket_polygon(self, m: np.ndarray, pts: dict[str, np.ndarray]) -> np.ndarray:
+        """The blanket's outline ``[6, 2]`` in pixels: from the waist down over the thighs, its hem following the
+        knees, so kicks move it; its first two corners are the fold at the waist."""
         trunk = pts["trunk_half"]
         top = trunk[1] * 0.35
         hems = [pts[f"hip_{n}"] + (pts[f"knee_{n}"] - pts[f"hip_{n}"]) * (1.0 + 0.6 * self.blanket_reach) for n in "lr"]
         width = trunk[0] * 1.25 + self.look.limb_w
         corners = [np.array([-width, top]), np.array([width, top]), np.array([width, hems[1][1]]), hems[1] + [0.25, 0.1], hems[0] + [-0.25, 0.1], np.array([-width, hems[0][1]])]
-        polygon = np.array([m[:, :2] @ c + m[:, 2] for c in corners], np.float32)
+        return np.array([m[:, :2] @ c + m[:, 2] for c in corners], np.float32)
+
+    def _blanket(self, img: np.ndarray, m: np.ndarray, pts: dict[str, np.ndarray], scale: float) -> None:
+        """A blanket from the waist down over the thighs (``_blanket_polygon``), in a fabric fixed in the picture."""
+        polygon = self._blanket_polygon(m, pts)
         mask = np.zeros(img.shape[:2], np.uint8)
         cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 255, cv2.LINE_AA)
         self._paint(img, mask, self.blanket_fabric)
