@@ -34,6 +34,12 @@ def test_every_renderer_draws_the_same_motion_its_own_way():
         ps, ss = drawn[other]
         assert [dataclasses.replace(p, renderer="") for p in pa] == [dataclasses.replace(p, renderer="") for p in ps]
         _same_motion_other_look(sa, ss, other)
+    # Infrared night: no colour anywhere in any renderer's picture, cloths, prints and blankets included.
+    for name in NAMES:
+        for plan in _plans(name)[1:]:
+            scene, tl = _scene_and_timeline(dataclasses.replace(plan, rec=dataclasses.replace(plan.rec, night=True)))
+            frame = scene.render(tl, len(tl.t) // 2).astype(int)
+            assert np.abs(frame[..., 0] - frame[..., 1]).max() <= 2 and np.abs(frame[..., 1] - frame[..., 2]).max() <= 2, name
     # The infant is where the motion puts it, whichever renderer draws it: the boxes are the same.
     assert infant_boxes(pa[0]) == infant_boxes(drawn["photo"][0][0])
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
-from spasmscope.synth.render import Scene
+from spasmscope.synth.render import Scene, _grey
 
 OWN_TAG = 0x51E  # first word of this renderer's own random draws, apart from the plan's
 
@@ -53,10 +53,16 @@ class SilhouetteScene(Scene):
         super().__init__(look, rec, rng)
         own = self.own
         cloth, blanket = np.asarray(self.colour(look.clothing)), np.asarray(self.colour(own.integers(40, 230, 3)))
-        self.cloth_fabric = self._fabric(own, self.h, self.w, cloth, np.clip(cloth * own.uniform(0.4, 0.8) + own.uniform(-40, 40, 3), 0, 255), own.uniform(0.1, 0.3) * self.px)
-        self.blanket_fabric = self._fabric(own, self.h, self.w, blanket, np.clip(blanket * own.uniform(0.5, 0.9) + own.uniform(-50, 50, 3), 0, 255), own.uniform(0.15, 0.4) * self.px)
+        self.cloth_fabric = self._fabric(own, self.h, self.w, cloth, self._ink(cloth * own.uniform(0.4, 0.8) + own.uniform(-40, 40, 3)), own.uniform(0.1, 0.3) * self.px)
+        self.blanket_fabric = self._fabric(own, self.h, self.w, blanket, self._ink(blanket * own.uniform(0.5, 0.9) + own.uniform(-50, 50, 3)), own.uniform(0.15, 0.4) * self.px)
         self.blanket_reach = own.uniform(0.55, 0.95)  # how far down the thighs the blanket's hem lies, as a share of the legs
         self.covered = own.uniform() < 0.8  # most infants lie under a blanket
+
+    def _ink(self, colour: np.ndarray) -> np.ndarray:
+        """A print's second colour, within 0-255 and grey at night: an infrared camera sees no colour
+        (``Scene.colour``), so a shift of the channels drawn for the day's colours must not tint it."""
+        colour = np.clip(colour, 0, 255)
+        return _grey(colour) if self.rec.night else colour
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         base = super()._background(rng)  # the same draws as the articulated renderer, then a sheet of its own

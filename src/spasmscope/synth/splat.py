@@ -66,14 +66,9 @@ class SplatScene(SilhouetteScene):
         self.light_field = (1 + own.uniform(0.1, 0.7) * across)[..., None]
         self.background = np.clip(self.background * self.light_field, 0, 255).astype(np.uint8)
         cloth = np.asarray(self.colour(look.clothing))
-        self.inks = np.stack([cloth, self._ink(own, cloth), self._ink(own, cloth)])
+        self.inks = np.stack([cloth, self._ink(cloth * own.uniform(0.35, 1.5) + own.uniform(-20, 20)), self._ink(cloth * own.uniform(0.35, 1.5) + own.uniform(-20, 20))])
         self.print_kind = int(own.integers(3))  # 0 dots, 1 stripes across the limb, 2 blotches
         self.dots = {(a, side): self._dots(own) for a, _, _, _ in [*PARTS, ("head", "", 0, 0)] for side in ("lr" if "{}" in a else "c")}
-
-    @staticmethod
-    def _ink(rng: np.random.Generator, base: np.ndarray) -> np.ndarray:
-        """A second colour of a print: ``base`` lighter or darker (grey stays grey at night)."""
-        return np.clip(base * rng.uniform(0.35, 1.5) + rng.uniform(-20, 20), 0, 255)
 
     def _dots(self, rng: np.random.Generator) -> np.ndarray:
         """``[DOTS, 4]``: along the part (0-1), across it (-1 to 1), radius as a share of its width, which ink."""
@@ -85,7 +80,7 @@ class SplatScene(SilhouetteScene):
 
     def _fabric(self, rng: np.random.Generator, h: int, w: int, base: np.ndarray, ink: np.ndarray, period: float) -> np.ndarray:
         """A cloth of natural-image noise in three colours: ``ink``, ``base`` and a third between or beyond them."""
-        third = np.clip((base + ink) / 2 * rng.uniform(0.6, 1.4), 0, 255)
+        third = self._ink((base + ink) / 2 * rng.uniform(0.6, 1.4))
         colours = np.stack([ink, base, third])[rng.permutation(3)]
         return palette_map(spectral_noise(rng, h, w, rng.uniform(1.4, 3.0)), colours)
 
