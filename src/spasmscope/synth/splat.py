@@ -66,7 +66,7 @@ class SplatScene(SilhouetteScene):
         self.light_field = (1 + own.uniform(0.1, 0.7) * across)[..., None]
         self.background = np.clip(self.background * self.light_field, 0, 255).astype(np.uint8)
         cloth = np.asarray(self.colour(look.clothing))
-        self.inks = np.stack([cloth, self._ink(cloth * own.uniform(0.35, 1.5) + own.uniform(-20, 20)), self._ink(cloth * own.uniform(0.35, 1.5) + own.uniform(-20, 20))])
+        self.inks = np.stack([cloth, *(self._ink(cloth * own.uniform(0.35, 1.5) + own.uniform(-20, 20)) for _ in range(2))])  # the print's colours
         self.print_kind = int(own.integers(3))  # 0 dots, 1 stripes across the limb, 2 blotches
         self.dots = {(a, side): self._dots(own) for a, _, _, _ in [*PARTS, ("head", "", 0, 0)] for side in ("lr" if "{}" in a else "c")}
 
