@@ -9,7 +9,7 @@
 #
 # STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores). BACKBONE_START (environment)
 # continues from these weights instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g.
-# START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all four, so
+# START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all five, so
 # `default` is refused too (the backbone of stages 1-7, articulated alone, is rebuilt by MODEL_CARD.md's commands).
 # HELD_OUT="silhouette ..." holds out only those renderers. Each cohort is also re-recorded through a camera no
 # training code uses (benchmarks/rerecord.py: shot noise, exposure hunting, MPEG-4 Part 2) and both CV arms run on
