@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
-from spasmscope.study.factors import factor_analysis, false_positive_vs_true_negative, far_with_and_without_night, resolution_by_cohort, resolution_class
+from spasmscope.study.factors import auc_by_light, factor_analysis, false_positive_vs_true_negative, far_with_and_without_night, resolution_by_cohort, resolution_class
 
 
 def test_resolution_classes_by_the_short_side():
@@ -55,6 +56,20 @@ def test_far_with_and_without_night_by_hand():
     assert got["without_night"] == {"far": 1 / 3, "false_alarms": 1, "segments": 3}
 
 
+def test_auc_by_light_equals_scikit_learn_on_each_share():
+    rng = np.random.default_rng(3)
+    n = 80
+    seg = pd.DataFrame({"label": rng.integers(0, 2, n), "night": rng.integers(0, 2, n)})
+    seg["score"] = np.clip(0.3 * seg["label"] + rng.uniform(0, 0.7, n) - 0.2 * seg["night"] * seg["label"], 0, 1)
+    got = auc_by_light(seg)
+    for key, share in (("all", seg), ("day", seg[seg["night"] == 0]), ("night", seg[seg["night"] == 1])):
+        assert got[key]["auc"] == pytest.approx(roc_auc_score(share["label"], share["score"]))
+        assert (got[key]["segments"], got[key]["spasm_segments"]) == (len(share), int(share["label"].sum()))
+    assert got["day"]["auc"] > got["night"]["auc"]  # the night spasms were scored lower
+    one_class_at_night = seg.assign(label=np.where(seg["night"] == 1, 0, seg["label"]))
+    assert auc_by_light(one_class_at_night)["night"] == {"auc": None, "segments": int((seg["night"] == 1).sum()), "spasm_segments": 0}
+
+
 def test_factor_analysis_joins_predictions_to_segment_characteristics():
     predictions = pd.DataFrame({"video": ["v1.mp4", "v1.mp4", "v2.mp4"], "start": [0.0, 5.0, 0.0], "child": ["a", "a", "b"], "label": [0, 0, 0], "score": [0.8, 0.1, 0.3], "cohort": "x"})
     characteristics = pd.DataFrame({
@@ -66,4 +81,5 @@ def test_factor_analysis_joins_predictions_to_segment_characteristics():
     f = factor_analysis(predictions, characteristics, 0.5)
     assert f["fp_vs_tn"]["sharpness"]["median_fp"] == 10.0 and f["fp_vs_tn"]["sharpness"]["median_tn"] == 25.0
     assert f["far_night"]["all"]["false_alarms"] == 1 and f["far_night"]["without_night"]["false_alarms"] == 0
+    assert f["auc_night"]["night"] == {"auc": None, "segments": 1, "spasm_segments": 0}  # all three are spasm-free
     assert f["resolution_by_cohort"]["counts"] == {"x": {"<480p": 1, ">=720p": 0}, "y": {"<480p": 0, ">=720p": 1}}

@@ -63,6 +63,10 @@ def test_cv_writes_folds_metrics_and_report(small_cohort, cv_run):
     assert page.count("src='data:image/png;base64,") == 6 and "Table 1" in page and "http" not in page.split("<pre>")[0]
     assert sorted(f.name for f in (out / "figures").iterdir()) == ["far.png", "overall.png", "per_child.png", "reliability.png", "roc.png", "scores.png"]
     assert m["calibration"]["brier"] == pytest.approx(float(np.mean((s - y) ** 2)))
+    # The factor analysis splits the AUC by measured light; over all segments it is the pooled AUC.
+    light = json.loads((out / "factors.json").read_text())["auc_night"]
+    assert light["all"]["auc"] == pytest.approx(m["pooled"]["auc"]) and light["day"]["segments"] + light["night"]["segments"] == len(pred)
+    assert "Pooled AUC: all segments" in page
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["train"]["seed"] == 5 and len(run["data_fingerprint"]) == 64
     assert len((out / "fold-1" / "train.jsonl").read_text().splitlines()) == 4

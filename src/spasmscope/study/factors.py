@@ -1,6 +1,6 @@
 """Video quality against false alarms (METHOD §7, the paper's factor analysis): is resolution distributed
 differently between cohorts, do false-positive segments differ from true negatives in sharpness, bitrate or
-infant visibility, and what is the false-alarm rate without night recordings.
+infant visibility, and what are the false-alarm rate and the AUC without night recordings.
 
 Pure functions on the run's tables; the tests are SciPy's (``chi2_contingency``, two-sided ``mannwhitneyu``).
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency, mannwhitneyu
 
-from spasmscope.study.metrics import seizure_free
+from spasmscope.study.metrics import seizure_free, segment_metrics
 
 RESOLUTION_CLASSES = ("<480p", "480-719p", ">=720p")  # by the short side of the upright frame
 QUALITY_COLUMNS = ("sharpness", "bitrate", "visibility")
@@ -61,8 +61,20 @@ def far_with_and_without_night(segments: pd.DataFrame, threshold: float) -> dict
     return {"all": rate(free), "without_night": rate(day)}
 
 
+def auc_by_light(segments: pd.DataFrame) -> dict:
+    """Pooled AUC over all ``segments`` (``label``, ``score``), over those not recorded at night (``night`` = 0)
+    and over those at night (``night`` = 1), with their counts; None where a share lacks spasm or spasm-free
+    segments. Infrared night pictures are grey and dim, so a detector may rank them worse than day ones."""
+
+    def auc(t: pd.DataFrame) -> dict:
+        value = segment_metrics(t["label"], t["score"], 0.5)["auc"]  # the AUC needs no threshold
+        return {"auc": None if np.isnan(value) else value, "segments": len(t), "spasm_segments": int(t["label"].sum())}
+
+    return {"all": auc(segments), "day": auc(segments[segments["night"] == 0]), "night": auc(segments[segments["night"] == 1])}
+
+
 def factor_analysis(predictions: pd.DataFrame, characteristics: pd.DataFrame, threshold: float) -> dict:
-    """All three analyses for a run: ``predictions`` (manifest columns, ``score``) joined on video and segment
+    """All four analyses for a run: ``predictions`` (manifest columns, ``score``) joined on video and segment
     to the ``characteristics`` table of ``spasmscope probe`` (video rows and segment rows)."""
     videos = characteristics[characteristics["level"] == "video"]
     seg = characteristics[characteristics["level"] == "segment"]
@@ -72,4 +84,5 @@ def factor_analysis(predictions: pd.DataFrame, characteristics: pd.DataFrame, th
         "resolution_by_cohort": resolution_by_cohort(videos) if "cohort" in videos.columns else None,
         "fp_vs_tn": {c: false_positive_vs_true_negative(merged, threshold, c) for c in QUALITY_COLUMNS if c in merged.columns},
         "far_night": far_with_and_without_night(merged, threshold) if "night" in merged.columns else None,
+        "auc_night": auc_by_light(merged) if "night" in merged.columns else None,
     }

@@ -163,7 +163,8 @@ def _metrics_table(metrics: dict) -> str:
 
 
 def _factors_section(f: dict) -> str:
-    """METHOD §7 factor analysis as tables: resolution by cohort, quality of false positives, FAR without night."""
+    """METHOD §7 factor analysis as tables: resolution by cohort, quality of false positives, FAR and AUC without
+    night."""
 
     def num(v, digits: int = 3) -> str:
         return '<span class="na">n/a</span>' if v is None else f"{v:.{digits}g}"
@@ -187,6 +188,11 @@ def _factors_section(f: dict) -> str:
         a, d = night["all"], night["without_night"]
         parts.append(f"<p>False-alarm rate on seizure-free children: {_fmt(a['far'], True)} ({a['false_alarms']}/{a['segments']}) with night "
                      f"segments, {_fmt(d['far'], True)} ({d['false_alarms']}/{d['segments']}) without.</p>")  # fmt: skip
+    light = f.get("auc_night")
+    if light is not None:
+        shares = ", ".join(f"{name} {num(light[k]['auc'])} ({light[k]['spasm_segments']} spasm of {light[k]['segments']} segments)"
+                           for k, name in (("all", "all segments"), ("day", "by day"), ("night", "at night")))  # fmt: skip
+        parts.append(f"<p>Pooled AUC: {shares}.</p>")
     return "".join(parts)
 
 
