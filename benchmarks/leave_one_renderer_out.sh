@@ -16,7 +16,7 @@
 # that copy too (fields auc_rerecorded...): a held-out renderer seen through a held-out sensor; RERECORD=0 skips it.
 # CONFIG=FILE.toml changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`);
 # PRETRAIN_OPTIONS adds options to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one JSON line per
-# renderer and a summary; resumable (each pretraining and each CV resumes where it stopped). Run it
+# renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night) and a summary; resumable (each pretraining and each CV resumes where it stopped). Run it
 # with the project's environment active (`spasmscope` and `python` on the PATH).
 set -euo pipefail
 OUT=${1:?usage: leave_one_renderer_out.sh OUT [STEPS] [SEED]}
@@ -66,12 +66,22 @@ PY
     fi
     python - "$OUT" "$held" "$backbone" "$others" <<'PY'
 import json, sys
+import pandas as pd
+from spasmscope.study.factors import auc_by_light
 out, held, backbone, others = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "none")}
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
-recipe = json.load(open(f"{backbone}/config.json")).get("pretrain", {}) if backbone != "default" else {}
-row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "the shipped backbone" if backbone == "default" else others,
+config = json.load(open(f"{backbone}/config.json")) if backbone != "default" else {}
+recipe = config.get("pretrain", {})
+# What the backbone's last stage really drew from (a folder pretrained before a renderer was added has not seen it).
+seen = ",".join(config.get("stream", {}).get("renderers", [])) or others
+# By light: the cohort's own record of infrared night (the synthetic manifest's recorded_night column).
+predictions = pd.read_csv(f"{out}/cv-{held}-backbone/predictions.csv")
+light = auc_by_light(predictions.assign(night=predictions["recorded_night"]))
+row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "the shipped backbone" if backbone == "default" else seen,
        "auc": round(m["backbone"]["pooled"]["auc"], 3), "auc_random_weights": round(m["none"]["pooled"]["auc"], 3),
+       "auc_day": None if light["day"]["auc"] is None else round(light["day"]["auc"], 3),
+       "auc_night": None if light["night"]["auc"] is None else round(light["night"]["auc"], 3),
        "per_child_auc": round(m["backbone"]["per_child"]["auc"]["mean"], 3), "spasm_vs_startle_auc": m["backbone"]["spasm_vs_startle"]["auc"],
        "brier": round(m["backbone"]["calibration"]["brier"], 3), "ece": round(m["backbone"]["calibration"]["ece"], 3)}
 row["gain"] = round(row["auc"] - row["auc_random_weights"], 3)
