@@ -16,8 +16,9 @@
 # that copy too (fields auc_rerecorded...): a held-out renderer seen through a held-out sensor; RERECORD=0 skips it.
 # CONFIG=FILE.toml changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`);
 # PRETRAIN_OPTIONS adds options to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one JSON line per
-# renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night) and a summary; resumable (each pretraining and each CV resumes where it stopped). Run it
-# with the project's environment active (`spasmscope` and `python` on the PATH).
+# renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night) and a
+# summary; resumable (each pretraining and each CV resumes where it stopped). Run it with the project's environment
+# active (`spasmscope` and `python` on the PATH).
 set -euo pipefail
 OUT=${1:?usage: leave_one_renderer_out.sh OUT [STEPS] [SEED]}
 STEPS=${2:-5000}
