@@ -13,6 +13,7 @@ from spasmscope.data.preprocess import ClipConfig
 from spasmscope.errors import SettingError
 from spasmscope.synth import SynthConfig, plan_cohort
 from spasmscope.synth.cohort import _scene_and_timeline, infant_boxes
+from spasmscope.synth.render import infrared
 from spasmscope.synth.renderers import NAMES, RENDERERS, renderer
 from spasmscope.synth.stream import StreamConfig, plan_clip
 
@@ -43,6 +44,18 @@ def test_every_renderer_draws_the_same_motion_its_own_way():
     # The infant is where the motion puts it, whichever renderer draws it: the boxes are the same.
     assert infant_boxes(pa[0]) == infant_boxes(drawn["photo"][0][0])
 
+
+
+def test_infrared_greys_a_single_colour_and_a_whole_texture_alike():
+    # Colours (Scene.colour, prints' inks) and whole textures (photo patches, shaded surfaces) go through one function.
+    texture = np.random.default_rng(3).integers(0, 256, (5, 7, 3)).astype(np.uint8)
+    grey = infrared(texture)
+    assert grey.shape == (5, 7, 3) and grey.dtype == np.float64
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])  # no colour left
+    for i, j in [(0, 0), (2, 5), (4, 6)]:
+        assert np.array_equal(infrared(tuple(int(v) for v in texture[i, j])), grey[i, j])
+    assert np.allclose(grey[..., 0], texture.astype(float) @ np.array([0.3, 0.59, 0.11]))
+    assert np.allclose(infrared((255, 0, 0)), 0.3 * 255) and np.allclose(infrared((0, 0, 255)), 0.11 * 255)
 
 def _same_motion_other_look(sa, ss, name: str) -> None:
     for (scene_a, tl_a), (scene_s, tl_s) in zip(sa, ss, strict=True):

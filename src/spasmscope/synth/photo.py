@@ -13,6 +13,7 @@ import functools
 import cv2
 import numpy as np
 
+from spasmscope.synth.render import infrared
 from spasmscope.synth.silhouette import SilhouetteScene
 
 PHOTOS = ("astronaut", "brick", "camera", "chelsea", "coffee", "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "rocket", "text")
@@ -50,6 +51,6 @@ class PhotoScene(SilhouetteScene):
 
     def _fabric(self, rng: np.random.Generator, h: int, w: int, base: np.ndarray, ink: np.ndarray, period: float) -> np.ndarray:
         patch = photo_patch(rng, h, w, base, rng.uniform(0.3, 0.8))
-        if self.rec.night:  # an infrared camera sees no colour (``Scene.colour``)
-            patch = np.repeat(patch @ np.array([0.3, 0.59, 0.11], np.float32), 3).reshape(h, w, 3) * float(np.mean(self.gain))
+        if self.rec.night:  # an infrared camera sees no colour (``infrared``)
+            patch = infrared(patch) * float(np.mean(self.gain))
         return patch

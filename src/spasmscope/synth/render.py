@@ -20,9 +20,12 @@ _ONE = 1 << _SHIFT
 BODY_UNITS = 2.6  # head top to feet in body units (trunk length = 1), at rest
 
 
-def _grey(c: tuple[int, int, int] | np.ndarray) -> np.ndarray:
-    c = np.asarray(c, dtype=np.float64)
-    return np.repeat(0.3 * c[0] + 0.59 * c[1] + 0.11 * c[2], 3)
+def infrared(colours: tuple[int, int, int] | np.ndarray) -> np.ndarray:
+    """What a monochrome infrared camera records of ``colours`` ``[..., 3]`` (0-255, float or integer): their luma,
+    the same in all three channels, as float64. Every renderer greys its night colours and textures here."""
+    c = np.asarray(colours, dtype=np.float64)
+    luma = 0.3 * c[..., 0] + 0.59 * c[..., 1] + 0.11 * c[..., 2]
+    return np.repeat(luma[..., None], 3, axis=-1)
 
 
 class Scene:
@@ -71,7 +74,7 @@ class Scene:
         """Scene colour after lighting (and the grey infrared look at night); skin glows under IR."""
         c = np.asarray(c, dtype=np.float64)
         if self.rec.night:
-            c = _grey(c) * ir_boost
+            c = infrared(c) * ir_boost
         return tuple(float(v) for v in np.clip(c * self.gain, 0, 255))  # type: ignore[return-value]
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
-from spasmscope.synth.render import Scene, _grey
+from spasmscope.synth.render import Scene, infrared
 
 OWN_TAG = 0x51E  # first word of this renderer's own random draws, apart from the plan's
 
@@ -62,7 +62,7 @@ class SilhouetteScene(Scene):
         """A print's second colour, within 0-255 and grey at night: an infrared camera sees no colour
         (``Scene.colour``), so a shift of the channels drawn for the day's colours must not tint it."""
         colour = np.clip(colour, 0, 255)
-        return _grey(colour) if self.rec.night else colour
+        return infrared(colour) if self.rec.night else colour
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         base = super()._background(rng)  # the same draws as the articulated renderer, then a sheet of its own
