@@ -45,7 +45,6 @@ def test_every_renderer_draws_the_same_motion_its_own_way():
     assert infant_boxes(pa[0]) == infant_boxes(drawn["photo"][0][0])
 
 
-
 def test_infrared_greys_a_single_colour_and_a_whole_texture_alike():
     # Colours (Scene.colour, prints' inks) and whole textures (photo patches, shaded surfaces) go through one function.
     texture = np.random.default_rng(3).integers(0, 256, (5, 7, 3)).astype(np.uint8)

@@ -60,7 +60,7 @@ class SilhouetteScene(Scene):
 
     def _ink(self, colour: np.ndarray) -> np.ndarray:
         """A print's second colour, within 0-255 and grey at night: an infrared camera sees no colour
-        (``Scene.colour``), so a shift of the channels drawn for the day's colours must not tint it."""
+        (``infrared``), so a shift of the channels drawn for the day's colours must not tint it."""
         colour = np.clip(colour, 0, 255)
         return infrared(colour) if self.rec.night else colour
 
