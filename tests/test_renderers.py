@@ -56,6 +56,7 @@ def test_infrared_greys_a_single_colour_and_a_whole_texture_alike():
     assert np.allclose(grey[..., 0], texture.astype(float) @ np.array([0.3, 0.59, 0.11]))
     assert np.allclose(infrared((255, 0, 0)), 0.3 * 255) and np.allclose(infrared((0, 0, 255)), 0.11 * 255)
 
+
 def _same_motion_other_look(sa, ss, name: str) -> None:
     for (scene_a, tl_a), (scene_s, tl_s) in zip(sa, ss, strict=True):
         assert type(scene_s).name == name

@@ -77,6 +77,12 @@ class Scene:
             c = infrared(c) * ir_boost
         return tuple(float(v) for v in np.clip(c * self.gain, 0, 255))  # type: ignore[return-value]
 
+    def _ink(self, colour: np.ndarray) -> np.ndarray:
+        """A print's second colour, within 0-255 and grey at night: an infrared camera sees no colour
+        (``infrared``), so a shift of the channels drawn for the day's colours must not tint it."""
+        colour = np.clip(colour, 0, 255)
+        return infrared(colour) if self.rec.night else colour
+
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         look = self.look
         img = np.empty((self.h, self.w, 3), np.uint8)

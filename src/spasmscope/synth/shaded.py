@@ -17,7 +17,7 @@ import numpy as np
 
 from spasmscope.synth.look import ARM_ELEV, LEG_ELEV, YAW, ChildLook, Recording
 from spasmscope.synth.motion import Timeline
-from spasmscope.synth.render import _ONE, _SHIFT, Scene, _box, _fx, infrared
+from spasmscope.synth.render import _ONE, _SHIFT, Scene, _box, _fx
 from spasmscope.synth.silhouette import fabric
 
 OWN_TAG = 0x5AD  # first word of this renderer's own random draws, apart from the plan's
@@ -109,9 +109,7 @@ class ShadedScene(Scene):
         img = super()._background(rng).astype(np.float32)
         size = 512
         base = np.asarray(self.colour(look.background), np.float32)
-        ink = np.clip(base * own.uniform(0.5, 0.9) + own.uniform(-40, 40, 3), 0, 255).astype(np.float32)
-        if self.rec.night:  # an infrared camera sees no colour (``infrared``)
-            ink = infrared(ink).astype(np.float32)
+        ink = self._ink(base * own.uniform(0.5, 0.9) + own.uniform(-40, 40, 3)).astype(np.float32)
         texture = fabric(own, size, size, base, ink, own.uniform(0.03, 0.12) * size)
         extent = 3.0  # the surface spans [-extent, extent] body units each way around the infant
         if self.surface == "changing table":  # a padded mat: quilted seams across a plain cover

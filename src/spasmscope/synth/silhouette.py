@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
-from spasmscope.synth.render import Scene, infrared
+from spasmscope.synth.render import Scene
 
 OWN_TAG = 0x51E  # first word of this renderer's own random draws, apart from the plan's
 
@@ -57,12 +57,6 @@ class SilhouetteScene(Scene):
         self.blanket_fabric = self._fabric(own, self.h, self.w, blanket, self._ink(blanket * own.uniform(0.5, 0.9) + own.uniform(-50, 50, 3)), own.uniform(0.15, 0.4) * self.px)
         self.blanket_reach = own.uniform(0.55, 0.95)  # how far down the thighs the blanket's hem lies, as a share of the legs
         self.covered = own.uniform() < 0.8  # most infants lie under a blanket
-
-    def _ink(self, colour: np.ndarray) -> np.ndarray:
-        """A print's second colour, within 0-255 and grey at night: an infrared camera sees no colour
-        (``infrared``), so a shift of the channels drawn for the day's colours must not tint it."""
-        colour = np.clip(colour, 0, 255)
-        return infrared(colour) if self.rec.night else colour
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         base = super()._background(rng)  # the same draws as the articulated renderer, then a sheet of its own
