@@ -85,3 +85,29 @@ def test_a_motion_model_starts_from_a_pixels_backbone_exactly_and_learns_its_mot
 @pytest.mark.parametrize("shape", [(1, 3, 16, 64, 64), (2, 3, 8, 32, 48)])
 def test_differences_keep_the_clip_shape(shape):
     assert stabilised_differences(torch.randn(shape)).shape == shape
+
+
+def test_a_motion_only_model_reads_what_moved_and_not_what_the_still_picture_looks_like():
+    # One movement (a block that jumps 3 px back and forth) over a still scene, and the same with a second still
+    # photograph laid over it: a model that reads only the motion channels scores both alike, one that also reads
+    # the pixels does not. (A scene with structure of its own keeps the block's jump from being taken for the
+    # camera's shift, which would leave the still pictures in the differences.)
+    scene = torch.tensor(data.astronaut()[100:164, 200:264], dtype=torch.float32).permute(2, 0, 1)[None, :, None] / 255
+    moving = scene.repeat(1, 1, 16, 1, 1).clone()
+    for t in range(16):
+        y = 10 if t % 4 < 2 else 13
+        moving[:, :, t, y : y + 8, 20:40] += 0.4
+    photo = torch.tensor(data.chelsea()[:64, :64], dtype=torch.float32).permute(2, 0, 1)[None, :, None] / 255
+    textured = moving + 0.5 * (photo - photo.mean())
+    assert (textured - moving).abs().mean() > 0.05
+    cfg = replace(preset("cpu").model, motion=True)
+    torch.manual_seed(0)
+    both = Hiera(cfg).eval()
+    only = Hiera(replace(cfg, pixels=False)).eval()
+    only.load_state_dict(both.state_dict())  # the same weights, the same six-channel kernel
+    with torch.no_grad():
+        # Features rather than the logit: a new head's logits are all near zero.
+        assert torch.allclose(only.forward_features(moving), only.forward_features(textured), atol=1e-5)
+        assert (both.forward_features(moving) - both.forward_features(textured)).abs().max() > 0.05
+    with pytest.raises(ValueError, match="motion=true"):
+        replace(cfg, motion=False, pixels=False)

@@ -49,8 +49,11 @@ class HieraConfig:
     sep_pos_embed: bool = True  # separate spatial and temporal position embeddings (video models)
     checkpointing: bool = False  # recompute block activations in backward to save memory
     motion: bool = False  # read three more channels, stabilised frame differences (model.motion), beside the pixels
+    pixels: bool = True  # read the pixels; False (with motion) blanks them, so only what moved reaches the model
 
     def __post_init__(self) -> None:
+        if not self.pixels and not self.motion:
+            raise ValueError("pixels=false leaves the model nothing to read; set motion=true with it")
         tokens = [i // s for i, s in zip(self.input_size, self.patch_stride, strict=True)]
         if any(t == 0 or t % m or t % (q**self.q_pool) for t, m, q in zip(tokens, self.mask_unit_size, self.q_stride, strict=True)):
             raise ValueError(
@@ -276,7 +279,9 @@ class Hiera(nn.Module):
         if tuple(x.shape[2:]) != tuple(self.cfg.input_size):
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes [B, 3, {', '.join(map(str, self.cfg.input_size))}]")
         if self.cfg.motion:
-            x = torch.cat([x, stabilised_differences(x)], 1)
+            # Blanked pixels keep the six-channel kernel, so a motion-only model loads and continues any motion or
+            # pixels backbone; the blank is the Kinetics mean, what an empty grey picture normalises to.
+            x = torch.cat([x if self.cfg.pixels else torch.zeros_like(x), stabilised_differences(x)], 1)
         if mask is not None:
             # Blank masked pixels first, so the patch kernels cannot see across into a masked unit.
             grid = mask.view(x.shape[0], 1, *self.mask_units).float()
