@@ -13,7 +13,7 @@ from skimage import data
 from skimage.registration import phase_cross_correlation
 
 from spasmscope.model.config import preset
-from spasmscope.model.hiera import Hiera
+from spasmscope.model.hiera import Hiera, standardise
 from spasmscope.model.motion import picture_shifts, stabilised_differences
 from spasmscope.model.weights import load_backbone
 
@@ -111,3 +111,31 @@ def test_a_motion_only_model_reads_what_moved_and_not_what_the_still_picture_loo
         assert (both.forward_features(moving) - both.forward_features(textured)).abs().max() > 0.05
     with pytest.raises(ValueError, match="motion=true"):
         replace(cfg, motion=False, pixels=False)
+
+
+def test_a_standardising_model_reads_a_dim_tinted_clip_as_the_bright_one():
+    # The same moving scene by day and as a dim camera with another white balance records it (a tenth of the
+    # contrast, darker, tinted): a model that standardises each clip gives both the same features; the same weights
+    # without it do not.
+    clip, _ = _hand_held(16, 64, seed=7)
+    clip[:, :, 8:, 20:30, 20:40] += 0.3  # something moves in the second half
+    mean, std = torch.tensor([0.45, 0.45, 0.40])[None, :, None, None, None], torch.tensor([0.225, 0.225, 0.225])[None, :, None, None, None]
+    tint = torch.tensor([1.0, 0.8, 1.3])[None, :, None, None, None]
+    bright = (clip - mean) / std  # Kinetics-normalised, as the model takes clips
+    dim = (0.1 * tint * clip + 0.05 - mean) / std
+    cfg = replace(preset("cpu").model, motion=True)
+    torch.manual_seed(0)
+    plain = Hiera(cfg).eval()
+    standard = Hiera(replace(cfg, standardise=True)).eval()
+    standard.load_state_dict(plain.state_dict())  # no parameters of its own
+    with torch.no_grad():
+        assert torch.allclose(standard.forward_features(bright), standard.forward_features(dim), atol=1e-4)
+        assert (plain.forward_features(bright) - plain.forward_features(dim)).abs().max() > 0.05
+    # Each channel of each clip to mean 0 and spread 1 (NumPy's, with the unbiased spread torch uses) ...
+    x = torch.randn(2, 3, 4, 8, 8) * torch.tensor([0.2, 3.0])[:, None, None, None, None] + torch.tensor([1.5, -1.0, 0.0])[None, :, None, None, None]
+    flat = x.flatten(2).numpy().astype(np.float64)
+    expected = (flat - flat.mean(2, keepdims=True)) / flat.std(2, ddof=1, keepdims=True)
+    assert np.allclose(standardise(x).flatten(2).numpy(), expected, atol=1e-5)
+    # ... but a clip flatter than the floor (sensor noise on an empty picture) is not stretched into a picture.
+    empty = 0.3 + 0.001 * torch.randn(1, 3, 4, 8, 8)
+    assert standardise(empty).std() < 0.05

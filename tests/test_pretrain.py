@@ -337,10 +337,12 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
     assert preset("cpu").model.motion
     with pytest.raises(InputError, match="does not fit this model"):
         load_backbone(Hiera(replace(preset("cpu").model, motion=False)), "default")
-    # A motion-only model (pixels blanked) keeps the kernel's shape and takes every weight as it is.
-    motion_only = Hiera(replace(preset("cpu").model, pixels=False))
-    load_backbone(motion_only, "default")
-    assert all(torch.equal(motion_only.state_dict()[k], v) for k, v in shipped.items())
+    # A motion-only model (pixels blanked) keeps the kernel's shape and takes every weight as it is; so does one that
+    # standardises each clip (no parameters of its own).
+    for changes in ({"pixels": False}, {"standardise": True}):
+        other = Hiera(replace(preset("cpu").model, **changes))
+        load_backbone(other, "default")
+        assert all(torch.equal(other.state_dict()[k], v) for k, v in shipped.items())
     # A run without --weights starts from it only when its model is the cpu preset's Hiera, at any clip size: in
     # 96-px clips its position embeddings are resized and every other weight, the spasm head included, is its own.
     assert default_weights(preset("cpu")) == "default"

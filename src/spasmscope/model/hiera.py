@@ -50,6 +50,7 @@ class HieraConfig:
     checkpointing: bool = False  # recompute block activations in backward to save memory
     motion: bool = False  # read three more channels, stabilised frame differences (model.motion), beside the pixels
     pixels: bool = True  # read the pixels; False (with motion) blanks them, so only what moved reaches the model
+    standardise: bool = False  # scale each clip's channels to their own mean and spread first (standardise): dim clips read as bright ones
 
     def __post_init__(self) -> None:
         if not self.pixels and not self.motion:
@@ -78,6 +79,20 @@ def variant(name: str, **changes) -> HieraConfig:
     if name not in VARIANTS:
         raise ValueError(f"unknown Hiera variant {name!r}; known: {', '.join(VARIANTS)}")
     return replace(VARIANTS[name], **changes)
+
+
+# The least spread a clip is scaled from, in Kinetics-normalised units (about 3 grey levels): a clip flatter than
+# this is taken as empty, not stretched until its sensor noise looks like a picture.
+STANDARD_FLOOR = 0.05
+
+
+def standardise(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, T, H, W]`` -> the same, each channel of each clip shifted and scaled to mean 0 and spread 1 over its
+    frames. An infrared night clip keeps its movement in a few grey levels; scaled to its own spread it reaches the
+    model as large as a day clip's. Per channel, so exposure, contrast and a white balance's tint (a gain and an
+    offset per channel, Kinetics normalisation included) all drop out. Spread at least ``STANDARD_FLOOR``."""
+    dims = tuple(range(2, x.ndim))
+    return (x - x.mean(dims, keepdim=True)) / x.std(dims, keepdim=True).clamp_min(STANDARD_FLOOR)
 
 
 def unroll(x: torch.Tensor, size: list[int], schedule: list[tuple[int, ...]]) -> torch.Tensor:
@@ -278,6 +293,8 @@ class Hiera(nn.Module):
     def _blocks(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if tuple(x.shape[2:]) != tuple(self.cfg.input_size):
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes [B, 3, {', '.join(map(str, self.cfg.input_size))}]")
+        if self.cfg.standardise:
+            x = standardise(x)
         if self.cfg.motion:
             # Blanked pixels keep the six-channel kernel, so a motion-only model loads and continues any motion or
             # pixels backbone; the blank is the Kinetics mean, what an empty grey picture normalises to.

@@ -146,9 +146,9 @@ def _has_spasm_head(path: Path, model: Hiera, state: dict[str, torch.Tensor]) ->
 def _shape_settings(model_cfg: dict[str, Any]) -> dict[str, Any]:
     """The architecture settings that decide parameter shapes (not checkpointing or dropout rates, nor the motion
     channels, which a pixels-only backbone is widened to: hiera.widen_for_motion, nor whether the pixels are blanked,
-    which leaves the kernel's shape as it is, nor the clip size, to which its position embeddings are resized:
-    hiera.resize_position_embeddings)."""
-    loose = ("checkpointing", "drop_path_rate", "head_dropout", "motion", "pixels", "input_size")
+    which leaves the kernel's shape as it is, nor each clip's standardising, which has no parameters, nor the clip
+    size, to which its position embeddings are resized: hiera.resize_position_embeddings)."""
+    loose = ("checkpointing", "drop_path_rate", "head_dropout", "motion", "pixels", "standardise", "input_size")
     return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in model_cfg.items() if k not in loose}
 
 
