@@ -119,8 +119,10 @@ def test_a_standardising_model_reads_a_dim_tinted_clip_as_the_bright_one():
     # without it do not.
     clip, _ = _hand_held(16, 64, seed=7)
     clip[:, :, 8:, 20:30, 20:40] += 0.3  # something moves in the second half
-    mean, std = torch.tensor([0.45, 0.45, 0.40])[None, :, None, None, None], torch.tensor([0.225, 0.225, 0.225])[None, :, None, None, None]
-    tint = torch.tensor([1.0, 0.8, 1.3])[None, :, None, None, None]
+    def per_channel(values: list[float]) -> torch.Tensor:
+        return torch.tensor(values)[None, :, None, None, None]
+
+    mean, std, tint = per_channel([0.45, 0.45, 0.40]), per_channel([0.225, 0.225, 0.225]), per_channel([1.0, 0.8, 1.3])
     bright = (clip - mean) / std  # Kinetics-normalised, as the model takes clips
     dim = (0.1 * tint * clip + 0.05 - mean) / std
     cfg = replace(preset("cpu").model, motion=True)
@@ -132,7 +134,7 @@ def test_a_standardising_model_reads_a_dim_tinted_clip_as_the_bright_one():
         assert torch.allclose(standard.forward_features(bright), standard.forward_features(dim), atol=1e-4)
         assert (plain.forward_features(bright) - plain.forward_features(dim)).abs().max() > 0.05
     # Each channel of each clip to mean 0 and spread 1 (NumPy's, with the unbiased spread torch uses) ...
-    x = torch.randn(2, 3, 4, 8, 8) * torch.tensor([0.2, 3.0])[:, None, None, None, None] + torch.tensor([1.5, -1.0, 0.0])[None, :, None, None, None]
+    x = torch.randn(2, 3, 4, 8, 8) * torch.tensor([0.2, 3.0])[:, None, None, None, None] + per_channel([1.5, -1.0, 0.0])
     flat = x.flatten(2).numpy().astype(np.float64)
     expected = (flat - flat.mean(2, keepdims=True)) / flat.std(2, ddof=1, keepdims=True)
     assert np.allclose(standardise(x).flatten(2).numpy(), expected, atol=1e-5)

@@ -50,7 +50,7 @@ class HieraConfig:
     checkpointing: bool = False  # recompute block activations in backward to save memory
     motion: bool = False  # read three more channels, stabilised frame differences (model.motion), beside the pixels
     pixels: bool = True  # read the pixels; False (with motion) blanks them, so only what moved reaches the model
-    standardise: bool = False  # scale each clip's channels to their own mean and spread first (standardise): dim clips read as bright ones
+    standardise: bool = False  # each clip's channels to their own mean and spread first (standardise)
 
     def __post_init__(self) -> None:
         if not self.pixels and not self.motion:
