@@ -119,6 +119,7 @@ def test_a_standardising_model_reads_a_dim_tinted_clip_as_the_bright_one():
     # without it do not.
     clip, _ = _hand_held(16, 64, seed=7)
     clip[:, :, 8:, 20:30, 20:40] += 0.3  # something moves in the second half
+
     def per_channel(values: list[float]) -> torch.Tensor:
         return torch.tensor(values)[None, :, None, None, None]
 
