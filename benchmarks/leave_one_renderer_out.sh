@@ -27,7 +27,13 @@ SEED=${3:-21}
 S=${SPASMSCOPE:-spasmscope}
 # The random-weights arm trains as the cpu preset advises from random weights, not with the backbone's gentle
 # fine-tune (lr 1e-5, 4 epochs), so the gain is measured against a control that had its chance to learn (model card).
-RANDOM_RECIPE="--lr 1e-4 --epochs 15"
+RANDOM_RECIPE=(--lr 1e-4 --epochs 15)
+# One CV arm (backbone or random) on one copy of the held-out cohort ("" as drawn, "-rerecorded"), unless it finished.
+cv_arm() {
+    local copy=$1 arm=$2 start
+    if [ "$arm" = backbone ]; then start=(--weights "$backbone"); else start=(--weights none "${RANDOM_RECIPE[@]}"); fi
+    [ -f "$OUT/cv-$held$copy-$arm/metrics.json" ] || $S cv "$cohort$copy/manifest.csv" --out "$OUT/cv-$held$copy-$arm" --cache "$OUT/cache-$held$copy" --no-table1 "${start[@]}" ${CONFIG:+--config "$CONFIG"}
+}
 RENDERERS=$(python -c "from spasmscope.synth.renderers import NAMES; print(' '.join(NAMES))")
 mkdir -p "$OUT"
 for held in ${HELD_OUT:-$RENDERERS}; do
@@ -60,14 +66,12 @@ PY
     fi
     cohort="$OUT/cohort-$held"
     [ -f "$cohort/manifest.csv" ] || $S synth "$cohort" --children 20 --healthy 10 --seed "$SEED" --id-prefix r --renderer "$held" --startle-rate 0.3
-    [ -f "$OUT/cv-$held-backbone/metrics.json" ] || $S cv "$cohort/manifest.csv" --out "$OUT/cv-$held-backbone" --cache "$OUT/cache-$held" --no-table1 --weights "$backbone" ${CONFIG:+--config "$CONFIG"}
-    [ -f "$OUT/cv-$held-random/metrics.json" ] || $S cv "$cohort/manifest.csv" --out "$OUT/cv-$held-random" --cache "$OUT/cache-$held" --no-table1 --weights none $RANDOM_RECIPE ${CONFIG:+--config "$CONFIG"}
+    cv_arm "" backbone
+    cv_arm "" random
     if [ "${RERECORD:-1}" != 0 ]; then
         [ -f "$cohort-rerecorded/manifest.csv" ] || python "$(dirname "$0")/rerecord.py" "$cohort" "$cohort-rerecorded" --workers 2
-        for arm in backbone random; do
-            if [ $arm = backbone ]; then start_arm=(--weights "$backbone"); else start_arm=(--weights none $RANDOM_RECIPE); fi
-            [ -f "$OUT/cv-$held-rerecorded-$arm/metrics.json" ] || $S cv "$cohort-rerecorded/manifest.csv" --out "$OUT/cv-$held-rerecorded-$arm" --cache "$OUT/cache-$held-rerecorded" --no-table1 "${start_arm[@]}" ${CONFIG:+--config "$CONFIG"}
-        done
+        cv_arm -rerecorded backbone
+        cv_arm -rerecorded random
     fi
     python - "$OUT" "$held" "$backbone" "$others" <<'PY'
 import json, sys
