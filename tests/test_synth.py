@@ -195,6 +195,79 @@ def test_the_held_out_sensor_noise_grows_with_the_light_in_blotches_of_colour():
     assert abs(np.corrcoef(noise[..., 0].ravel(), noise[..., 2].ravel())[0, 1]) < 0.05
 
 
+def test_the_held_out_hand_shakes_by_its_drawn_spread_with_a_tremor_in_its_band():
+    """benchmarks/rerecord.py's hand: the sway's and the roll's RMS are the drawn ones, the 7-12 Hz band holds the
+    tremor's, and ``at`` takes times of any shape."""
+    rerecord, _ = _rerecord_module()
+    hand = rerecord.Hand(sway=0.02, tremor=0.003, roll=0.01, regrip_rate=0.0, regrip=0.05, readout=0.02, exposure=0.01, margin=0.1, seed=3)
+    path = rerecord.HandPath(hand, 600.0)
+    t = np.arange(0.0, 600.0, 1e-3)
+    x, y, roll = path.at(t)
+    assert np.allclose([x.std(), y.std()], np.hypot(hand.sway, hand.tremor), rtol=0.1)
+    assert roll.std() == pytest.approx(hand.roll, rel=0.1)
+    power = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(t), 1e-3)
+    assert np.sqrt(power[(f > 7) & (f < 12)].sum() / power[1:].sum()) * x.std() == pytest.approx(hand.tremor, rel=0.1)
+    grid = t[:12].reshape(3, 4)
+    assert np.array_equal(path.at(grid), path.at(t[:12]).reshape(3, 3, 4))
+
+
+def test_the_held_out_hand_enlarges_the_picture_and_rolls_its_shutter():
+    """A still hand only enlarges the picture about its centre (as OpenCV's own affine warp does); a hand sliding
+    sideways at a steady speed slants an upright line by the distance it slides while the rows are read."""
+    import cv2
+
+    rerecord, _ = _rerecord_module()
+    frame = np.zeros((120, 160, 3), np.uint8)
+    frame[:, 78:82] = 255
+    frame[50:70, 20:40] = 128
+    still = rerecord.Hand(sway=0.0, tremor=0.0, roll=0.0, regrip_rate=0.0, regrip=0.0, readout=0.03, exposure=0.01, margin=0.1, seed=0)
+    enlarged = rerecord.hand_frame(frame, rerecord.HandPath(still, 10.0), still, 1.0)
+    affine = cv2.getRotationMatrix2D((79.5, 59.5), 0.0, 1.1)
+    reference = cv2.warpAffine(frame, affine, (160, 120), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    assert np.abs(enlarged.astype(int) - reference.astype(int)).max() <= 1
+
+    class Sliding:  # the picture moves right at `speed` short sides per second, nothing else
+        speed = 0.5
+
+        def at(self, t):
+            t = np.asarray(t, np.float64)
+            return np.stack([self.speed * t, np.zeros_like(t), np.zeros_like(t)])
+
+    sliding = rerecord.Hand(sway=0.0, tremor=0.0, roll=0.0, regrip_rate=0.0, regrip=0.0, readout=0.04, exposure=1e-6, margin=0.0, seed=0)
+    out = rerecord.hand_frame(frame, Sliding(), sliding, 0.0, subframes=1)
+    centre = lambda row: float((out[row, :, 0].astype(float) * np.arange(160)).sum() / out[row, :, 0].astype(float).sum())
+    # The pixel at x shows the scene at x + shift: later rows, shifted further, show the line further left.
+    slant = centre(0) - centre(119)
+    assert slant == pytest.approx(Sliding.speed * sliding.readout * 120 * 119 / 120, abs=0.3)
+
+
+def test_a_held_hand_changes_the_picture_and_keeps_each_videos_sensor(tmp_path):
+    """``rerecord.py --hand`` writes each video's hand beside its phone, and the phone is the one drawn without a
+    hand (the hand has its own random stream), so a copy with the hand differs from one without by the hand alone."""
+    import json
+
+    from spasmscope.data.writer import VideoWriter
+
+    rerecord, _ = _rerecord_module()
+    cohort = tmp_path / "cohort"
+    rng = np.random.default_rng(0)
+    scene = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    with VideoWriter(cohort / "videos" / "a.mp4", 64, 48, fps=10) as writer:
+        for _ in range(10):
+            writer.write(scene)
+    (cohort / "manifest.csv").write_text("video,child,start,end,label,cohort\nvideos/a.mp4,a,0.0,1.0,0,derivation\n")
+    copies = {}
+    for name, extra in (("plain", []), ("hand", ["--hand"])):
+        assert rerecord.main([str(cohort), str(tmp_path / name), *extra]) == 0
+        copies[name] = json.loads((tmp_path / name / "rerecord.json").read_text())
+    assert copies["hand"]["phones"] == copies["plain"]["phones"] and "hands" not in copies["plain"]
+    assert copies["hand"]["hands"]["videos/a.mp4"] == json.loads(json.dumps(rerecord.asdict(rerecord.draw_hand(0, "videos/a.mp4"))))
+    times = np.array([0.25, 0.75])
+    plain, held = (read_frames(tmp_path / name / "videos" / "a.mp4", times).astype(float) for name in ("plain", "hand"))
+    assert np.abs(plain - held).mean() > 5  # a random scene enlarged and shaken is another picture
+
+
 @pytest.mark.slow
 def test_rerecording_a_cohort_keeps_its_frames_and_labels_and_changes_its_camera(small_cohort, tmp_path):
     import shutil
