@@ -14,7 +14,9 @@
 # `default` is refused too (the backbone of stages 1-7, articulated alone, is rebuilt by MODEL_CARD.md's commands).
 # HELD_OUT="silhouette ..." holds out only those renderers. Each cohort is also re-recorded through a camera no
 # training code uses (benchmarks/rerecord.py: shot noise, exposure hunting, MPEG-4 Part 2) and both CV arms run on
-# that copy too (fields auc_rerecorded...): a held-out renderer seen through a held-out sensor; RERECORD=0 skips it.
+# that copy too (fields auc_rerecorded...): a held-out renderer seen through a held-out sensor; and through the same
+# camera held in a shaking hand no training code draws (rerecord.py --hand: tremor, roll, re-grips, a rolling shutter;
+# fields auc_hand...). RERECORD=0 skips both copies.
 # CONFIG=FILE.toml changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`);
 # PRETRAIN_OPTIONS adds options to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one JSON line per
 # renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night) and a
@@ -28,7 +30,8 @@ S=${SPASMSCOPE:-spasmscope}
 # The random-weights arm trains as the cpu preset advises from random weights, not with the backbone's gentle
 # fine-tune (lr 1e-5, 4 epochs), so the gain is measured against a control that had its chance to learn (model card).
 RANDOM_RECIPE=(--lr 1e-4 --epochs 15)
-# One CV arm (backbone or random) on one copy of the held-out cohort ("" as drawn, "-rerecorded"), unless it finished.
+# One CV arm (backbone or random) on one copy of the held-out cohort ("" as drawn, "-rerecorded", "-hand"), unless it
+# finished.
 cv_arm() {
     local copy=$1 arm=$2 start
     if [ "$arm" = backbone ]; then start=(--weights "$backbone"); else start=(--weights none "${RANDOM_RECIPE[@]}"); fi
@@ -70,8 +73,11 @@ PY
     cv_arm "" random
     if [ "${RERECORD:-1}" != 0 ]; then
         [ -f "$cohort-rerecorded/manifest.csv" ] || python "$(dirname "$0")/rerecord.py" "$cohort" "$cohort-rerecorded" --workers 2
-        cv_arm -rerecorded backbone
-        cv_arm -rerecorded random
+        [ -f "$cohort-hand/manifest.csv" ] || python "$(dirname "$0")/rerecord.py" "$cohort" "$cohort-hand" --workers 2 --hand
+        for copy in -rerecorded -hand; do
+            cv_arm $copy backbone
+            cv_arm $copy random
+        done
     fi
     python - "$OUT" "$held" "$backbone" "$others" <<'PY'
 import json, sys
@@ -94,8 +100,9 @@ row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion",
        "per_child_auc": round(m["backbone"]["per_child"]["auc"]["mean"], 3), "spasm_vs_startle_auc": m["backbone"]["spasm_vs_startle"]["auc"],
        "brier": round(m["backbone"]["calibration"]["brier"], 3), "ece": round(m["backbone"]["calibration"]["ece"], 3)}
 row["gain"] = round(row["auc"] - row["auc_random_weights"], 3)
-for arm, field in (("backbone", "auc_rerecorded"), ("random", "auc_rerecorded_random_weights")):
-    path = f"{out}/cv-{held}-rerecorded-{arm}/metrics.json"
+for copy, arm, field in (("rerecorded", "backbone", "auc_rerecorded"), ("rerecorded", "random", "auc_rerecorded_random_weights"),
+                         ("hand", "backbone", "auc_hand"), ("hand", "random", "auc_hand_random_weights")):
+    path = f"{out}/cv-{held}-{copy}-{arm}/metrics.json"
     try:
         row[field] = round(json.load(open(path))["pooled"]["auc"], 3)
     except FileNotFoundError:
@@ -110,5 +117,6 @@ out, names = sys.argv[1], sys.argv[2:]
 rows = [json.load(open(f"{out}/result-{n}.json")) for n in names]
 print(json.dumps({"renderers": len(rows), "auc_min": min(r["auc"] for r in rows), "all_at_or_above_0.90": all(r["auc"] >= 0.90 for r in rows),
                   "gain_min": min(r["gain"] for r in rows), "spasm_vs_startle_min": min((r["spasm_vs_startle_auc"] or 0) for r in rows),
-                  "auc_rerecorded_min": min((r["auc_rerecorded"] for r in rows if "auc_rerecorded" in r), default=None)}))
+                  "auc_rerecorded_min": min((r["auc_rerecorded"] for r in rows if "auc_rerecorded" in r), default=None),
+                  "auc_hand_min": min((r["auc_hand"] for r in rows if "auc_hand" in r), default=None)}))
 PY

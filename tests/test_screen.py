@@ -22,11 +22,12 @@ from spasmscope.data.localise import (
     decode_yolo,
     letterbox,
     steady_paths,
+    steady_taps,
     upper_quartile,
     zoom_around,
 )
 from spasmscope.data.manifest import read_manifest
-from spasmscope.data.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
+from spasmscope.data.preprocess import ClipConfig, clip_taps, crop_clip, decode_size, make_clips, working_size
 from spasmscope.data.segments import window_spans
 from spasmscope.data.video import iter_frames, probe, read_frames, read_segment
 from spasmscope.data.windows import WindowConfig, windows_of
@@ -150,6 +151,56 @@ def test_a_moving_camera_is_cropped_only_around_a_body_sized_movement(reach, cro
     assert ((x, y, w, h) != (0, 0, 320, 180)) == cropped
     c = np.array(centres)
     assert (c[:, 0] - reach - 6 >= x).all() and (c[:, 0] + reach + 6 <= x + w).all() and (c[:, 1] - 6 >= y).all() and (c[:, 1] + 6 <= y + h).all()
+
+
+def _shaken_segment(shake: float, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], list[tuple[float, float]]]:
+    """150 frames (30 fps, 180x320) of a textured scene with a bright disc moving across it, the camera rolling and
+    shifting by up to ``shake`` degrees and 4 x ``shake`` px in each frame: frames, camera maps, the disc's true
+    centres in the scene."""
+    scene = _textured(rng)
+    frames, cams, centres = [], [], []
+    for k in range(150):
+        img = scene.copy()
+        centre = (110 + 0.6 * k, 90 + 20 * np.sin(k / 15))
+        cv2.circle(img, (int(round(centre[0])), int(round(centre[1]))), 10, 255.0, -1)
+        cam = cv2.getRotationMatrix2D((160, 90), shake * np.sin(1.3 * k), 1.0)
+        cam[:, 2] += (4 * shake * np.sin(0.7 * k + 1), 4 * shake * np.cos(1.1 * k))
+        frames.append(np.repeat(np.clip(cv2.warpAffine(img, cam, (320, 180), borderMode=cv2.BORDER_REFLECT), 0, 255).astype(np.uint8)[..., None], 3, axis=2))
+        cams.append(cam)
+        centres.append(centre)
+    return np.stack(frames), cams, centres
+
+
+def test_steadying_holds_a_shaken_scene_still_and_keeps_the_infants_movement():
+    """The taps of a shaken segment are held onto the middle tap's frame: the background stands (to a grey level or
+    two), and the disc that moves in the scene still moves, where the middle frame's camera puts it."""
+    frames, cams, centres = _shaken_segment(2.0, np.random.default_rng(3))
+    cfg = ClipConfig(frames=16, size=64, crop_infant=True, steady=True)
+    taps = clip_taps(len(frames), cfg)
+    held = steady_taps(frames, taps)
+    middle = taps[len(taps) // 2]
+    inner = (slice(30, 150), slice(40, 280))
+    # Away from the disc (a mask of where it is in the middle frame's picture, in any tap) the picture is the middle one.
+    still = np.ones((180, 320), bool)
+    for i in taps:
+        x, y = cams[middle] @ np.array([*centres[i], 1.0])
+        cv2.circle(still.view(np.uint8), (int(round(x)), int(round(y))), 14, 0, -1)
+    before = [np.abs(frames[i, ..., 0].astype(float) - frames[middle, ..., 0])[inner][still[inner]].mean() for i in taps]
+    after = [np.abs(held[i, ..., 0].astype(float) - held[middle, ..., 0])[inner][still[inner]].mean() for i in taps]
+    assert np.median(before) > 10 and max(after) < 2.5, (np.median(before), max(after))
+    for i in taps[::5]:
+        x, y = cams[middle] @ np.array([*centres[i], 1.0])
+        ys, xs = np.nonzero(held[i, ..., 0] > 250)
+        assert abs(xs.mean() - x) < 1.5 and abs(ys.mean() - y) < 1.5
+    off = np.setdiff1d(np.arange(len(frames)), taps)
+    assert np.array_equal(held[off], frames[off])  # frames no clip reads are not worked on
+
+
+def test_a_still_camera_is_not_steadied():
+    frames, _, _ = _shaken_segment(0.0, np.random.default_rng(4))
+    assert steady_taps(frames, clip_taps(len(frames), ClipConfig(frames=16, size=64))) is frames
+    steadied = ClipConfig(frames=16, size=64, crop_infant=True, steady=True)
+    assert np.array_equal(crop_clip(frames, (40, 20, 240, 140), steadied), crop_clip(frames, (40, 20, 240, 140), ClipConfig(frames=16, size=64, crop_infant=True)))
 
 
 def test_steady_paths_fall_back_to_phase_correlation_without_corners():

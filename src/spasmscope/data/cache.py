@@ -20,7 +20,7 @@ import numpy as np
 from spasmscope import atomic
 from spasmscope.data.batch import Skipped, default_workers, probe_manifest, run_jobs
 from spasmscope.data.manifest import Manifest
-from spasmscope.data.preprocess import ClipConfig, crop_clip, decode_size, make_clips, working_size
+from spasmscope.data.preprocess import ClipConfig, crop_clip, decode_size, working_size
 from spasmscope.data.video import TARGET_FPS
 from spasmscope.digests import content_digest
 from spasmscope.errors import VideoError
@@ -59,7 +59,10 @@ class SegmentCache:
         return hashlib.sha256(json.dumps(self._settings(), sort_keys=True).encode()).hexdigest()[:16]
 
     def _settings(self) -> dict:
-        spec = {"v": FORMAT_VERSION, "clip": self.cfg.as_dict()}
+        clip = self.cfg.as_dict()
+        if not clip["steady"]:
+            del clip["steady"]  # a setting added later: entries made before it keep their keys
+        spec = {"v": FORMAT_VERSION, "clip": clip}
         if self.cfg.crop_infant:
             from spasmscope.data.localise import CROP_VERSION
 
@@ -101,7 +104,8 @@ def segment_clips(video: str, start: float, end: float, size: tuple[int, int], c
 
     frames = read_segment(video, start, end, size=size)
     if not cfg.crop_infant:
-        return make_clips(frames, cfg)
+        # The whole frame, already at its decode size: crop_clip only steadies it (cfg.steady) and makes the clips.
+        return crop_clip(frames, (0, 0, frames.shape[2], frames.shape[1]), cfg)
     from spasmscope.data.localise import MotionLocaliser
 
     return crop_clip(frames, MotionLocaliser().update(frames, TARGET_FPS).crop, cfg)

@@ -278,6 +278,28 @@ def steady_paths(grey: np.ndarray) -> np.ndarray:
 
 
 
+def steady_taps(frames: np.ndarray, taps: np.ndarray, cfg: LocaliseConfig | None = None) -> np.ndarray:
+    """``frames`` ``[N, H, W, 3] uint8`` with those at ``taps`` (the ones a clip reads, in order) held onto the middle
+    tap's frame when the camera moves: ``steady_paths`` on the taps in grey at the analysis width, each map scaled to
+    the frame's pixels. A still camera (median shift between every other tap at most ``camera_motion`` of the short
+    side, as the localiser judges a window) gets ``frames`` back unchanged, so an infant filling a tripod's view is
+    never steadied onto itself. Returns ``[N, H, W, 3] uint8``; frames off the taps are left as they are."""
+    cfg = cfg or LocaliseConfig()
+    n, h, w, _ = frames.shape
+    aw = min(cfg.analysis_width, w)
+    ah = max(8, int(round(h * aw / w)))
+    grey = np.stack([cv2.GaussianBlur(cv2.resize(cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0) for i in taps])
+    # The taps come in neighbouring pairs (linear interpolation in time); every other one is a clip frame apart.
+    if camera_shift(grey[::2].astype(np.float32), 1) <= cfg.camera_motion * min(aw, ah):
+        return frames
+    scale = np.diag([w / aw, h / ah])
+    out = frames.copy()
+    for i, m in zip(taps, steady_paths(grey)):
+        full = np.concatenate([scale @ m[:, :2] @ np.linalg.inv(scale), scale @ m[:, 2:]], axis=1)
+        out[i] = cv2.warpAffine(frames[i], full, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
 def camera_shift(frames: np.ndarray, lag: int) -> float:
     """Median global shift, in pixels, between frames ``lag`` apart of ``frames`` ``[N, H, W] float32`` (grey),
     by phase correlation at half size (a tenth of the cost, sub-pixel all the same); 0 for fewer than

@@ -41,6 +41,9 @@ class ClipConfig:
     clip_stride: int = 4  # source frames between clip frames, for temporal="clips"
     spatial: str = "squash"  # "squash" (paper), "pad" or "crop"
     crop_infant: bool = False  # cut each segment around the infant first (built-in motion localiser, METHOD §8)
+    # A moving camera's frames are first held onto the segment's middle frame (localise.steady_taps), so a hand's
+    # shake, roll and re-grips leave the clip and the infant's own movement stays.
+    steady: bool = False
 
     def __post_init__(self) -> None:
         if self.temporal not in TEMPORAL_MODES:
@@ -82,10 +85,14 @@ def working_size(width: int, height: int, cfg: ClipConfig) -> tuple[int, int]:
 
 def crop_clip(frames: np.ndarray, crop: tuple[int, int, int, int], cfg: ClipConfig) -> np.ndarray:
     """Frames ``[N, H, W, 3] uint8`` (30 fps) -> model clips ``[K, T, S, S, 3]`` of the box ``crop`` (x, y, w, h):
-    cut, brought to ``decode_size`` with an area filter (what FFmpeg does for uncropped segments), then
+    steadied (``cfg.steady``), cut, brought to ``decode_size`` with an area filter (what FFmpeg does for uncropped segments), then
     ``make_clips``."""
     import cv2
 
+    if cfg.steady:
+        from spasmscope.data.localise import steady_taps
+
+        frames = steady_taps(frames, clip_taps(len(frames), cfg))
     x, y, w, h = crop
     part = frames[:, y : y + h, x : x + w]
     dw, dh = decode_size(part.shape[2], part.shape[1], cfg)
