@@ -277,7 +277,6 @@ def steady_paths(grey: np.ndarray) -> np.ndarray:
     return paths
 
 
-
 def steady_taps(frames: np.ndarray, taps: np.ndarray, cfg: LocaliseConfig | None = None) -> np.ndarray:
     """``frames`` ``[N, H, W, 3] uint8`` with those at ``taps`` (the ones a clip reads, in order) held onto the middle
     tap's frame when the camera moves: ``steady_paths`` on the taps in grey at the analysis width, each map scaled to

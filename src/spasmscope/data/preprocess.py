@@ -85,8 +85,8 @@ def working_size(width: int, height: int, cfg: ClipConfig) -> tuple[int, int]:
 
 def crop_clip(frames: np.ndarray, crop: tuple[int, int, int, int], cfg: ClipConfig) -> np.ndarray:
     """Frames ``[N, H, W, 3] uint8`` (30 fps) -> model clips ``[K, T, S, S, 3]`` of the box ``crop`` (x, y, w, h):
-    steadied (``cfg.steady``), cut, brought to ``decode_size`` with an area filter (what FFmpeg does for uncropped segments), then
-    ``make_clips``."""
+    steadied (``cfg.steady``), cut, brought to ``decode_size`` with an area filter (what FFmpeg does for uncropped
+    segments), then ``make_clips``."""
     import cv2
 
     if cfg.steady:
