@@ -186,7 +186,7 @@ def rerecord_video(source: Path, dest: Path, phone: Phone, hand: Hand | None = N
     """Write ``source`` through ``phone`` (held by ``hand``, if given) to ``dest`` (upright, same size, frame rate and
     frame count; atomically)."""
     info = probe(source)
-    path = HandPath(hand, info.duration + 1.0) if hand is not None else None
+    held = HandPath(hand, info.duration + 1.0) if hand is not None else None
     times = (np.arange(info.frame_count) + 0.5) / info.fps  # each frame's middle: the frame shown there is that frame
     rng = np.random.default_rng(phone.seed)
     bitrate = int(phone.bits_per_pixel * info.width * info.height * info.fps)
@@ -194,7 +194,7 @@ def rerecord_video(source: Path, dest: Path, phone: Phone, hand: Hand | None = N
         with VideoWriter(tmp, info.width, info.height, fps=info.fps, codec="mpeg4", bitrate=bitrate, gop=int(2 * info.fps)) as writer:
             for i, frame in iter_frames(source, times):
                 if hand is not None:
-                    frame = hand_frame(frame, path, hand, float(times[i]))
+                    frame = hand_frame(frame, held, hand, float(times[i]))
                 writer.write(sensor_frame(frame, phone, float(times[i]), rng))
 
 

@@ -169,14 +169,13 @@ class MotionLocaliser:
     def update(self, frames: np.ndarray, fps: float) -> Localisation:
         cfg = self.cfg
         n, h, w, _ = frames.shape
-        aw = min(cfg.analysis_width, w)
-        ah = max(8, int(round(h * aw / w)))
+        aw, ah = analysis_size(w, h, cfg)
         # Frames every half step, each compared with the one a whole step later.
         stride, lag = self._stride(fps), 2
         picked = frames[::stride]
         grey = self._buffer("grey", (len(picked), ah, aw), np.uint8)
         for i, f in enumerate(picked):
-            grey[i] = cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0)
+            grey[i] = analysis_grey(f, (aw, ah))
         small = self._buffer("small", grey.shape, np.float32)
         np.copyto(small, grey)
         paths = steady_paths(grey) if camera_shift(small, lag) > cfg.camera_motion * min(aw, ah) else None
@@ -254,6 +253,19 @@ class MotionLocaliser:
         return Localisation(crop=crop, visibility=round(moving * share, 4), box=box)
 
 
+def analysis_size(width: int, height: int, cfg: LocaliseConfig) -> tuple[int, int]:
+    """``(width, height)`` at which frames of ``width x height`` are analysed: ``cfg.analysis_width`` wide at most,
+    the frame's proportions kept."""
+    aw = min(cfg.analysis_width, width)
+    return aw, max(8, int(round(height * aw / width)))
+
+
+def analysis_grey(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` ``[H, W, 3] uint8`` (RGB) -> grey ``[h, w] uint8`` at ``size`` ``(w, h)`` (area filter), softened
+    by a 5x5 Gaussian so sensor grain and codec blocks do not read as movement or corners."""
+    return cv2.GaussianBlur(cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA), (5, 5), 1.0)
+
+
 def steady_paths(grey: np.ndarray) -> np.ndarray:
     """How to steady each frame of ``grey`` ``[N, H, W] uint8`` onto the middle one: ``[N, 2, 3]`` float64
     affine maps (rotation, scale, shift; pixels). Corners of the middle frame are followed by pyramidal optical
@@ -284,10 +296,9 @@ def steady_taps(frames: np.ndarray, taps: np.ndarray, cfg: LocaliseConfig | None
     side, as the localiser judges a window) gets ``frames`` back unchanged, so an infant filling a tripod's view is
     never steadied onto itself. Returns ``[N, H, W, 3] uint8``; frames off the taps are left as they are."""
     cfg = cfg or LocaliseConfig()
-    n, h, w, _ = frames.shape
-    aw = min(cfg.analysis_width, w)
-    ah = max(8, int(round(h * aw / w)))
-    grey = np.stack([cv2.GaussianBlur(cv2.resize(cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY), (aw, ah), interpolation=cv2.INTER_AREA), (5, 5), 1.0) for i in taps])
+    h, w = frames.shape[1:3]
+    aw, ah = analysis_size(w, h, cfg)
+    grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps])
     # The taps come in neighbouring pairs (linear interpolation in time); every other one is a clip frame apart.
     if camera_shift(grey[::2].astype(np.float32), 1) <= cfg.camera_motion * min(aw, ah):
         return frames
