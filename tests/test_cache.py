@@ -109,6 +109,16 @@ def test_entries_and_window_lists_go_stale_when_the_crop_changes(tmp_path, monke
     assert plain.key("f", 0, 5) == before[2] and plain.settings_digest() == before[3]
 
 
+def test_settings_added_later_keep_the_keys_of_entries_made_before_them(tmp_path):
+    # steady and phases came after caches existed: at their defaults they are left out of the key, so those entries
+    # are found again; set, they make entries of their own.
+    base = SegmentCache(tmp_path, ClipConfig(frames=8, size=32, crop_infant=True))
+    assert "steady" not in base._settings()["clip"] and "phases" not in base._settings()["clip"]
+    for changed in (dict(steady=True), dict(phases=2)):
+        other = SegmentCache(tmp_path, ClipConfig(frames=8, size=32, crop_infant=True, **changed))
+        assert other.key("f", 0, 5) != base.key("f", 0, 5) and other.settings_digest() != base.settings_digest()
+
+
 def test_a_killed_writers_leftovers_are_cleared_and_nothing_else(tmp_path):
     import os
     import signal

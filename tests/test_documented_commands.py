@@ -37,7 +37,7 @@ def test_every_documented_command_runs(tmp_path):
 
     go("synth", "cohort", "--children", "3", "--healthy", "2", "--seed", "4", "--long-minutes", "0.5")
     long = str(next((tmp_path / "cohort" / "long").glob("*.mp4")).relative_to(tmp_path))
-    go("prepare", "cohort/manifest.csv", "--cache", "cache", "--frames", "16", "--size", "64", "--crop-infant", "--steady")
+    go("prepare", "cohort/manifest.csv", "--cache", "cache", "--frames", "16", "--size", "64", "--crop-infant", "--steady", "--phases", "2")
     go("probe", "cohort/manifest.csv", "--out", "probe.csv", "--table1", "table1.csv")
     prepared = sorted((tmp_path / "cache").rglob("*.npy"))
     # The cpu preset cuts the clips prepare was asked for: cv, train and evaluate read them and decode nothing more.

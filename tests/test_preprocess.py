@@ -16,6 +16,7 @@ from spasmscope.data.preprocess import (
     apply_colour_jitter,
     apply_zoom,
     clip_indices,
+    clip_taps,
     decode_size,
     make_clips,
     normalise,
@@ -85,7 +86,25 @@ def test_temporal_modes():
     assert idx[0, 0] == 0 and idx[-1, -1] == 149 and np.all(np.diff(idx, axis=1) == 4)
 
 
-@pytest.mark.parametrize("bad", [dict(temporal="sparse"), dict(spatial="zoom"), dict(frames=0), dict(clips=0)])
+def test_a_second_phase_reads_the_segment_later_and_only_from_the_taps():
+    # Each source frame's grey level is its index, so a clip frame's grey level is the time it was read at. Phase 1 of
+    # two is read half an output interval later (150 / 32 = 4.7, so 5 source frames), the last frame held past the end.
+    frames = np.broadcast_to(np.arange(150, dtype=np.uint8)[:, None, None, None], (150, 8, 8, 3)).copy()
+    cfg = ClipConfig(frames=16, size=8, phases=2)
+    both = make_clips(frames, cfg)
+    assert both.shape == (2, 16, 8, 8, 3)
+    assert np.array_equal(both[0], make_clips(frames, ClipConfig(frames=16, size=8))[0])
+    at = (np.arange(16) + 0.5) * 150 / 16 - 0.5
+    assert np.array_equal(both[1, :, 0, 0, 0], np.round(np.minimum(at + 5, 149)))
+    # clip_taps names every frame either phase reads: the others may hold anything.
+    taps = clip_taps(150, cfg)
+    noise = np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)
+    noise[taps] = frames[taps]
+    assert np.array_equal(make_clips(noise, cfg), both)
+    assert len(taps) > len(clip_taps(150, ClipConfig(frames=16, size=8)))
+
+
+@pytest.mark.parametrize("bad", [dict(temporal="sparse"), dict(spatial="zoom"), dict(frames=0), dict(clips=0), dict(phases=0), dict(phases=2, temporal="clips")])
 def test_config_rejects_bad_values_naming_them(bad):
     with pytest.raises(ValueError, match=str(list(bad.values())[0])):
         ClipConfig(**bad)

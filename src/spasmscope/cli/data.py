@@ -54,6 +54,7 @@ def prepare(
     spatial: Annotated[str, typer.Option(help="squash (paper), pad or crop.")] = "squash",
     crop_infant: Annotated[bool, typer.Option(help="Cut each segment around the infant first (built-in motion localiser; for wide views).")] = False,
     steady: Annotated[bool, typer.Option(help="Hold a moving camera's frames onto each segment's middle frame first (as the cpu preset does).")] = False,
+    phases: Annotated[int, typer.Option(help="resize mode: read each segment this many times, each a fraction of a frame interval later ([clip] phases).")] = 1,
     workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
     strict: StrictOpt = False,
 ) -> None:
@@ -62,7 +63,7 @@ def prepare(
     from spasmscope.data.manifest import read_manifest
     from spasmscope.data.preprocess import ClipConfig
 
-    cfg = ClipConfig(frames=frames, size=size, temporal=temporal, clips=clips, spatial=spatial, crop_infant=crop_infant, steady=steady)
+    cfg = ClipConfig(frames=frames, size=size, temporal=temporal, clips=clips, spatial=spatial, crop_infant=crop_infant, steady=steady, phases=phases)
     with bars() as progress:
         result = run_prepare(read_manifest(manifest), cache, cfg, workers=workers_or_all(workers), strict=strict, progress=progress)
     report_skipped(result.skipped.items)

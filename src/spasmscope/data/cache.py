@@ -60,8 +60,9 @@ class SegmentCache:
 
     def _settings(self) -> dict:
         clip = self.cfg.as_dict()
-        if not clip["steady"]:
-            del clip["steady"]  # a setting added later: entries made before it keep their keys
+        for added, default in (("steady", False), ("phases", 1)):
+            if clip[added] == default:
+                del clip[added]  # a setting added later: entries made before it keep their keys
         spec = {"v": FORMAT_VERSION, "clip": clip}
         if self.cfg.crop_infant:
             from spasmscope.data.localise import CROP_VERSION

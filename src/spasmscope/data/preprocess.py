@@ -10,7 +10,7 @@ Pipeline for one 5-s segment decoded at 30 fps (150 frames):
 3. (training only) augmentation: sample parameters, record them, apply them;
 4. normalisation with the Kinetics statistics: ``(x / 255 - 0.45) / 0.225`` per channel.
 
-Steps 1-2 give a ``uint8`` array ``[K, T, S, S, 3]`` (K = 1 for ``resize``): that is what the segment
+Steps 1-2 give a ``uint8`` array ``[K, T, S, S, 3]`` (K = ``phases``, 1 by default, for ``resize``): that is what the segment
 cache stores. The augmentations (flips, quarter turns, inversion) commute with the square resize,
 so applying them to cached clips equals applying them to the raw frames (a test checks this).
 """
@@ -44,6 +44,10 @@ class ClipConfig:
     # A moving camera's frames are first held onto the segment's middle frame (localise.steady_taps), so a hand's
     # shake, roll and re-grips leave the clip and the infant's own movement stays.
     steady: bool = False
+    # ``resize`` only: the segment is read this many times, each a 1/phases of an output frame's interval later
+    # (a 5-s segment's 16 frames are 9.4 source frames apart; a second phase starts 5 frames later). Training
+    # draws one phase per epoch and scoring averages them, as ``clips`` mode does with its clips.
+    phases: int = 1
 
     def __post_init__(self) -> None:
         if self.temporal not in TEMPORAL_MODES:
@@ -54,6 +58,8 @@ class ClipConfig:
             raise SettingError(f"frames={self.frames}, size={self.size}", "need frames >= 1 and size >= 8")
         if self.clips < 1 or self.clip_stride < 1:
             raise SettingError(f"clips={self.clips}, clip_stride={self.clip_stride}", "both must be >= 1")
+        if self.phases < 1 or (self.phases > 1 and self.temporal != "resize"):
+            raise SettingError(f"phases={self.phases} with temporal={self.temporal!r}", "phases must be >= 1, and above 1 only with temporal = \"resize\"")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -156,16 +162,30 @@ def clip_taps(n_frames: int, cfg: ClipConfig) -> np.ndarray:
         return np.concatenate([lo, np.minimum(lo + 1, n - 1)])
 
     if cfg.temporal == "resize":
-        return np.unique(taps(n_frames, cfg.frames))
+        shifted = [np.minimum(taps(n_frames, cfg.frames) + phase_shift(n_frames, cfg, k), n_frames - 1) for k in range(cfg.phases)]
+        return np.unique(np.concatenate(shifted))
     idx = clip_indices(n_frames, cfg.clips, cfg.frames, cfg.clip_stride)
     return np.unique(np.concatenate([i[taps(len(i), cfg.frames)] for i in idx]))
 
 
+def phase_shift(n_frames: int, cfg: ClipConfig, k: int) -> int:
+    """Source frames by which phase ``k`` of ``cfg.phases`` is read later than phase 0: ``k / phases`` of the
+    interval between output frames (``n_frames / cfg.frames``), to the nearest frame."""
+    return int(round(k * n_frames / (cfg.frames * cfg.phases)))
+
+
 def make_clips(frames: np.ndarray, cfg: ClipConfig) -> np.ndarray:
-    """Decoded segment ``[N, H, W, 3] uint8`` (30 fps) -> model clips ``[K, T, S, S, 3] uint8``."""
+    """Decoded segment ``[N, H, W, 3] uint8`` (30 fps) -> model clips ``[K, T, S, S, 3] uint8`` (``resize``: K =
+    ``cfg.phases``, phase k read ``phase_shift`` frames later, the last frame held past the end)."""
     square = to_square(frames, cfg.spatial)
     if cfg.temporal == "resize":
-        return resize_clip(square, cfg.frames, cfg.size)[None]
+        clips = []
+        for k in range(cfg.phases):
+            # Phase k starts ``shift`` frames later; the last frame is held for the frames past the segment's end.
+            shift = phase_shift(len(square), cfg, k)
+            later = np.concatenate([square[shift:], np.repeat(square[-1:], shift, axis=0)])
+            clips.append(resize_clip(later, cfg.frames, cfg.size))
+        return np.stack(clips)
     idx = clip_indices(len(square), cfg.clips, cfg.frames, cfg.clip_stride)
     return np.stack([resize_clip(square[i], cfg.frames, cfg.size) for i in idx])
 
