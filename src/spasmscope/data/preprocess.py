@@ -162,8 +162,8 @@ def clip_taps(n_frames: int, cfg: ClipConfig) -> np.ndarray:
         return np.concatenate([lo, np.minimum(lo + 1, n - 1)])
 
     if cfg.temporal == "resize":
-        shifted = [np.minimum(taps(n_frames, cfg.frames) + phase_shift(n_frames, cfg, k), n_frames - 1) for k in range(cfg.phases)]
-        return np.unique(np.concatenate(shifted))
+        first = taps(n_frames, cfg.frames)
+        return np.unique(np.concatenate([np.minimum(first + phase_shift(n_frames, cfg, k), n_frames - 1) for k in range(cfg.phases)]))
     idx = clip_indices(n_frames, cfg.clips, cfg.frames, cfg.clip_stride)
     return np.unique(np.concatenate([i[taps(len(i), cfg.frames)] for i in idx]))
 
