@@ -19,7 +19,8 @@
 # fields auc_hand...). RERECORD=0 skips both copies.
 # CONFIG=FILE.toml changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`);
 # PRETRAIN_OPTIONS adds options to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one JSON line per
-# renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night) and a
+# renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night, and against
+# each movement the generator drew in the spasm-free segments, auc_by_movement, from its movements.csv) and a
 # summary; resumable (each pretraining and each CV resumes where it stopped). Run it with the project's environment
 # active (`spasmscope` and `python` on the PATH).
 set -euo pipefail
@@ -79,11 +80,12 @@ PY
             cv_arm $copy random
         done
     fi
-    python - "$OUT" "$held" "$backbone" "$others" <<'PY'
+    python - "$OUT" "$held" "$backbone" "$others" "$cohort" <<'PY'
 import json, sys
 import pandas as pd
 from spasmscope.study.factors import auc_by_light
-out, held, backbone, others = sys.argv[1:]
+from spasmscope.study.metrics import spasm_against_movements
+out, held, backbone, others, cohort = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "random")}
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
 config = json.load(open(f"{backbone}/config.json")) if backbone != "default" else {}
@@ -100,6 +102,13 @@ row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion",
        "per_child_auc": round(m["backbone"]["per_child"]["auc"]["mean"], 3), "spasm_vs_startle_auc": m["backbone"]["spasm_vs_startle"]["auc"],
        "brier": round(m["backbone"]["calibration"]["brier"], 3), "ece": round(m["backbone"]["calibration"]["ece"], 3)}
 row["gain"] = round(row["auc"] - row["auc_random_weights"], 3)
+# Which movements it takes for spasms: the AUC of the spasm segments against the spasm-free ones holding each kind the
+# generator drew there (movements.csv; a cohort drawn before it was written has none).
+try:
+    moved = spasm_against_movements(predictions, pd.read_csv(f"{cohort}/movements.csv"), 0.5)["by_kind"]
+    row["auc_by_movement"] = {k: None if v["auc"] is None else round(v["auc"], 3) for k, v in moved.items()}
+except FileNotFoundError:
+    pass
 for copy, arm, field in (("rerecorded", "backbone", "auc_rerecorded"), ("rerecorded", "random", "auc_rerecorded_random_weights"),
                          ("hand", "backbone", "auc_hand"), ("hand", "random", "auc_hand_random_weights")):
     path = f"{out}/cv-{held}-{copy}-{arm}/metrics.json"

@@ -46,7 +46,8 @@ def test_every_documented_command_runs(tmp_path):
     go("evaluate", "model", "cohort/manifest.csv", "--out", "external", "--cache", "cache", "--no-table1")
     assert prepared and sorted((tmp_path / "cache").rglob("*.npy")) == prepared
     go("screen", "model", long, "--out", "screened", "--events", "cohort/events.csv")
-    go("score-events", "screened/windows.csv", "cohort/events.csv", "--out", "scored", "--target-fa-per-24h", "24")
+    scored = go("score-events", "screened/windows.csv", "cohort/events.csv", "--out", "scored", "--target-fa-per-24h", "24", "--movements", "cohort/movements.csv")
+    assert "by the movement they hold" in scored.stdout
     go("review", "export", "screened", "--out", "reviewed")
     ran.add("review")  # the station runs until stopped: started as documented, answered, then stopped
     with subprocess.Popen([SPASMSCOPE, "review", "screened", "--no-browser"], cwd=tmp_path, stdout=subprocess.PIPE, text=True) as station:

@@ -184,6 +184,23 @@ def test_spasm_against_mimics_is_the_auc_of_spasm_segments_against_each_kind_and
     assert spasm_against_mimics(table.assign(mimic=""))["auc"] is None
 
 
+def test_spasm_against_movements_counts_a_segment_under_every_kind_it_overlaps():
+    from spasmscope.study.metrics import spasm_against_movements
+
+    table = pd.DataFrame({"video": ["a"] * 5 + ["b"] * 3, "start": [0, 5, 10, 15, 20, 0, 5, 10], "end": [5, 10, 15, 20, 25, 5, 10, 15],
+                          "label": [1, 0, 0, 0, 1, 0, 1, 0], "score": [0.9, 0.95, 0.2, 0.6, 0.7, 0.3, 0.8, 0.1]})  # fmt: skip
+    movements = pd.DataFrame({"video": ["a", "a", "a", "b", "b"], "kind": ["turn", "kick", "turn", "kick", "startle"],
+                              "onset": [6.0, 9.0, 16.0, 14.9, 3.0], "offset": [7.0, 11.0, 17.0, 15.0, 4.0]})  # fmt: skip
+    s = spasm_against_movements(table, movements, threshold=0.5)
+    spasm = [0.9, 0.7, 0.8]
+    # a 5-10 holds a turn and a kick, a 10-15 the kick's end; b 10-15's kick ends at 15.0, inside it; b 0-5 a startle.
+    assert s["n_spasm"] == 3 and set(s["by_kind"]) == {"turn", "kick", "startle", "none"}
+    assert s["by_kind"]["turn"] == {"n": 2, "at_threshold": 2, "auc": pytest.approx(roc_auc_score([1, 1, 1, 0, 0], [*spasm, 0.95, 0.6]))}
+    assert s["by_kind"]["kick"] == {"n": 3, "at_threshold": 1, "auc": pytest.approx(roc_auc_score([1, 1, 1, 0, 0, 0], [*spasm, 0.95, 0.2, 0.1]))}
+    assert s["by_kind"]["startle"]["n"] == 1 and s["by_kind"]["none"]["n"] == 0
+    assert spasm_against_movements(table.assign(label=0), movements, 0.5)["by_kind"]["turn"]["auc"] is None
+
+
 def test_spasm_against_startle_is_the_auc_of_spasm_segments_against_startled_ones():
     from spasmscope.study.metrics import spasm_against_startle
 

@@ -602,6 +602,35 @@ def test_score_events_cli_writes_metrics_sweep_and_szcore_files(tmp_path):
     assert r.returncode == 2 and "line 2" in r.stderr and "offset is not after onset (5 -> 4)" in r.stderr
 
 
+def test_score_events_says_how_the_windows_holding_each_movement_score(tmp_path):
+    spans = window_spans(30.0)  # 5-s windows every 2.5 s
+    windows = pd.DataFrame({"video": "/data/rec.mp4", "start": spans[:, 0], "end": spans[:, 1], "valid": 1})
+    high = {0.0: 0.8, 2.5: 0.7, 10.0: 0.95, 12.5: 0.4, 20.0: 0.3}
+    windows["score"] = [high.get(s, 0.1) for s in windows["start"]]
+    windows.loc[windows["start"] == 25.0, "valid"] = 0  # not scored: counts nowhere
+    windows.to_csv(tmp_path / "windows.csv", index=False)
+    pd.DataFrame({"video": ["rec.mp4"], "onset": [1.0], "offset": [3.0]}).to_csv(tmp_path / "events.csv", index=False)
+    # A turn in the windows from 7.5 and 10 (and the one from 12.5: it starts before 13), a kick in those from 17.5
+    # and 20, one more turn inside the window not scored.
+    pd.DataFrame({"video": ["rec.mp4"] * 3, "kind": ["turn", "kick", "turn"], "onset": [12.0, 21.0, 29.0], "offset": [13.0, 22.0, 29.5]}).to_csv(tmp_path / "movements.csv", index=False)
+    r = run_cli("score-events", str(tmp_path / "windows.csv"), str(tmp_path / "events.csv"), "--out", str(tmp_path / "out"), "--threshold", "0.9", "--movements", str(tmp_path / "movements.csv"))
+    assert r.returncode == 0, r.stderr
+    import json
+
+    from sklearn.metrics import roc_auc_score
+
+    m = json.loads((tmp_path / "out" / "event_metrics.json").read_text())["by_movement"]
+    assert m["n_spasm"] == 2 and m["threshold"] == 0.9  # the windows from 0 and 2.5 overlap the spasm
+    turn, kick, none = (m["by_kind"][k] for k in ("turn", "kick", "none"))
+    assert (turn["n"], turn["at_threshold"]) == (3, 1) and (kick["n"], kick["at_threshold"]) == (2, 0)
+    assert turn["auc"] == pytest.approx(roc_auc_score([1, 1, 0, 0, 0], [0.8, 0.7, 0.1, 0.95, 0.4]))
+    assert kick["auc"] == 1.0 and none["n"] == len(windows) - 2 - 3 - 2 - 1
+    assert "turn 1/3" in r.stdout and "kick 0/2" in r.stdout
+    (tmp_path / "bad.csv").write_text("video,kind,onset,offset\nrec.mp4,,1,2\n")
+    r = run_cli("score-events", str(tmp_path / "windows.csv"), str(tmp_path / "events.csv"), "--out", str(tmp_path / "out2"), "--movements", str(tmp_path / "bad.csv"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "bad.csv" in r.stderr and "line 2" in r.stderr and "no kind" in r.stderr
+
+
 @pytest.mark.slow
 def test_prepare_cuts_wide_views_around_the_infant(small_cohort, tmp_path):
     from spasmscope.data.cache import segment_clips

@@ -13,6 +13,7 @@ from spasmscope.data.video import probe, read_frames, read_segment
 from spasmscope.synth import SynthConfig, plan_cohort
 from spasmscope.synth.cohort import infant_boxes
 from spasmscope.synth.look import N_POSE
+from spasmscope.synth.motion import MIMICS
 
 
 def test_plans_are_deterministic_and_looks_stay_with_the_child():
@@ -67,6 +68,37 @@ def test_written_cohort_matches_its_plan(small_cohort):
         assert len(ev) == r.label
     assert len(events) == m.rows.label.sum()
     assert set(m.rows.cohort) == {"derivation", "healthy"}
+
+
+def test_movements_are_listed_where_the_body_or_the_camera_moves(small_cohort):
+    from spasmscope.synth.cohort import _scene_and_timeline
+
+    cfg = SynthConfig(children=4, healthy=2, seed=8, startle_rate=0.5, mimic_rate=0.5, wide_fraction=0.5, segments_per_video=(3, 4))
+    inside_speed, outside_speed, camera_in, camera_out = [], [], [], []
+    for p in plan_cohort(cfg):
+        _, tl = _scene_and_timeline(p)
+        speed = np.r_[0, np.abs(np.diff(tl.pose, axis=0)).sum(axis=1)] * float(p.rec.fps)  # rad/s over all joints
+        camera = np.r_[0, np.abs(np.diff(tl.camera, axis=0)).sum(axis=1)]
+        body_kinds = [(a, b) for k, a, b in tl.movements if k not in ("jolt", "zoom")]
+        moving = np.zeros(len(tl.t), bool)
+        for a, b in body_kinds:
+            moving |= (tl.t >= a) & (tl.t < b)
+        spasm = np.zeros(len(tl.t), bool)
+        for sp in p.spasms:
+            spasm |= (tl.t >= sp.onset) & (tl.t < sp.offset)
+        inside_speed += list(speed[moving & ~spasm])
+        outside_speed += list(speed[~moving & ~spasm])
+        for k, a, b in tl.movements:
+            assert 0 <= a < b <= p.duration and k in ("kick", "flail", "turn", "hand", "jolt", "zoom", "startle", *MIMICS)
+            (camera_in if k in ("jolt", "zoom") else camera_out).append(camera[(tl.t >= a) & (tl.t < b)].mean())
+        for s, label in enumerate(p.labels):  # each startle the manifest marks is listed, starting in its segment
+            if any(s * 5 <= o < (s + 1) * 5 for o in p.startles):
+                assert any(k == "startle" and s * 5 <= a < (s + 1) * 5 for k, a, b in tl.movements)
+    assert np.mean(inside_speed) > 2 * np.mean(outside_speed)
+    assert camera_in and np.mean(camera_in) > 2 * np.mean(camera_out)
+    written = pd.read_csv(small_cohort / "movements.csv")
+    assert list(written.columns) == ["video", "kind", "onset", "offset"] and len(written)
+    assert set(written.video) <= set(read_manifest(small_cohort / "manifest.csv").rows.video) and (written.offset > written.onset).all()
 
 
 def test_infant_box_is_where_the_infant_is(small_cohort):

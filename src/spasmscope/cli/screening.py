@@ -71,6 +71,7 @@ def score_events(
     cluster_gap: Annotated[float, typer.Option(help="Spasms less than this many seconds apart form one cluster.")] = 60.0,
     max_duration: Annotated[float, typer.Option(help="At spasm level, longer detections are split into pieces of this many seconds before matching.")] = 10.0,
     target_fa_per_24h: Annotated[float | None, typer.Option(help="Also choose the threshold with the best sensitivity at most this many false alarms per 24 h.")] = None,
+    movements: Annotated[Path | None, typer.Option(help="Movements that are not spasms (video,kind,onset,offset; a synthetic cohort's movements.csv): how the spasm-free windows holding each kind score.")] = None,
 ) -> None:
     """Event-level scoring of a screening run against annotated spasms (sensitivity, precision, F1, false alarms per
     24 h, latency, deficiency time; spasm and cluster level), a threshold sweep, and SzCORE/BIDS detection files."""
@@ -81,7 +82,7 @@ def score_events(
         raise InputError(None, "give the annotated spasms once", "name the events CSV after WINDOWS, or give --events FILE (e.g. reviewed/events.csv)")
     params = EventParams(threshold=threshold, merge_gap=merge_gap, tolerance_start=tolerance_start, tolerance_end=tolerance_end,
                          max_duration=max_duration, cluster_gap=cluster_gap)  # fmt: skip
-    metrics = score_run(windows, events or events_file, out, params, target_fa_per_24h)
+    metrics = score_run(windows, events or events_file, out, params, target_fa_per_24h, movements)
     s, c = metrics["spasm"], metrics["cluster"]
 
     def pct(v) -> str:
@@ -93,4 +94,9 @@ def score_events(
     if target_fa_per_24h is not None:
         chosen = metrics["chosen_threshold"]
         typer.echo(f"threshold for at most {target_fa_per_24h:g} false alarms per 24 h: {'none meets it' if chosen is None else f'{chosen:g}'}")
+    if "by_movement" in metrics:
+        m = metrics["by_movement"]
+        auc = {k: "n/a" if v["auc"] is None else f"{v['auc']:.3f}" for k, v in m["by_kind"].items()}
+        kinds = ", ".join(f"{k} {v['at_threshold']}/{v['n']} (AUC {auc[k]})" for k, v in m["by_kind"].items())
+        typer.echo(f"spasm-free windows at or above {m['threshold']:g}, by the movement they hold (AUC of the {m['n_spasm']} spasm windows against them): {kinds}")
     typer.echo(f"wrote {out / 'event_metrics.json'}, {out / 'sweep.csv'}, {out / 'sweep.png'}, {out / 'detections'}")

@@ -159,16 +159,32 @@ def check_segments_in_video(manifest: Manifest, video: str, duration: float) -> 
 
 def read_events(path: str | os.PathLike) -> pd.DataFrame:
     """Read an events CSV (``video,onset,offset[,child]``, seconds; one row per spasm)."""
+    return _read_spans(path, "events", ("video", "onset", "offset"), "video,onset,offset[,child]")
+
+
+def read_movements(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a movements CSV (``video,kind,onset,offset``, seconds; one row per movement that is not a spasm, named by
+    ``kind``), as ``synth`` writes ``movements.csv``."""
+    df = _read_spans(path, "movements", ("video", "kind", "onset", "offset"), "video,kind,onset,offset")
+    kind = df["kind"].fillna("").astype(str).str.strip()
+    if (kind == "").any():
+        i = int((kind == "").to_numpy().argmax())
+        raise InputError(path, "a movement has no kind", "name each movement in the kind column (e.g. kick, startle)", line=i + 2)
+    return df.assign(kind=kind)
+
+
+def _read_spans(path: str | os.PathLike, what: str, columns: tuple[str, ...], layout: str) -> pd.DataFrame:
+    """A CSV of time spans in seconds (``onset``, ``offset`` among ``columns``), checked: ``what`` names it in errors."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "events file not found", "give the CSV of annotated spasms: video,onset,offset[,child] in seconds")
+        raise InputError(path, f"{what} file not found", f"give the CSV of {'annotated spasms' if what == 'events' else what}: {layout} in seconds")
     try:
         df = pd.read_csv(path, dtype={"video": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(path, f"is not a readable CSV ({str(e).splitlines()[0]})", "save it as CSV with columns video,onset,offset") from None
-    for col in ("video", "onset", "offset"):
+        raise InputError(path, f"is not a readable CSV ({str(e).splitlines()[0]})", f"save it as CSV with columns {','.join(columns)}") from None
+    for col in columns:
         if col not in df.columns:
-            raise InputError(path, f"no column '{col}'", "events need columns video, onset, offset[, child] in seconds", line=1)
+            raise InputError(path, f"no column '{col}'", f"{what} need columns {layout.replace(',', ', ')} in seconds", line=1)
     for col in ("onset", "offset"):
         values = pd.to_numeric(df[col], errors="coerce")
         if values.isna().any():
@@ -177,7 +193,7 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
         df[col] = values.astype(float)
     bad = df[~(df["offset"] > df["onset"])]
     if len(bad):
-        raise InputError(path, f"offset is not after onset ({bad['onset'].iloc[0]:g} -> {bad['offset'].iloc[0]:g})", "fix the event times", line=int(bad.index[0]) + 2)
+        raise InputError(path, f"offset is not after onset ({bad['onset'].iloc[0]:g} -> {bad['offset'].iloc[0]:g})", f"fix the {what[:-1]} times", line=int(bad.index[0]) + 2)
     return df
 
 

@@ -94,6 +94,15 @@ def detections(windows: pd.DataFrame, threshold: float, merge_gap: float = 0.0) 
     return pd.DataFrame(rows, columns=columns).astype(float)
 
 
+def window_truth(windows: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """The scored windows (``valid``) with a ``label``: 1 where the window overlaps a reference spasm of its video
+    (``reference``: ``video``, ``onset``, ``offset``, seconds), else 0."""
+    scored = windows[windows["valid"].astype(bool)].reset_index(drop=True)
+    pairs = scored[["video", "start", "end"]].reset_index().merge(reference[["video", "onset", "offset"]], on="video")
+    hit = set(pairs["index"][(pairs["onset"] < pairs["end"]) & (pairs["offset"] > pairs["start"])])
+    return scored.assign(label=[int(i in hit) for i in range(len(scored))])
+
+
 def _overlaps(a0: float, a1: float, b0: float, b1: float) -> bool:
     return a0 < b1 and b0 < a1
 

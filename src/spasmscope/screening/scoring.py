@@ -8,22 +8,29 @@ from pathlib import Path
 import numpy as np
 
 from spasmscope import atomic
-from spasmscope.data.manifest import read_events
-from spasmscope.screening.events import EventParams, align_videos, choose_threshold, detections, recording_durations, score_events, sweep, szcore_tsv
+from spasmscope.data.manifest import read_events, read_movements
+from spasmscope.screening.events import EventParams, align_videos, choose_threshold, detections, recording_durations, score_events, sweep, szcore_tsv, window_truth
 from spasmscope.screening.report import sweep_figure
 from spasmscope.screening.screen import read_windows
+from spasmscope.study.metrics import spasm_against_movements
 
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)  # the thresholds of sweep.csv and sweep.png
 
 
-def score_run(windows: Path, events: Path, out: Path, params: EventParams, target_fa_per_24h: float | None = None) -> dict:
+def score_run(windows: Path, events: Path, out: Path, params: EventParams, target_fa_per_24h: float | None = None, movements: Path | None = None) -> dict:
     """Score ``windows`` (a ``windows.csv`` of ``screen``) against ``events`` (``video,onset,offset``) at spasm and
     cluster level; sweep the threshold; with ``target_fa_per_24h``, choose the threshold with the best sensitivity
-    at most that many false alarms per 24 h. Writes ``event_metrics.json``, ``sweep.csv``, ``sweep.png`` and
-    ``detections/*_events.tsv`` (SzCORE/BIDS) under ``out``; returns the metrics."""
+    at most that many false alarms per 24 h; with ``movements`` (``video,kind,onset,offset``, e.g. a synthetic
+    cohort's ``movements.csv``), say how the spasm-free windows holding each kind of movement score
+    (``by_movement``). Writes ``event_metrics.json``, ``sweep.csv``, ``sweep.png`` and ``detections/*_events.tsv``
+    (SzCORE/BIDS) under ``out``; returns the metrics."""
     table = read_windows(windows)
-    reference = align_videos(read_events(events), list(table["video"].unique()), events.parent)
+    videos = list(table["video"].unique())
+    reference = align_videos(read_events(events), videos, events.parent)
     metrics = score_events(table, reference, params)
+    if movements is not None:
+        moved = align_videos(read_movements(movements), videos, movements.parent)
+        metrics["by_movement"] = spasm_against_movements(window_truth(table, reference), moved, params.threshold)
     sweep_table = sweep(table, reference, params, SWEEP_THRESHOLDS)
     chosen = None
     if target_fa_per_24h is not None:

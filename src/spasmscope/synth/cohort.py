@@ -8,6 +8,8 @@ Layout written under ``out``::
     events.csv         every spasm: video, onset, offset, child (seconds)
     positions.csv      the infant's box every 0.5 s while in view: video, time, x, y, w, h (upright pixels)
     gaps.csv           stretches of long recordings without the infant or in the dark: video, start, end, kind
+    movements.csv      every movement drawn that is not a spasm (kick, flail, turn, hand, jolt, zoom, startle, the
+                       mimics): video, kind, onset, offset (seconds; a mimic's offset is the longest its kind lasts)
     synth.json         the configuration and version that made it
 
 Everything is decided from ``seed`` before any video is drawn, and each video has its own seed, so the
@@ -268,7 +270,10 @@ def render_video(plan: VideoPlan, out: Path) -> None:
 
 def infant_boxes(plan: VideoPlan, every_s: float = 0.5) -> list[tuple[float, float, float, float, float]]:
     """The infant's box ``(time, x, y, w, h)`` (seconds, upright pixels) every ``every_s`` seconds."""
-    scene, timeline = _scene_and_timeline(plan)
+    return _boxes(plan, *_scene_and_timeline(plan), every_s)
+
+
+def _boxes(plan: VideoPlan, scene: Scene, timeline: Timeline, every_s: float) -> list[tuple[float, float, float, float, float]]:
     step = max(1, int(round(float(plan.rec.fps) * every_s)))
     shown = range(0, len(timeline.t), step)
     return [(float(timeline.t[k]), *scene.box(timeline, k)) for k in shown if timeline.present is None or timeline.present[k]]
@@ -313,9 +318,10 @@ def generate(
 
     run_jobs(_render_job, [(p, str(out)) for p in todo], workers or default_workers(), on_done)
 
-    rows, events, positions = [], [], []
+    rows, events, positions, movements = [], [], [], []
     for p in plans:
         video = f"{p.folder}/{p.name}"
+        scene, timeline = _scene_and_timeline(p)
         extra = {"view": "wide" if p.rec.wide else "close", "recorded_night": int(p.rec.night), **dict(p.meta)}
         for s, label in enumerate(p.labels):
             startled = {"startle": int(any(s * SEGMENT_S <= o < (s + 1) * SEGMENT_S for o in p.startles))} if cfg.startle_rate > 0 else {}
@@ -324,12 +330,14 @@ def generate(
             rows.append({"video": video, "child": p.child, "start": s * SEGMENT_S, "end": (s + 1) * SEGMENT_S, "label": label, "cohort": p.cohort, **extra, **startled})
         for sp in p.spasms:
             events.append({"video": video, "onset": round(sp.onset, 3), "offset": round(sp.offset, 3), "child": p.child})
-        for t, x, y, w, h in infant_boxes(p):
+        for t, x, y, w, h in _boxes(p, scene, timeline, 0.5):
             positions.append({"video": video, "time": round(t, 3), "x": round(x, 1), "y": round(y, 1), "w": round(w, 1), "h": round(h, 1)})
+        movements += [{"video": video, "kind": kind, "onset": a, "offset": b} for kind, a, b in timeline.movements]
     manifest = out / "manifest.csv"
     atomic.write_csv(manifest, pd.DataFrame(rows))
     atomic.write_csv(out / "events.csv", pd.DataFrame(events, columns=["video", "onset", "offset", "child"]))
     atomic.write_csv(out / "positions.csv", pd.DataFrame(positions, columns=["video", "time", "x", "y", "w", "h"]))
+    atomic.write_csv(out / "movements.csv", pd.DataFrame(movements, columns=["video", "kind", "onset", "offset"]))
     gaps = [{"video": f"{p.folder}/{p.name}", "start": a, "end": b, "kind": kind} for p in plans for kind, spans in (("absent", p.absent), ("dark", p.dark)) for a, b in spans]
     atomic.write_csv(out / "gaps.csv", pd.DataFrame(gaps, columns=["video", "start", "end", "kind"]))
     return manifest

@@ -46,6 +46,9 @@ class Timeline:
     hand: np.ndarray  # [N, 4] parent's hand: visible (0/1), reach (0-1), entry angle radians, finger spread
     present: np.ndarray | None = None  # [N] bool: the infant is in view (None: always)
     light: np.ndarray | None = None  # [N] room light gain, 1 = as recorded (None: always 1)
+    # Every movement drawn that is not a spasm, as (kind, onset, offset) seconds in drawing order: the confounders
+    # (kick, flail, turn, hand, jolt, zoom), startles and mimics. What screening mistakes for spasms is read from it.
+    movements: tuple[tuple[str, float, float], ...] = ()
 
     def hide(self, spans: list[tuple[float, float]], light: float | None = None) -> None:
         """Mark ``(start, end)`` seconds as without the infant (``light=None``) or in a dark room (gain ``light``)."""
@@ -107,13 +110,23 @@ def spasm_envelope(t: np.ndarray, s: Spasm, rng: np.random.Generator) -> np.ndar
 STARTLE_TAG = 0x5A7  # first word of a startle's own draws: a timeline without startles draws as it did
 
 
+def _startle_phases(rng: np.random.Generator) -> tuple[float, float, float]:
+    """Seconds of a startle's fling out, its embrace back, and its relaxing: the first draws of its own generator."""
+    return float(rng.uniform(0.2, 0.35)), float(rng.uniform(0.45, 0.7)), float(rng.uniform(0.6, 1.0))
+
+
+def startle_seconds(onset: float) -> float:
+    """How long the startle from ``onset`` seconds moves: fling, embrace and relaxing together."""
+    return sum(_startle_phases(np.random.default_rng([STARTLE_TAG, int(round(onset * 1000))])))
+
+
 def startle(t: np.ndarray, onset: float) -> np.ndarray:
     """The startle (Moro) reflex from ``onset`` seconds as pose offsets ``[len(t), N_POSE]``: the arms fling out and
     straighten with the head thrown back and the legs stretched (0.2-0.35 s), then come back together across the
     chest (to about 1 s), then relax; nearly symmetric, never held. A clinician tells it from a flexor or extensor
     spasm by that: the spasm is a held posture, the startle a movement out and back."""
     rng = np.random.default_rng([STARTLE_TAG, int(round(onset * 1000))])
-    out, back, relax = rng.uniform(0.2, 0.35), rng.uniform(0.45, 0.7), rng.uniform(0.6, 1.0)
+    out, back, relax = _startle_phases(rng)
     fling = _smoothstep((t - onset) / out) * (1 - _smoothstep((t - onset - out) / back))
     embrace = _smoothstep((t - onset - out) / back) * (1 - _smoothstep((t - onset - out - back) / relax))
     offset = np.zeros((len(t), N_POSE))
@@ -301,10 +314,12 @@ def make_timeline(
     # Confounders: placed uniformly in time, as fast and as large as spasms.
     kinds = ["kick", "kick", "flail", "flail", "turn", "hand", "jolt" if rec.handheld else "kick", "zoom" if rec.handheld else "flail"]
     starts = [rng.uniform(lo, hi) for lo, hi, rate in confounders for _ in range(rng.poisson(rate * act * (hi - lo) / 5.0))]
+    moved: list[tuple[str, float, float]] = []
     for start in starts:
         kind = kinds[int(rng.integers(len(kinds)))]
         if kind == "kick":
             length, f = rng.uniform(0.8, 2.5), rng.uniform(1.2, 2.8)
+            moved.append((kind, start, start + length))
             env = _burst(t, start, length)
             both = rng.uniform() < 0.5
             for side in (0, 1) if both else (int(rng.integers(2)),):
@@ -314,6 +329,7 @@ def make_timeline(
                 pose[:, LEG_ELEV[side]] += env * rng.uniform(0.3, 0.7) * (0.5 + 0.5 * wave)
         elif kind == "flail":
             length, f = rng.uniform(0.6, 2.0), rng.uniform(1.2, 3.0)
+            moved.append((kind, start, start + length))
             env = _burst(t, start, length)
             side = int(rng.integers(2))
             wave = np.sin(2 * np.pi * f * (t - start))
@@ -324,10 +340,12 @@ def make_timeline(
             length = rng.uniform(0.8, 2.0)
             angle = rng.choice([-1, 1]) * rng.uniform(0.25, 0.6)
             back = start + length + rng.uniform(0.5, 4.0)
+            moved.append((kind, start, back + length))
             body[:, 2] += angle * (_smoothstep((t - start) / length) - _smoothstep((t - back) / length))
             pose[:, YAW] += np.sign(angle) * 0.6 * _burst(t, start, back - start + length)
         elif kind == "hand":
             length = rng.uniform(1.5, 3.5)
+            moved.append((kind, start, start + length))
             env = _burst(t, start, length)
             reach = np.sin(np.pi * np.clip((t - start) / length, 0, 1))
             visible = env > 0.01
@@ -341,13 +359,16 @@ def make_timeline(
         elif kind == "jolt":
             length = rng.uniform(0.2, 0.6)
             shift = rng.normal(0, 0.05, 2)
-            env = _smoothstep((t - start) / 0.12) * (1 - _smoothstep((t - start - length) / rng.uniform(0.3, 1.0)))
+            settle = rng.uniform(0.3, 1.0)
+            moved.append((kind, start, start + length + settle))
+            env = _smoothstep((t - start) / 0.12) * (1 - _smoothstep((t - start - length) / settle))
             camera[:, :2] += env[:, None] * shift
             camera[:, 2] += env * rng.normal(0, 0.04)
         elif kind == "zoom":
             length = rng.uniform(0.5, 1.5)
             factor = rng.uniform(-0.2, 0.25)
             back = start + length + rng.uniform(0.5, 3.0)
+            moved.append((kind, start, back + length))
             camera[:, 3] *= 1 + factor * (_smoothstep((t - start) / length) - _smoothstep((t - back) / length))
 
     spasm_offset = np.asarray(look.spasm)
@@ -359,14 +380,16 @@ def make_timeline(
 
     for onset in startles:
         pose += startle(t, onset)
+        moved.append(("startle", onset, onset + startle_seconds(onset)))
         body[:, 1] -= 0.015 * _burst(t, onset, 0.6)  # the whole body jumps a little
 
     for kind, onset in mimics:
-        moved = mimic(kind, t, onset)
-        pose += moved.pose
-        body += moved.body
-        shown = moved.hand[:, 0] > 0
-        hand[shown] = moved.hand[shown]
+        drawn = mimic(kind, t, onset)
+        pose += drawn.pose
+        body += drawn.body
+        shown = drawn.hand[:, 0] > 0
+        hand[shown] = drawn.hand[shown]
+        moved.append((kind, onset, onset + MIMIC_SECONDS[kind]))  # the longest this kind lasts
 
     for side in (0, 1):
         pose[:, ARM_ELEV[side]] = np.clip(pose[:, ARM_ELEV[side]], -0.3, 0.95)
@@ -375,4 +398,5 @@ def make_timeline(
         pose[:, KNEE[side]] = np.clip(pose[:, KNEE[side]], -0.3, 2.2)
         pose[:, HIP[side]] = np.clip(pose[:, HIP[side]], -0.4, 1.3)
     pose[:, NECK] = np.clip(pose[:, NECK], -1.0, 1.0)
-    return Timeline(t=t, pose=pose, body=body, camera=camera, hand=hand)
+    spans = tuple((kind, round(float(a), 3), round(float(min(b, duration)), 3)) for kind, a, b in moved)
+    return Timeline(t=t, pose=pose, body=body, camera=camera, hand=hand, movements=spans)
