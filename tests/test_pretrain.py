@@ -253,6 +253,55 @@ def test_pretraining_loss_falls_on_a_fixed_batch():
     assert loss.item() < 0.7 * first.item()
 
 
+def test_a_paired_stream_draws_each_movement_twice_in_two_pictures_and_the_loss_pulls_their_features_together(tmp_path):
+    from spasmscope.errors import SettingError
+    from spasmscope.synth.stream import clip_renderer, partner
+
+    stream = StreamConfig(seed=4, renderers=("articulated", "silhouette", "shaded"), startle_rate=0.3)
+    recipe = PretrainConfig(batch_size=6, augment_p=0.5, colour_p=0.5, invariance=0.5, curriculum=0)
+    data = StreamClips(stream, TINY_RUN.clip, 0, 6, recipe)
+    items = [data[i] for i in range(6)]
+    for k in (0, 2, 4):
+        assert partner(stream, k) != clip_renderer(stream, k)
+        for a, b in zip(items[k][1:], items[k + 1][1:], strict=True):  # label, contraction, pose, pose weight
+            assert torch.equal(a, b)
+        assert (items[k][0] - items[k + 1][0]).abs().mean() > 0.05  # another picture
+        # The first of a pair is the stream's own clip k, drawn as an unpaired recipe draws it.
+        alone = StreamClips(stream, TINY_RUN.clip, 0, 6, replace(recipe, invariance=0.0))[k]
+        assert torch.equal(alone[0], items[k][0])
+    # The second is the same timeline and frames in the partner's scene (before any augmentation).
+    plain = sample_clip(stream, 2, TINY_RUN.clip), sample_clip(stream, 2, TINY_RUN.clip, redraw=True)
+    assert np.array_equal(plain[0].pose, plain[1].pose) and not np.array_equal(plain[0].clip, plain[1].clip)
+    with pytest.raises(SettingError, match="at least two renderers"):
+        partner(StreamConfig(seed=4), 0)
+    with pytest.raises(SettingError, match="even batch"):
+        PretrainConfig(batch_size=5, invariance=0.5)
+    with pytest.raises(SettingError, match="at least two renderers"):  # before anything is drawn or written
+        pretrain_supervised(tmp_path / "one", TINY_RUN, PretrainConfig(steps=1, batch_size=2, invariance=0.5), StreamConfig(seed=4))
+    assert not (tmp_path / "one").exists()
+
+    torch.manual_seed(0)
+    model = Hiera(TINY)
+    dense = DenseHead(model)
+    batch = tuple(torch.stack(v) for v in zip(*items, strict=True))
+    total, parts = pretraining_loss(model, dense, batch, recipe)
+    base, base_parts = pretraining_loss(model, dense, batch, replace(recipe, invariance=0.0))
+    pooled = model.forward_features(batch[0])
+    expected = 1 - torch.nn.functional.cosine_similarity(pooled[0::2], pooled[1::2], dim=1).mean()
+    assert "invariance" not in base_parts and parts["invariance"] == pytest.approx(expected.item(), rel=1e-5)
+    assert total.item() == pytest.approx(base.item() + 0.5 * parts["invariance"], rel=1e-5) and parts["invariance"] > 1e-4
+    twins = (batch[0][0::2].repeat_interleave(2, dim=0), *batch[1:])  # each pair the same picture twice: nothing to pull
+    assert pretraining_loss(model, dense, twins, recipe)[1]["invariance"] == pytest.approx(0.0, abs=1e-6)
+    # A few steps of the loss with a strong pull bring the two pictures' features together.
+    opt = torch.optim.AdamW([*model.parameters(), *dense.parameters()], lr=3e-3)
+    for _ in range(20):
+        loss, _ = pretraining_loss(model, dense, batch, replace(recipe, invariance=5.0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert pretraining_loss(model, dense, batch, recipe)[1]["invariance"] < 0.5 * parts["invariance"]
+
+
 def test_a_setting_an_older_run_predates_counts_as_its_default():
     defaults = {"train": {"lr": 1e-4, "motion": False}, "seed": 0}
     assert same_settings({"train": {"lr": 1e-3}}, {"train": {"lr": 1e-3, "motion": False}}, defaults)

@@ -85,6 +85,10 @@ class PretrainConfig:
     zoom_p: float = 0.0  # probability of a clip being shown as from a farther camera (Zoom)
     degrade_p: float = 0.0  # probability of a clip getting sensor noise, a soft lens and an H.264 round trip (Degradation)
     texture_p: float = 0.0  # probability of a clip's surfaces being refiltered by a random convolution (Texture)
+    # Weight of the pull between the pooled features of one movement drawn by two renderers (``StreamClips``); 0: off.
+    # With a renderer held out, the backbone tells stillness from movement as well as with it seen, and one movement
+    # from another worse (MODEL_CARD.md): what a movement is should not depend on who drew it.
+    invariance: float = 0.0
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.eval_every, self.val_clips) < 1 or self.warmup < 0:
@@ -96,6 +100,8 @@ class PretrainConfig:
         for name in ("augment_p", "colour_p", "zoom_p", "degrade_p", "texture_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)}", "an augmentation probability is a share of 0 to 1")
+        if self.invariance < 0 or (self.invariance > 0 and self.batch_size % 2):
+            raise SettingError(f"invariance={self.invariance}, batch_size={self.batch_size}", "the weight is 0 or more, and pairs need an even batch")
 
 
 def easy_share(cfg: PretrainConfig, step: int) -> float:
@@ -120,7 +126,12 @@ class StreamClips(Dataset):
     sensor and codec (``degrade_p``).
 
     Turns and inversion leave the body's own joint angles as they were; a mirror image (one flip) swaps the
-    infant's sides, so such a clip's pose weight is 0 and it teaches the label and the contraction only."""
+    infant's sides, so such a clip's pose weight is 0 and it teaches the label and the contraction only.
+
+    With ``recipe.invariance`` > 0, items come in pairs: items ``2k`` and ``2k + 1`` are stream clip ``start + 2k``
+    (so half as many movements per step), the second drawn by another renderer (``sample_clip``'s ``redraw``); the
+    pair shares its augmentations and zoom, which move the picture, and gets a colour jitter, random convolution and
+    sensor each."""
 
     def __init__(self, stream: StreamConfig, clip: ClipConfig, start: int, n: int, recipe: PretrainConfig | None = None):
         self.stream, self.clip, self.start, self.n, self.recipe = stream, clip, start, n, recipe
@@ -131,13 +142,15 @@ class StreamClips(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         j = self.start + i
         easy = easy_share(self.recipe, j // self.recipe.batch_size) if self.recipe is not None else 0.0
-        c = sample_clip(self.stream, j, self.clip, easy)
+        paired = self.recipe is not None and self.recipe.invariance > 0
+        shared = j - j % 2 if paired else j  # the stream clip, and the draws that move the picture
+        c = sample_clip(self.stream, shared, self.clip, easy, redraw=paired and j % 2 == 1)
         clip, pose_weight = c.clip[0], 1.0
         if self.recipe is not None and self.recipe.augment_p > 0:
-            aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, self.stream.seed, j]), self.recipe.augment_p)
+            aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, self.stream.seed, shared]), self.recipe.augment_p)
             clip, pose_weight = apply_augmentation(clip, aug), float(aug.hflip == aug.vflip)
         if self.recipe is not None and self.recipe.zoom_p > 0:
-            clip = apply_zoom(clip, sample_zoom(np.random.default_rng([ZOOM_TAG, self.stream.seed, j]), self.recipe.zoom_p))
+            clip = apply_zoom(clip, sample_zoom(np.random.default_rng([ZOOM_TAG, self.stream.seed, shared]), self.recipe.zoom_p))
         if self.recipe is not None and self.recipe.colour_p > 0:
             jitter = sample_colour_jitter(np.random.default_rng([COLOUR_TAG, self.stream.seed, j]), self.recipe.colour_p)
             clip = apply_colour_jitter(clip, jitter)
@@ -169,10 +182,13 @@ class DenseHead(nn.Module):
 
 def pretraining_loss(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, ...], cfg: PretrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Binary cross-entropy of the clip's logit + ``dense_weight`` x (per-frame contraction cross-entropy + pose
-    mean squared error over the clips with pose weight 1). Returns the total and its parts."""
+    mean squared error over the clips with pose weight 1); with ``invariance`` > 0, + ``invariance`` x (1 - the
+    cosine similarity of the pooled features of clips ``2k`` and ``2k + 1``, one movement drawn twice). Returns the
+    total and its parts."""
     x, label, level, pose, pose_weight = batch
     tokens = model.forward_tokens(x)
-    logit = model.forward_head(model.norm(tokens.mean(dim=1)))  # what forward() computes, tokens reused
+    pooled = model.norm(tokens.mean(dim=1))
+    logit = model.forward_head(pooled)  # what forward() computes, tokens reused
     frames = dense(tokens)
     parts = {
         "label": F.binary_cross_entropy_with_logits(logit, label),
@@ -180,6 +196,9 @@ def pretraining_loss(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, 
         "pose": _weighted_mean(F.mse_loss(frames[..., 1:], pose / cfg.pose_scale, reduction="none").mean(dim=(1, 2)), pose_weight),
     }
     total = parts["label"] + cfg.dense_weight * (parts["contraction"] + parts["pose"])
+    if cfg.invariance > 0:
+        parts["invariance"] = 1 - F.cosine_similarity(pooled[0::2], pooled[1::2], dim=1).mean()
+        total = total + cfg.invariance * parts["invariance"]
     return total, {k: v.item() for k, v in parts.items()}
 
 
@@ -222,6 +241,8 @@ def pretrain_supervised(
     """
     if run.clip.temporal != "resize":
         raise InputError(None, f"[clip] temporal = {run.clip.temporal!r}", "pretraining draws temporal = 'resize' clips; remove that setting")
+    if cfg.invariance > 0 and len(set(stream.renderers)) < 2:
+        raise SettingError(f"invariance={cfg.invariance}, renderers={list(stream.renderers)}", "drawing each movement twice needs at least two renderers (--renderers a,b)")
     run = replace(run, train=replace(run.train, seed=cfg.seed))
     out.mkdir(parents=True, exist_ok=True)
     # Compared as JSON would store them (tuples become lists), in the checkpoint as in run folders.

@@ -34,6 +34,7 @@ from spasmscope.synth.renderers import renderer
 
 STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams apart from cohorts
 RENDERER_TAG = 0x5F5B  # first word of the draw of a clip's renderer
+PARTNER_TAG = 0x5F5C  # first word of the draws of the second renderer that draws a clip's movement (``partner``)
 STREAM_FPS = 30  # the timeline's rate; segments are resampled to 30 fps anyway (METHOD §2)
 
 
@@ -148,9 +149,7 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
         spasms.append(dataclasses.replace(spasm, onset=float(onset)))
     # As in synth cohorts: fewer other events around a spasm, so motion energy does not give it away.
     confounders = [(0.0, SEGMENT_S, 0.0 if is_easy else cfg.confounder_rate * (0.55 if label else 1.0))]
-    # The renderer has a draw of its own, so a stream of one renderer is the same whichever it is.
-    drawn_by = cfg.renderers[int(np.random.default_rng([RENDERER_TAG, cfg.seed, index]).integers(len(cfg.renderers)))]
-    scene = renderer(drawn_by)(look, rec, rng)
+    scene = renderer(clip_renderer(cfg, index))(look, rec, rng)
     startles = ()
     if cfg.startle_rate > 0 and not label:  # draws of their own: a stream without startles is as it was
         own = np.random.default_rng([STARTLE_TAG, cfg.seed, index])
@@ -169,10 +168,29 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
     return ClipPlan(look, rec, label, tuple(spasms), scene, timeline, shown, cropped)
 
 
-def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0) -> StreamClip:
-    """Clip ``index`` of the stream, drawn (``plan_clip`` decides it)."""
+def clip_renderer(cfg: StreamConfig, index: int) -> str:
+    """The renderer that draws clip ``index``. It has a draw of its own, so a stream of one renderer is the same
+    whichever it is."""
+    return cfg.renderers[int(np.random.default_rng([RENDERER_TAG, cfg.seed, index]).integers(len(cfg.renderers)))]
+
+
+def partner(cfg: StreamConfig, index: int) -> str:
+    """Another of the stream's renderers, to draw clip ``index``'s movement a second time (``sample_clip``'s
+    ``redraw``); from draws of its own. Needs at least two renderers."""
+    others = [r for r in cfg.renderers if r != clip_renderer(cfg, index)]
+    if not others:
+        raise SettingError(f"renderers={list(cfg.renderers)}", "drawing a clip twice needs at least two renderers")
+    return others[int(np.random.default_rng([PARTNER_TAG, cfg.seed, index]).integers(len(others)))]
+
+
+def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0, redraw: bool = False) -> StreamClip:
+    """Clip ``index`` of the stream, drawn (``plan_clip`` decides it). With ``redraw``, the same child, recording,
+    timeline and shown frames drawn by another renderer (``partner``) in a scene of its own: the same movement in
+    another picture, with the same targets."""
     plan = plan_clip(cfg, index, clip, easy)
     scene, timeline, rec = plan.scene, plan.timeline, plan.rec
+    if redraw:
+        scene = renderer(partner(cfg, index))(plan.look, rec, np.random.default_rng([PARTNER_TAG, cfg.seed, index, 1]))
     frames = np.stack([scene.render(timeline, int(k)) for k in plan.shown])
     if plan.cropped:
         # Where the localiser would crop: around everywhere the infant was in these frames (the generator knows).
