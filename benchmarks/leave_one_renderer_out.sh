@@ -84,7 +84,7 @@ PY
 import json, sys
 import pandas as pd
 from spasmscope.study.factors import auc_by_light
-from spasmscope.study.metrics import spasm_against_movements
+from spasmscope.data.movements import spasm_against_movements
 out, held, backbone, others, cohort = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "random")}
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))

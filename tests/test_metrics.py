@@ -185,7 +185,7 @@ def test_spasm_against_mimics_is_the_auc_of_spasm_segments_against_each_kind_and
 
 
 def test_spasm_against_movements_counts_a_segment_under_every_kind_it_overlaps():
-    from spasmscope.study.metrics import spasm_against_movements
+    from spasmscope.data.movements import spasm_against_movements
 
     table = pd.DataFrame({"video": ["a"] * 5 + ["b"] * 3, "start": [0, 5, 10, 15, 20, 0, 5, 10], "end": [5, 10, 15, 20, 25, 5, 10, 15],
                           "label": [1, 0, 0, 0, 1, 0, 1, 0], "score": [0.9, 0.95, 0.2, 0.6, 0.7, 0.3, 0.8, 0.1]})  # fmt: skip

@@ -9,10 +9,10 @@ import numpy as np
 
 from spasmscope import atomic
 from spasmscope.data.manifest import read_events, read_movements
+from spasmscope.data.movements import spasm_against_movements
 from spasmscope.screening.events import EventParams, align_videos, choose_threshold, detections, recording_durations, score_events, sweep, szcore_tsv, window_truth
 from spasmscope.screening.report import sweep_figure
 from spasmscope.screening.screen import read_windows
-from spasmscope.study.metrics import spasm_against_movements
 
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)  # the thresholds of sweep.csv and sweep.png
 

@@ -131,30 +131,6 @@ def spasm_against_mimics(table: pd.DataFrame) -> dict:
     return {**against(kind != ""), "n_spasm": len(spasm), "by_kind": {k: against(kind == k) for k in kinds}}
 
 
-def spasm_against_movements(table: pd.DataFrame, movements: pd.DataFrame, threshold: float) -> dict:
-    """What the scores make of each movement that is not a spasm. ``table`` has one row per scored segment or window
-    (``video``, ``start``, ``end``, ``label`` 0/1, ``score``); ``movements`` one row per movement (``video``, ``kind``,
-    ``onset``, ``offset``; seconds), as ``synth`` writes ``movements.csv``. A spasm-free row counts under every kind
-    it overlaps, or under ``none`` when it overlaps none. Per kind: its rows (``n``), how many score at or above
-    ``threshold`` (``at_threshold``), and the AUC of all spasm rows against its rows (None where a side is empty)."""
-    rows = table.reset_index(drop=True)
-    pairs = rows[["video", "start", "end"]].reset_index().merge(movements[["video", "kind", "onset", "offset"]], on="video")
-    pairs = pairs[(pairs["onset"] < pairs["end"]) & (pairs["offset"] > pairs["start"])]
-    free = rows["label"].to_numpy() == 0
-    spasm = rows["score"].to_numpy()[~free]
-    kinds_of: dict[str, set[int]] = {}
-    for kind, group in pairs.groupby("kind"):
-        kinds_of[str(kind)] = {i for i in group["index"] if free[i]}
-    moved = set(pairs["index"])
-    kinds_of["none"] = {i for i in np.flatnonzero(free) if i not in moved}
-    out = {}
-    for kind, members in sorted(kinds_of.items()):
-        other = rows["score"].to_numpy()[sorted(members)]
-        auc = roc_auc_score([1] * len(spasm) + [0] * len(other), [*spasm, *other]) if len(spasm) and len(other) else None
-        out[kind] = {"n": len(other), "at_threshold": int((other >= threshold).sum()), "auc": None if auc is None else float(auc)}
-    return {"threshold": threshold, "n_spasm": len(spasm), "by_kind": out}
-
-
 def summarise(table: pd.DataFrame, threshold: float, seed: int = 0) -> dict:
     """``metrics.json`` (METHOD §9): pooled metrics, per-child means with CIs, calibration, counts, the per-child
     rows, and, for a cohort that marks startles or other mimics, spasm against them."""
