@@ -48,7 +48,7 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     # The renderers a starting backbone's last stage was pretrained on (earlier stages are in its model card: a
     # config's start_weights may name a folder whose contents have since changed, so it is not followed).
     seen=$(python - "$start" <<'PY'
-import json, sys
+import json, os, sys
 from pathlib import Path
 from spasmscope.model.weights import embedded_backbone
 start = sys.argv[1]
@@ -81,9 +81,10 @@ PY
         done
     fi
     python - "$OUT" "$held" "$backbone" "$others" "$cohort" <<'PY'
-import json, sys
+import json, os, sys
 import pandas as pd
 from spasmscope.study.factors import auc_by_light
+from spasmscope.data.manifest import read_movements
 from spasmscope.data.movements import spasm_against_movements
 out, held, backbone, others, cohort = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "random")}
@@ -104,11 +105,9 @@ row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion",
 row["gain"] = round(row["auc"] - row["auc_random_weights"], 3)
 # Which movements it takes for spasms: the AUC of the spasm segments against the spasm-free ones holding each kind the
 # generator drew there (movements.csv; a cohort drawn before it was written has none).
-try:
-    moved = spasm_against_movements(predictions, pd.read_csv(f"{cohort}/movements.csv"), 0.5)["by_kind"]
+if os.path.isfile(f"{cohort}/movements.csv"):
+    moved = spasm_against_movements(predictions, read_movements(f"{cohort}/movements.csv"), 0.5)["by_kind"]
     row["auc_by_movement"] = {k: None if v["auc"] is None else round(v["auc"], 3) for k, v in moved.items()}
-except FileNotFoundError:
-    pass
 for copy, arm, field in (("rerecorded", "backbone", "auc_rerecorded"), ("rerecorded", "random", "auc_rerecorded_random_weights"),
                          ("hand", "backbone", "auc_hand"), ("hand", "random", "auc_hand_random_weights")):
     path = f"{out}/cv-{held}-{copy}-{arm}/metrics.json"
@@ -121,7 +120,7 @@ print(json.dumps(row))
 PY
 done
 python - "$OUT" ${HELD_OUT:-$RENDERERS} <<'PY'
-import json, sys
+import json, os, sys
 out, names = sys.argv[1], sys.argv[2:]
 rows = [json.load(open(f"{out}/result-{n}.json")) for n in names]
 print(json.dumps({"renderers": len(rows), "auc_min": min(r["auc"] for r in rows), "all_at_or_above_0.90": all(r["auc"] >= 0.90 for r in rows),

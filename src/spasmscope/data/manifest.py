@@ -159,13 +159,13 @@ def check_segments_in_video(manifest: Manifest, video: str, duration: float) -> 
 
 def read_events(path: str | os.PathLike) -> pd.DataFrame:
     """Read an events CSV (``video,onset,offset[,child]``, seconds; one row per spasm)."""
-    return _read_spans(path, "events", ("video", "onset", "offset"), "video,onset,offset[,child]")
+    return _read_spans(path, "events", "annotated spasms", ("video", "onset", "offset"), "video,onset,offset[,child]")
 
 
 def read_movements(path: str | os.PathLike) -> pd.DataFrame:
     """Read a movements CSV (``video,kind,onset,offset``, seconds; one row per movement that is not a spasm, named by
     ``kind``), as ``synth`` writes ``movements.csv``."""
-    df = _read_spans(path, "movements", ("video", "kind", "onset", "offset"), "video,kind,onset,offset")
+    df = _read_spans(path, "movements", "movements that are not spasms", ("video", "kind", "onset", "offset"), "video,kind,onset,offset")
     kind = df["kind"].fillna("").astype(str).str.strip()
     if (kind == "").any():
         i = int((kind == "").to_numpy().argmax())
@@ -173,11 +173,12 @@ def read_movements(path: str | os.PathLike) -> pd.DataFrame:
     return df.assign(kind=kind)
 
 
-def _read_spans(path: str | os.PathLike, what: str, columns: tuple[str, ...], layout: str) -> pd.DataFrame:
-    """A CSV of time spans in seconds (``onset``, ``offset`` among ``columns``), checked: ``what`` names it in errors."""
+def _read_spans(path: str | os.PathLike, what: str, holding: str, columns: tuple[str, ...], layout: str) -> pd.DataFrame:
+    """A CSV of time spans in seconds (``onset``, ``offset`` among ``columns``), checked: ``what`` names the file and
+    ``holding`` its rows in errors."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, f"{what} file not found", f"give the CSV of {'annotated spasms' if what == 'events' else what}: {layout} in seconds")
+        raise InputError(path, f"{what} file not found", f"give the CSV of {holding}: {layout} in seconds")
     try:
         df = pd.read_csv(path, dtype={"video": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from spasmscope.data.segments import overlapping
+
 
 def spasm_against_movements(table: pd.DataFrame, movements: pd.DataFrame, threshold: float) -> dict:
     """What the scores make of each movement that is not a spasm. ``table`` has one row per scored segment or window
@@ -16,14 +18,13 @@ def spasm_against_movements(table: pd.DataFrame, movements: pd.DataFrame, thresh
     it overlaps, or under ``none`` when it overlaps none. Per kind: its rows (``n``), how many score at or above
     ``threshold`` (``at_threshold``), and the AUC of all spasm rows against its rows (None where a side is empty)."""
     rows = table.reset_index(drop=True)
-    pairs = rows[["video", "start", "end"]].reset_index().merge(movements[["video", "kind", "onset", "offset"]], on="video")
-    pairs = pairs[(pairs["onset"] < pairs["end"]) & (pairs["offset"] > pairs["start"])]
+    pairs = overlapping(rows, movements[["video", "kind", "onset", "offset"]])
     free = rows["label"].to_numpy() == 0
     spasm = rows["score"].to_numpy()[~free]
     kinds_of: dict[str, set[int]] = {}
     for kind, group in pairs.groupby("kind"):
-        kinds_of[str(kind)] = {i for i in group["index"] if free[i]}
-    moved = set(pairs["index"])
+        kinds_of[str(kind)] = {i for i in group["row"] if free[i]}
+    moved = set(pairs["row"])
     kinds_of["none"] = {i for i in np.flatnonzero(free) if i not in moved}
     out = {}
     for kind, members in sorted(kinds_of.items()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 SEGMENT_S = 5.0  # the unit of annotation, training and scoring (METHOD §1); screening windows are this long too
 
@@ -33,3 +34,11 @@ def consecutive_spans(duration: float, length: float = SEGMENT_S) -> list[tuple[
     spans = [(s, min(s + length, duration)) for s in np.arange(0.0, duration, length)]
     spans = [(float(s), float(e)) for s, e in spans if e - s >= 1.0]
     return spans or [(0.0, float(duration))]
+
+
+def overlapping(rows: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
+    """Each pair of a row (``video``, ``start``, ``end``; a segment or a window) and a span of the same video that
+    overlaps it (``video``, ``onset``, ``offset``, any other columns kept): one row per pair, with ``row``, the row's
+    position in ``rows``. Touching ends do not overlap."""
+    pairs = rows[["video", "start", "end"]].reset_index(drop=True).rename_axis("row").reset_index().merge(spans, on="video")
+    return pairs[(pairs["onset"] < pairs["end"]) & (pairs["offset"] > pairs["start"])]

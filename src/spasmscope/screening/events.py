@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spasmscope.data.segments import overlapping
 from spasmscope.errors import SettingError
 
 SCORER_HZ = 10  # timescoring works on masks at 10 Hz; every time here is rounded to 0.1 s there
@@ -98,8 +99,7 @@ def window_truth(windows: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame
     """The scored windows (``valid``) with a ``label``: 1 where the window overlaps a reference spasm of its video
     (``reference``: ``video``, ``onset``, ``offset``, seconds), else 0."""
     scored = windows[windows["valid"].astype(bool)].reset_index(drop=True)
-    pairs = scored[["video", "start", "end"]].reset_index().merge(reference[["video", "onset", "offset"]], on="video")
-    hit = set(pairs["index"][(pairs["onset"] < pairs["end"]) & (pairs["offset"] > pairs["start"])])
+    hit = set(overlapping(scored, reference[["video", "onset", "offset"]])["row"])
     return scored.assign(label=[int(i in hit) for i in range(len(scored))])
 
 
