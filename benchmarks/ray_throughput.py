@@ -6,8 +6,11 @@ per-window costs, and from them the hours of video screened per hour on K nodes 
 Each run is a fresh process (a Ray started inside it with ``ray.init(num_cpus=N)``) screening ``--recordings``
 1280x720 H.264 recordings of ``--minutes`` each, drawn once into ``--out``, with the ``cpu`` preset (the shipped
 backbone); then one recording of four times that length whole and in four chunks, for the cost of chunking (a
-chunk's localiser first watches up to 5.5 minutes before it). Prints one JSON line per measurement and the table. ``--gpu-figures`` (written by ``benchmarks/gpu_check.sh``) adds nodes with GPUs to the
-table from a GPU's measured scoring rate; without it those rows say "not measured".
+chunk's localiser first watches up to 5.5 minutes before it). Prints one JSON line per measurement and the table.
+
+``--gpu-figures`` (written by ``benchmarks/gpu_check.sh``) adds nodes with GPUs to the table from a GPU's measured
+scoring rate of the preset it ran (``paper``), and that preset's one-core cost of cutting a window, measured here
+(a 224-pixel clip costs more to cut than the ``cpu`` preset's 64); without it those rows say "not measured".
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ began = time.perf_counter()
 windows = list(windows_of(info.path, info, cfg.windows, run.clip, cfg.windows.localiser()))
 cut = (time.perf_counter() - began) / len(windows)
 valid = [w for w in windows if w.clip is not None][:64]
+if sys.argv[3:] == ["cut"]:  # the cut alone (a GPU scores; a Hiera-B scoring on one core would take minutes)
+    print(json.dumps({"cut_s_per_window": cut, "windows": len(windows)}))
+    sys.exit()
 model.eval()
 score_windows(model, run, valid[:cfg.batch_size], cfg)
 began = time.perf_counter()
@@ -75,9 +81,10 @@ def _child(code: str, *args: str) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def table(cut: float, score_cpu: float, gpu_score: float | None, cores: int) -> list[dict]:
+def table(cut: float, score_cpu: float, gpu_score: float | None, cores: int, gpu_cut: float | None = None) -> list[dict]:
     """Hours of video per hour on K nodes: CPU nodes of ``cores`` cores (every core cuts or scores a window at the
-    measured one-core costs), and nodes of G GPUs (the GPUs score at ``gpu_score`` s/window, the cores cut)."""
+    measured one-core costs), and nodes of G GPUs (the GPUs score at ``gpu_score`` s/window, the cores cut at
+    ``gpu_cut`` s/window, the cost for the GPU's preset; ``cut`` where not given)."""
     rows = []
     for k in (1, 4, 16):
         per_node_cpu = cores / (cut + score_cpu)  # windows/s
@@ -86,7 +93,7 @@ def table(cut: float, score_cpu: float, gpu_score: float | None, cores: int) -> 
             if gpu_score is None:
                 rows.append({"nodes": k, "gpus_per_node": g, "cores_per_node": cores, "video_hours_per_hour": "not measured"})
                 continue
-            per_node = min(cores / cut, g / gpu_score)  # cutting on the cores, scoring on the GPUs, whichever is slower
+            per_node = min(cores / (gpu_cut or cut), g / gpu_score)  # cutting on the cores, scoring on the GPUs, whichever is slower
             rows.append({"nodes": k, "gpus_per_node": g, "cores_per_node": cores, "video_hours_per_hour": round(k * per_node * HOP, 1)})
     return rows
 
@@ -118,10 +125,16 @@ def main() -> None:
                       "serial_s": round(fixed[0], 2), "ray_s": round(fixed[1], 2)}))  # fmt: skip
     costs = _child(COSTS, str(model), videos[0])
     print(json.dumps({"measure": "one-core costs per window", **{k: round(v, 4) if isinstance(v, float) else v for k, v in costs.items()}}))
-    gpu = json.loads(args.gpu_figures.read_text())["score_s_per_window_gpu"] if args.gpu_figures else None
+    gpu = gpu_cut = None
+    if args.gpu_figures:
+        figures = json.loads(args.gpu_figures.read_text())
+        gpu = figures["score_s_per_window_gpu"]
+        ran = next((r["preset"] for r in figures.get("results", []) if r.get("measure") == "scoring"), "paper")
+        gpu_cut = _child(COSTS, str(_model_dir(args.out, ran)), videos[0], "cut")["cut_s_per_window"]
+        print(json.dumps({"measure": f"one-core cost of cutting a window for the {ran} preset", "cut_s_per_window": round(gpu_cut, 4)}))
     print("| nodes | GPUs per node | cores per node | hours of video per hour |")
     print("|---|---|---|---|")
-    for row in table(costs["cut_s_per_window"], costs["score_s_per_window_cpu"], gpu, args.cores):
+    for row in table(costs["cut_s_per_window"], costs["score_s_per_window_cpu"], gpu, args.cores, gpu_cut):
         print(f"| {row['nodes']} | {row['gpus_per_node']} | {row['cores_per_node']} | {row['video_hours_per_hour']} |")
 
 

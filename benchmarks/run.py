@@ -105,21 +105,23 @@ def bench_model(presets: list[str], repeats: int) -> list[dict]:
     return rows
 
 
-def _model_dir(out: Path) -> Path:
-    """A cpu-preset model folder (the shipped backbone when there is one; speed does not depend on weights)."""
+def _model_dir(out: Path, name: str = "cpu") -> Path:
+    """A model folder of preset ``name``: for ``cpu`` the shipped backbone when there is one, else random weights
+    (speed does not depend on weights)."""
     import torch
 
     from spasmscope.model.config import preset
     from spasmscope.model.hiera import Hiera
     from spasmscope.model.weights import load_backbone, save_model
 
-    folder = out / "model-cpu"
+    folder = out / f"model-{name}"
     if not (folder / "model.safetensors").exists():
         torch.manual_seed(0)
-        cfg = preset("cpu")
+        cfg = preset(name)
         model = Hiera(cfg.model)
         try:
-            load_backbone(model, "default")
+            if name == "cpu":
+                load_backbone(model, "default")
         except Exception:  # no shipped backbone in this checkout: random weights time the same
             pass
         save_model(folder, model, cfg, {"kind": "benchmark"})

@@ -55,7 +55,7 @@ def test_every_documented_command_runs(tmp_path):
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(address, timeout=30) as page:
             assert page.status == 200 and b"spasmscope review" in page.read()
         station.terminate()
-    go("pretrain", "supervised", "--out", "backbone", "--steps", "2", "--batch-size", "2", "--workers", "0", "--val-clips", "16", "--renderers", "articulated,silhouette", "--invariance", "1")
+    go("pretrain", "supervised", "--out", "backbone", "--steps", "2", "--batch-size", "2", "--workers", "0", "--val-clips", "16", "--renderers", "articulated,silhouette", "--invariance", "1", "--movement", "1")
     go("pretrain", "mae", long, "--out", "mae", "--weights", "default", "--steps", "2", "--batch-size", "2")
     # A relative --out, as the README shows it: the bench's manifests live in temporary folders.
     go("bench", "--minutes", "0.1", "--no-paper", "--repeats", "1", "--speed-seconds", "6", "--out", "bench-out", timeout=900)

@@ -32,10 +32,21 @@ from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
 from spasmscope.model.weights import default_weights, embedded_backbone, load_backbone, load_model, read_model_config
 from spasmscope.pretrain.supervised import AUGMENT_TAG, COLOUR_TAG, ZOOM_TAG, DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
 from spasmscope.synth.look import N_POSE
-from spasmscope.synth.stream import StreamConfig, sample_clip, square_clip
+from spasmscope.synth.stream import StreamConfig, plan_clip, sample_clip, square_clip
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig())
+
+
+def _train(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, ...], recipe: PretrainConfig, steps: int) -> float:
+    """``steps`` AdamW steps (lr 3e-3) of the pretraining loss on one fixed batch; the last step's loss."""
+    opt = torch.optim.AdamW([*model.parameters(), *dense.parameters()], lr=3e-3)
+    for _ in range(steps):
+        loss, _ = pretraining_loss(model, dense, batch, recipe)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()
 
 
 def test_stream_clips_are_model_input_and_replay_from_their_index():
@@ -117,8 +128,9 @@ def test_augmented_stream_clips_are_the_drawn_clips_turned_and_mirrors_carry_no_
     data = StreamClips(stream, TINY_RUN.clip, 0, 16, recipe)
     weights = []
     for j in range(16):
-        x, label, level, pose, pose_weight = data[j]
+        x, label, level, pose, pose_weight, moving = data[j]
         drawn = sample_clip(stream, j, TINY_RUN.clip, easy_share(recipe, j // 4))
+        assert np.array_equal(moving.numpy(), drawn.movements)  # a flip or turn moves no movement in time
         aug = sample_augmentation(np.random.default_rng([AUGMENT_TAG, stream.seed, j]), 0.5)
         assert torch.equal(x, normalise(apply_augmentation(drawn.clip[0], aug)))
         assert label.item() == drawn.label and np.array_equal(level.numpy(), drawn.contraction) and np.array_equal(pose.numpy(), drawn.pose)
@@ -203,20 +215,64 @@ def test_the_pose_loss_leaves_out_clips_of_weight_zero():
     model = Hiera(TINY)
     dense = DenseHead(model)
     data = StreamClips(StreamConfig(seed=9), TINY_RUN.clip, 0, 4)
-    x, label, level, pose, weight = (torch.stack(v) for v in zip(*(data[i] for i in range(4)), strict=True))
+    x, label, level, pose, weight, moving = (torch.stack(v) for v in zip(*(data[i] for i in range(4)), strict=True))
     assert torch.all(weight == 1)
     with torch.no_grad():
-        _, parts = pretraining_loss(model, dense, (x, label, level, pose, weight), PretrainConfig())
+        _, parts = pretraining_loss(model, dense, (x, label, level, pose, weight, moving), PretrainConfig())
         frames = dense(model.forward_tokens(x))
         assert parts["pose"] == pytest.approx(torch.nn.functional.mse_loss(frames[..., 1:], pose / 0.25).item(), rel=1e-5)
         # Weight 0 on clip 2: its pose targets no longer count, whatever they are.
         weight[2] = 0.0
-        _, a = pretraining_loss(model, dense, (x, label, level, pose, weight), PretrainConfig())
+        _, a = pretraining_loss(model, dense, (x, label, level, pose, weight, moving), PretrainConfig())
         moved = pose.clone()
         moved[2] += 3.0
-        _, b = pretraining_loss(model, dense, (x, label, level, moved, weight), PretrainConfig())
+        _, b = pretraining_loss(model, dense, (x, label, level, moved, weight, moving), PretrainConfig())
         assert a["pose"] == pytest.approx(b["pose"], rel=1e-6) and a["label"] == parts["label"]
         assert a["pose"] != pytest.approx(parts["pose"], rel=1e-3)
+
+
+def test_stream_clips_name_the_movements_under_way_and_the_loss_learns_them():
+    from spasmscope.synth.motion import MOVEMENT_KINDS, movement_frames
+
+    # The table is the timeline's own spans read at the shown frames' times (half-open: an offset frame is out).
+    t = np.arange(10) / 2
+    table = movement_frames((("turn", 1.0, 2.5), ("hand", 0.0, 0.5), ("turn", 4.0, 9.0)), t)
+    turn, hand = MOVEMENT_KINDS.index("turn"), MOVEMENT_KINDS.index("hand")
+    assert table.shape == (10, len(MOVEMENT_KINDS)) and table.sum() == 3 + 1 + 2
+    assert table[:, turn].tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 1, 1] and table[:, hand].tolist() == [1] + [0] * 9
+    with pytest.raises(ValueError):
+        movement_frames((("wave", 0.0, 1.0),), t)
+    stream = StreamConfig(seed=9, startle_rate=0.5, mimic_rate=0.5)
+    seen: set[str] = set()
+    for i in range(40):
+        plan = plan_clip(stream, i, TINY_RUN.clip)
+        got = sample_clip(stream, i, TINY_RUN.clip).movements
+        times = plan.timeline.t[plan.shown]
+        expected = np.zeros_like(got)
+        for kind, onset, offset in plan.timeline.movements:
+            expected[(times >= onset) & (times < offset), MOVEMENT_KINDS.index(kind)] = 1
+            seen.add(kind)
+        assert np.array_equal(got, expected)
+    assert {"kick", "startle"} <= seen and len(seen) >= 5
+    # The loss: each kind's logit per frame against the table, weighted by ``movement``; off, the head is as it was.
+    torch.manual_seed(0)
+    model = Hiera(TINY)
+    data = StreamClips(stream, TINY_RUN.clip, 0, 8)
+    batch = tuple(torch.stack(v) for v in zip(*(data[i] for i in range(8)), strict=True))
+    assert batch[5].shape == (8, TINY_RUN.clip.frames, len(MOVEMENT_KINDS)) and batch[5].sum() > 0
+    assert DenseHead(model).out.out_features == 2 * (1 + N_POSE)
+    dense = DenseHead(model, len(MOVEMENT_KINDS))
+    recipe = PretrainConfig(movement=0.5)
+    total, parts = pretraining_loss(model, dense, batch, recipe)
+    frames = dense(model.forward_tokens(batch[0]))
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(frames[..., 1 + N_POSE :], batch[5])
+    assert parts["movement"] == pytest.approx(expected.item(), rel=1e-5)
+    base, base_parts = pretraining_loss(model, dense, batch, PretrainConfig())
+    assert "movement" not in base_parts and total.item() == pytest.approx(base.item() + 0.5 * parts["movement"], rel=1e-5)
+    with pytest.raises(ValueError, match="movement=-1"):
+        PretrainConfig(movement=-1)
+    _train(model, dense, batch, replace(recipe, movement=5.0), 12)
+    assert pretraining_loss(model, dense, batch, recipe)[1]["movement"] < 0.5 * parts["movement"]
 
 
 def test_dense_head_reads_the_tokens_the_pooled_features_come_from():
@@ -242,15 +298,9 @@ def test_pretraining_loss_falls_on_a_fixed_batch():
     dense = DenseHead(model)
     data = StreamClips(StreamConfig(seed=9), TINY_RUN.clip, 0, 8)
     batch = tuple(torch.stack(v) for v in zip(*(data[i] for i in range(8)), strict=True))
-    opt = torch.optim.AdamW([*model.parameters(), *dense.parameters()], lr=3e-3)
     first, parts = pretraining_loss(model, dense, batch, PretrainConfig())
     assert set(parts) == {"label", "contraction", "pose"}
-    for _ in range(30):
-        loss, _ = pretraining_loss(model, dense, batch, PretrainConfig())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.7 * first.item()
+    assert _train(model, dense, batch, PretrainConfig(), 30) < 0.7 * first.item()
 
 
 def test_a_paired_stream_draws_each_movement_twice_in_two_pictures_and_the_loss_pulls_their_features_together(tmp_path):
@@ -293,12 +343,7 @@ def test_a_paired_stream_draws_each_movement_twice_in_two_pictures_and_the_loss_
     twins = (batch[0][0::2].repeat_interleave(2, dim=0), *batch[1:])  # each pair the same picture twice: nothing to pull
     assert pretraining_loss(model, dense, twins, recipe)[1]["invariance"] == pytest.approx(0.0, abs=1e-6)
     # A few steps of the loss with a strong pull bring the two pictures' features together.
-    opt = torch.optim.AdamW([*model.parameters(), *dense.parameters()], lr=3e-3)
-    for _ in range(20):
-        loss, _ = pretraining_loss(model, dense, batch, replace(recipe, invariance=5.0))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _train(model, dense, batch, replace(recipe, invariance=5.0), 20)
     assert pretraining_loss(model, dense, batch, recipe)[1]["invariance"] < 0.5 * parts["invariance"]
 
 

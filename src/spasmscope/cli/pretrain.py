@@ -33,6 +33,7 @@ def pretrain_supervised(
     degrade: Annotated[float, typer.Option(help="Probability of a clip getting sensor noise (0-8 grey levels), a soft lens (0-1.2 px) and an H.264 round trip (CRF 18-40); 0: never.")] = 0.0,
     texture: Annotated[float, typer.Option(help="Probability of refiltering a clip's surfaces by a random convolution (1-7 px kernel mixing the colours, blended in at 0.3-1); 0: never.")] = 0.0,
     invariance: Annotated[float, typer.Option(help="Weight of a pull between the features of one movement drawn by two of the renderers (each batch then holds half as many movements, each drawn twice); 0: off.")] = 0.0,
+    movement: Annotated[float, typer.Option(help="Weight of a per-frame target naming the movements under way that are not a spasm (kicks, flails, turns, a parent's hand, camera jolts and zooms, startles, the mimics); 0: off.")] = 0.0,
     startle_rate: Annotated[float, typer.Option(help="Share of clips without a spasm that show a startle reflex (a hard negative); 0: none.")] = 0.0,
     mimic_rate: Annotated[float, typer.Option(help="Share of the other clips without a spasm that show another mimic (sleep myoclonus, hiccups, crying, stretching, feeding, rocked, patted, lifted); 0: none.")] = 0.0,
     spasm_variety: Annotated[float, typer.Option(help="Share of spasm clips whose spasm takes another form (asymmetric, a head nod, a shrug); 0: none.")] = 0.0,
@@ -48,7 +49,7 @@ def pretrain_supervised(
     from spasmscope.synth.stream import StreamConfig
 
     recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade, texture_p=texture,
-                            invariance=invariance, val_clips=val_clips)  # fmt: skip
+                            invariance=invariance, movement=movement, val_clips=val_clips)  # fmt: skip
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
                           startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety)  # fmt: skip
     with bars() as progress:

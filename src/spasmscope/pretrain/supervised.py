@@ -7,9 +7,9 @@ fine-tuned on the user's cohort like any other starting weights (``--weights BAC
 
 Labels are free in the stream, so the backbone is taught more than "spasm or not": a dense head reads
 the last stage's tokens per time step and predicts, for every frame, the spasm's contraction level and
-the infant's joint angles: from random weights the one-logit loss alone stays at chance for longer than a
-CPU run can afford, and the dense targets are what move it (MODEL_CARD.md). The dense head is discarded after
-pretraining, as an MAE decoder is.
+the infant's joint angles (and, with ``movement`` > 0, which other movements are under way): from random weights
+the one-logit loss alone stays at chance for longer than a CPU run can afford, and the dense targets are what move
+it (MODEL_CARD.md). The dense head is discarded after pretraining, as an MAE decoder is.
 
 The loop reads top to bottom: learning rate (linear warm-up, cosine decay) -> forward/backward ->
 clipped step -> every ``eval_every`` steps an AUC on a fixed validation stream, one JSON line, and a
@@ -51,6 +51,7 @@ from spasmscope.model.hiera import Hiera
 from spasmscope.model.weights import SPASM_HEAD, load_backbone, save_model
 from spasmscope.progress import Progress, counter
 from spasmscope.synth.look import N_POSE
+from spasmscope.synth.motion import MOVEMENT_KINDS
 from spasmscope.synth.stream import StreamConfig, sample_clip
 
 STATE_FILE = "resume.pt"  # optimiser state and step, read back with weights_only=True (no code)
@@ -89,6 +90,10 @@ class PretrainConfig:
     # With a renderer held out, the backbone tells stillness from movement as well as with it seen, and one movement
     # from another worse (MODEL_CARD.md): what a movement is should not depend on who drew it.
     invariance: float = 0.0
+    # Weight of a per-frame target naming the movements under way that are not a spasm (``MOVEMENT_KINDS``: kicks,
+    # turns, a parent's hand, startles, the mimics ...); 0: off. With a renderer held out the backbone tells a spasm
+    # from each movement worse than from stillness (MODEL_CARD.md); the generator knows which movement is which.
+    movement: float = 0.0
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.eval_every, self.val_clips) < 1 or self.warmup < 0:
@@ -100,6 +105,8 @@ class PretrainConfig:
         for name in ("augment_p", "colour_p", "zoom_p", "degrade_p", "texture_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)}", "an augmentation probability is a share of 0 to 1")
+        if self.movement < 0:
+            raise SettingError(f"movement={self.movement}", "the weight is 0 or more")
         if self.invariance < 0 or (self.invariance > 0 and self.batch_size % 2):
             raise SettingError(f"invariance={self.invariance}, batch_size={self.batch_size}", "the weight is 0 or more, and pairs need an even batch")
 
@@ -120,10 +127,10 @@ def learning_rate(cfg: PretrainConfig, step: int) -> float:
 
 class StreamClips(Dataset):
     """Clip ``start + i`` of a stream -> (``[3, T, S, S]`` float clip, label ``[]``, contraction ``[T]``, pose
-    ``[T, N_POSE]``, pose weight ``[]``); any worker draws the same clip for ``i``. With a ``recipe``, clip ``j``
-    belongs to step ``j // batch_size``, follows its curriculum and gets its augmentations (``augment_p``), then
-    its zoom (``zoom_p``), then its colour jitter (``colour_p``), then its random convolution (``texture_p``), then its
-    sensor and codec (``degrade_p``).
+    ``[T, N_POSE]``, pose weight ``[]``, movements ``[T, len(MOVEMENT_KINDS)]``); any worker draws the same clip for
+    ``i``. With a ``recipe``, clip ``j`` belongs to step ``j // batch_size``, follows its curriculum and gets its
+    augmentations (``augment_p``), then its zoom (``zoom_p``), then its colour jitter (``colour_p``), then its random
+    convolution (``texture_p``), then its sensor and codec (``degrade_p``).
 
     Turns and inversion leave the body's own joint angles as they were; a mirror image (one flip) swaps the
     infant's sides, so such a clip's pose weight is 0 and it teaches the label and the contraction only.
@@ -159,33 +166,35 @@ class StreamClips(Dataset):
         if self.recipe is not None and self.recipe.degrade_p > 0:
             clip = apply_degradation(clip, sample_degradation(np.random.default_rng([DEGRADE_TAG, self.stream.seed, j]), self.recipe.degrade_p))
         label, pose_weight = torch.tensor(float(c.label)), torch.tensor(pose_weight)
-        return normalise(clip), label, torch.from_numpy(c.contraction), torch.from_numpy(c.pose), pose_weight
+        return normalise(clip), label, torch.from_numpy(c.contraction), torch.from_numpy(c.pose), pose_weight, torch.from_numpy(c.movements)
 
 
 class DenseHead(nn.Module):
-    """Per-frame predictions from the last stage's tokens: ``[B, t*h*w, C]`` -> ``[B, T, 1 + N_POSE]``
-    (contraction logit, then joint angles in units of ``pose_scale``). Tokens are averaged over space per time
-    step; each time step predicts the ``T / t`` frames it covers."""
+    """Per-frame predictions from the last stage's tokens: ``[B, t*h*w, C]`` -> ``[B, T, 1 + N_POSE + kinds]``
+    (contraction logit, joint angles in units of ``pose_scale``, then one logit per movement kind when ``kinds``
+    > 0). Tokens are averaged over space per time step; each time step predicts the ``T / t`` frames it covers."""
 
-    def __init__(self, model: Hiera):
+    def __init__(self, model: Hiera, kinds: int = 0):
         super().__init__()
         self.grid = model.token_grid()
         self.frames_per_token = model.cfg.input_size[0] // self.grid[0]
+        self.width = 1 + N_POSE + kinds
         self.norm = nn.LayerNorm(model.num_features, eps=1e-6)
-        self.out = nn.Linear(model.num_features, self.frames_per_token * (1 + N_POSE))
+        self.out = nn.Linear(model.num_features, self.frames_per_token * self.width)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         t, h, w = self.grid
         per_time = tokens.view(len(tokens), t, h * w, -1).mean(dim=2)
-        return self.out(self.norm(per_time)).view(len(tokens), t * self.frames_per_token, 1 + N_POSE)
+        return self.out(self.norm(per_time)).view(len(tokens), t * self.frames_per_token, self.width)
 
 
 def pretraining_loss(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, ...], cfg: PretrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Binary cross-entropy of the clip's logit + ``dense_weight`` x (per-frame contraction cross-entropy + pose
-    mean squared error over the clips with pose weight 1); with ``invariance`` > 0, + ``invariance`` x (1 - the
-    cosine similarity of the pooled features of clips ``2k`` and ``2k + 1``, one movement drawn twice). Returns the
-    total and its parts."""
-    x, label, level, pose, pose_weight = batch
+    mean squared error over the clips with pose weight 1); with ``movement`` > 0, + ``movement`` x the per-frame
+    cross-entropy of each movement kind (``dense`` built with ``len(MOVEMENT_KINDS)`` kinds); with ``invariance``
+    > 0, + ``invariance`` x (1 - the cosine similarity of the pooled features of clips ``2k`` and ``2k + 1``, one
+    movement drawn twice). Returns the total and its parts."""
+    x, label, level, pose, pose_weight, moving = batch
     tokens = model.forward_tokens(x)
     pooled = model.norm(tokens.mean(dim=1))
     logit = model.forward_head(pooled)  # what forward() computes, tokens reused
@@ -193,9 +202,12 @@ def pretraining_loss(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, 
     parts = {
         "label": F.binary_cross_entropy_with_logits(logit, label),
         "contraction": F.binary_cross_entropy_with_logits(frames[..., 0], level.clamp(0, 1)),
-        "pose": _weighted_mean(F.mse_loss(frames[..., 1:], pose / cfg.pose_scale, reduction="none").mean(dim=(1, 2)), pose_weight),
+        "pose": _weighted_mean(F.mse_loss(frames[..., 1 : 1 + N_POSE], pose / cfg.pose_scale, reduction="none").mean(dim=(1, 2)), pose_weight),
     }
     total = parts["label"] + cfg.dense_weight * (parts["contraction"] + parts["pose"])
+    if cfg.movement > 0:
+        parts["movement"] = F.binary_cross_entropy_with_logits(frames[..., 1 + N_POSE :], moving)
+        total = total + cfg.movement * parts["movement"]
     if cfg.invariance > 0:
         parts["invariance"] = 1 - F.cosine_similarity(pooled[0::2], pooled[1::2], dim=1).mean()
         total = total + cfg.invariance * parts["invariance"]
@@ -251,7 +263,7 @@ def pretrain_supervised(
     torch.manual_seed(cfg.seed)
     model = Hiera(run.model)
     source = load_backbone(model, start_weights)
-    dense = DenseHead(model)
+    dense = DenseHead(model, len(MOVEMENT_KINDS) if cfg.movement > 0 else 0)
     named = [*model.named_parameters(), *(("dense." + n, p) for n, p in dense.named_parameters())]
     params = [p for _, p in named]
     opt = torch.optim.AdamW(loop.param_groups(named, cfg.weight_decay), lr=cfg.lr)

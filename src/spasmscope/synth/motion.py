@@ -147,6 +147,9 @@ MIMIC_TAG = 0x313  # first word of a mimic's own draws: a timeline without mimic
 # each lasts at most (a segment holds it whole).
 MIMIC_SECONDS = {"myoclonus": 2.5, "hiccups": 4.0, "crying": 4.5, "stretch": 3.5, "feeding": 4.6, "rocked": 4.6, "patted": 4.6, "lifted": 2.5}
 MIMICS = tuple(MIMIC_SECONDS)
+# Every kind ``Timeline.movements`` names: the confounders, the startle, then the mimics (the columns of
+# ``movement_frames``).
+MOVEMENT_KINDS = ("kick", "flail", "turn", "hand", "jolt", "zoom", "startle", *MIMICS)
 
 
 @dataclass(frozen=True)
@@ -400,3 +403,12 @@ def make_timeline(
     pose[:, NECK] = np.clip(pose[:, NECK], -1.0, 1.0)
     spans = tuple((kind, round(float(a), 3), round(float(min(b, duration)), 3)) for kind, a, b in moved)
     return Timeline(t=t, pose=pose, body=body, camera=camera, hand=hand, movements=spans)
+
+
+def movement_frames(movements: tuple[tuple[str, float, float], ...], t: np.ndarray) -> np.ndarray:
+    """float32 ``[len(t), len(MOVEMENT_KINDS)]``: 1 where a movement of that kind (``Timeline.movements``: kind,
+    onset, offset seconds) is under way at time ``t`` (onset <= t < offset), else 0."""
+    out = np.zeros((len(t), len(MOVEMENT_KINDS)), dtype=np.float32)
+    for kind, onset, offset in movements:
+        out[(t >= onset) & (t < offset), MOVEMENT_KINDS.index(kind)] = 1.0
+    return out

@@ -28,7 +28,18 @@ from spasmscope.data.preprocess import ClipConfig, to_square, working_size
 from spasmscope.data.segments import SEGMENT_S
 from spasmscope.errors import SettingError
 from spasmscope.synth.look import VARIETY_TAG, ChildLook, Recording, sample_look, sample_recording, vary_spasm
-from spasmscope.synth.motion import MIMIC_SECONDS, MIMIC_TAG, MIMICS, STARTLE_TAG, Spasm, Timeline, contraction, make_timeline, sample_spasm
+from spasmscope.synth.motion import (
+    MIMIC_SECONDS,
+    MIMIC_TAG,
+    MIMICS,
+    STARTLE_TAG,
+    Spasm,
+    Timeline,
+    contraction,
+    make_timeline,
+    movement_frames,
+    sample_spasm,
+)
 from spasmscope.synth.render import Scene
 from spasmscope.synth.renderers import renderer
 
@@ -88,6 +99,7 @@ class StreamClip:
     label: int  # 1: a spasm in the 5 s
     contraction: np.ndarray  # float32 [T]: spasm contraction 0-1 at each of the T frames
     pose: np.ndarray  # float32 [T, N_POSE]: joint angles minus the child's resting pose, radians
+    movements: np.ndarray  # float32 [T, len(MOVEMENT_KINDS)]: 1 where a movement of that kind is under way
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,11 @@ class ClipPlan:
     def pose(self) -> np.ndarray:
         """float32 ``[T, N_POSE]``: joint angles minus the child's resting pose at each shown frame, radians."""
         return (self.timeline.pose[self.shown] - np.asarray(self.look.rest)).astype(np.float32)
+
+    @property
+    def movements(self) -> np.ndarray:
+        """float32 ``[T, len(MOVEMENT_KINDS)]``: which movements other than a spasm are under way at each shown frame."""
+        return movement_frames(self.timeline.movements, self.timeline.t[self.shown])
 
 
 def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0) -> ClipPlan:
@@ -199,7 +216,7 @@ def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0
         x1, y1 = (boxes[:, 0] + boxes[:, 2]).max(), (boxes[:, 1] + boxes[:, 3]).max()
         x, y, cw, ch = crop_around((int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))), rec.width, rec.height, LocaliseConfig())
         frames = frames[:, y : y + ch, x : x + cw]
-    return StreamClip(square_clip(frames, clip), plan.label, plan.contraction, plan.pose)
+    return StreamClip(square_clip(frames, clip), plan.label, plan.contraction, plan.pose, plan.movements)
 
 
 def square_clip(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
