@@ -52,7 +52,7 @@ from spasmscope.model.weights import SPASM_HEAD, load_backbone, save_model
 from spasmscope.progress import Progress, counter
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.motion import MOVEMENT_KINDS
-from spasmscope.synth.stream import StreamConfig, sample_clip
+from spasmscope.synth.stream import StreamConfig, movement_rates, sample_clip
 
 STATE_FILE = "resume.pt"  # optimiser state and step, read back with weights_only=True (no code)
 LOG_FILE = "pretrain.jsonl"
@@ -182,6 +182,14 @@ class DenseHead(nn.Module):
         self.norm = nn.LayerNorm(model.num_features, eps=1e-6)
         self.out = nn.Linear(model.num_features, self.frames_per_token * self.width)
 
+    @torch.no_grad()
+    def start_movements(self, rates: np.ndarray, floor: float = 1e-4) -> None:
+        """Start each movement logit at the log-odds of its kind's rate ``[kinds]`` (clipped to ``floor``): a logit
+        starting at 0 spends hundreds of steps learning how rare the movement is (AdamW moves each weight
+        about the learning rate a step), and teaches the trunk nothing meanwhile."""
+        p = torch.as_tensor(np.clip(rates, floor, 1 - floor), dtype=self.out.bias.dtype)
+        self.out.bias.view(self.frames_per_token, self.width)[:, 1 + N_POSE :] = torch.log(p / (1 - p))
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         t, h, w = self.grid
         per_time = tokens.view(len(tokens), t, h * w, -1).mean(dim=2)
@@ -190,8 +198,9 @@ class DenseHead(nn.Module):
 
 def pretraining_loss(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, ...], cfg: PretrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Binary cross-entropy of the clip's logit + ``dense_weight`` x (per-frame contraction cross-entropy + pose
-    mean squared error over the clips with pose weight 1); with ``movement`` > 0, + ``movement`` x the per-frame
-    cross-entropy of each movement kind (``dense`` built with ``len(MOVEMENT_KINDS)`` kinds); with ``invariance``
+    mean squared error over the clips with pose weight 1); with ``movement`` > 0, + ``movement`` x the sum over the
+    movement kinds of each one's per-frame cross-entropy (each kind as heavy as the contraction; ``dense`` built with
+    ``len(MOVEMENT_KINDS)`` kinds); with ``invariance``
     > 0, + ``invariance`` x (1 - the cosine similarity of the pooled features of clips ``2k`` and ``2k + 1``, one
     movement drawn twice). Returns the total and its parts."""
     x, label, level, pose, pose_weight, moving = batch
@@ -206,7 +215,7 @@ def pretraining_loss(model: Hiera, dense: DenseHead, batch: tuple[torch.Tensor, 
     }
     total = parts["label"] + cfg.dense_weight * (parts["contraction"] + parts["pose"])
     if cfg.movement > 0:
-        parts["movement"] = F.binary_cross_entropy_with_logits(frames[..., 1 + N_POSE :], moving)
+        parts["movement"] = F.binary_cross_entropy_with_logits(frames[..., 1 + N_POSE :], moving, reduction="none").mean(dim=(0, 1)).sum()
         total = total + cfg.movement * parts["movement"]
     if cfg.invariance > 0:
         parts["invariance"] = 1 - F.cosine_similarity(pooled[0::2], pooled[1::2], dim=1).mean()
@@ -264,6 +273,8 @@ def pretrain_supervised(
     model = Hiera(run.model)
     source = load_backbone(model, start_weights)
     dense = DenseHead(model, len(MOVEMENT_KINDS) if cfg.movement > 0 else 0)
+    if cfg.movement > 0:
+        dense.start_movements(movement_rates(stream, run.clip))
     named = [*model.named_parameters(), *(("dense." + n, p) for n, p in dense.named_parameters())]
     params = [p for _, p in named]
     opt = torch.optim.AdamW(loop.param_groups(named, cfg.weight_decay), lr=cfg.lr)

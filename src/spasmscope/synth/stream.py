@@ -185,6 +185,12 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
     return ClipPlan(look, rec, label, tuple(spasms), scene, timeline, shown, cropped)
 
 
+def movement_rates(cfg: StreamConfig, clip: ClipConfig, n: int = 512) -> np.ndarray:
+    """float64 ``[len(MOVEMENT_KINDS)]``: the share of shown frames in which each movement other than a spasm is under
+    way, over the stream's first ``n`` clips drawn at full difficulty (planned only: no pixels are drawn)."""
+    return np.mean([plan_clip(cfg, i, clip).movements.mean(axis=0) for i in range(n)], axis=0)
+
+
 def clip_renderer(cfg: StreamConfig, index: int) -> str:
     """The renderer that draws clip ``index``. It has a draw of its own, so a stream of one renderer is the same
     whichever it is."""
