@@ -48,7 +48,7 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     # The renderers a starting backbone's last stage was pretrained on (earlier stages are in its model card: a
     # config's start_weights may name a folder whose contents have since changed, so it is not followed).
     seen=$(python - "$start" <<'PY'
-import json, os, sys
+import json, sys
 from pathlib import Path
 from spasmscope.model.weights import embedded_backbone
 start = sys.argv[1]
@@ -120,7 +120,7 @@ print(json.dumps(row))
 PY
 done
 python - "$OUT" ${HELD_OUT:-$RENDERERS} <<'PY'
-import json, os, sys
+import json, sys
 out, names = sys.argv[1], sys.argv[2:]
 rows = [json.load(open(f"{out}/result-{n}.json")) for n in names]
 print(json.dumps({"renderers": len(rows), "auc_min": min(r["auc"] for r in rows), "all_at_or_above_0.90": all(r["auc"] >= 0.90 for r in rows),
