@@ -14,7 +14,7 @@ from spasmscope.errors import SettingError
 from spasmscope.synth import SynthConfig, plan_cohort
 from spasmscope.synth.cohort import _scene_and_timeline, infant_boxes
 from spasmscope.synth.render import infrared
-from spasmscope.synth.renderers import NAMES, RENDERERS, renderer
+from spasmscope.synth.renderers import ALL_NAMES, NAMES, RENDERERS, renderer
 from spasmscope.synth.stream import StreamConfig, plan_clip
 
 
@@ -24,19 +24,20 @@ def _plans(name: str):
 
 def test_every_renderer_draws_the_same_motion_its_own_way():
     assert NAMES == ("articulated", "silhouette", "photo", "shaded", "splat") and renderer("silhouette") is RENDERERS[1]
+    assert ALL_NAMES == (*NAMES, "implicit")  # the renderer no shipped backbone saw draws the same plans
     drawn = {}
-    for name in NAMES:
+    for name in ALL_NAMES:
         plans = _plans(name)
         assert {p.renderer for p in plans} == {name}
         scenes = [_scene_and_timeline(p) for p in plans]
         drawn[name] = (plans, scenes)
     (pa, sa) = drawn["articulated"]
-    for other in NAMES[1:]:
+    for other in ALL_NAMES[1:]:
         ps, ss = drawn[other]
         assert [dataclasses.replace(p, renderer="") for p in pa] == [dataclasses.replace(p, renderer="") for p in ps]
         _same_motion_other_look(sa, ss, other)
     # Infrared night: no colour anywhere in any renderer's picture, cloths, prints and blankets included.
-    for name in NAMES:
+    for name in ALL_NAMES:
         for plan in _plans(name)[1:]:
             scene, tl = _scene_and_timeline(dataclasses.replace(plan, rec=dataclasses.replace(plan.rec, night=True)))
             frame = scene.render(tl, len(tl.t) // 2).astype(int)
@@ -88,7 +89,7 @@ def test_a_stream_of_several_renderers_draws_each_and_one_renderer_changes_nothi
     assert names == set(NAMES)
     one = plan_clip(StreamConfig(seed=2), 3, clip)
     assert type(one.scene).name == "articulated" and np.array_equal(one.timeline.pose, plan_clip(both, 3, clip).timeline.pose)
-    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo, shaded, splat"):
+    with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo, shaded, splat, implicit"):
         StreamConfig(renderers=("crayon",))
 
 
@@ -103,7 +104,7 @@ def test_synth_draws_a_cohort_with_the_renderer_asked_for(tmp_path):
     assert manifest["startle"].sum() >= 1 and not (manifest["startle"] & manifest["label"]).any()
     assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) >= 3
     r = run_cli("synth", str(tmp_path / "d"), "--renderer", "crayon")
-    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette, photo, shaded, splat" in r.stderr
+    assert r.returncode == 2 and "renderer='crayon'; use one of articulated, silhouette, photo, shaded, splat, implicit" in r.stderr
 
 
 def test_the_startle_reflex_flings_out_and_back_symmetrically_and_is_never_held():
@@ -169,7 +170,7 @@ def test_the_shaded_renderer_films_a_body_in_perspective_and_its_box_holds_it():
 
 def test_key_points_are_where_each_renderer_draws_the_head_and_trunk():
     flat = {}
-    for name in NAMES:
+    for name in ALL_NAMES:
         for plan in _plans(name)[:2]:
             scene, tl = _scene_and_timeline(plan)
             k = len(tl.t) // 3
@@ -190,7 +191,7 @@ def test_key_points_are_where_each_renderer_draws_the_head_and_trunk():
                 assert drawn[max(cy - 2, 0) : cy + 3, max(cx - 2, 0) : cx + 3].any(), (name, joint)
             flat.setdefault(name, []).append(points)
     # The flat renderers share one geometry; the shaded one films the same body through its own camera.
-    for name in ("silhouette", "photo", "splat"):
+    for name in ("silhouette", "photo", "splat", "implicit"):
         for a, b in zip(flat["articulated"], flat[name], strict=True):
             assert all(np.allclose(a[j], b[j]) for j in a)
     assert not all(np.allclose(a["hand_l"], b["hand_l"]) for a, b in zip(flat["articulated"], flat["shaded"], strict=True))
@@ -311,3 +312,46 @@ def test_synth_writes_the_mimic_column_on_segments_without_a_spasm(tmp_path):
     manifest = pd.read_csv(tmp_path / "c" / "manifest.csv", keep_default_na=False)
     assert set(manifest["mimic"]) - {""} <= {"myoclonus", "hiccups", "crying", "stretch", "feeding", "rocked", "patted", "lifted"}
     assert (manifest["mimic"] != "").sum() >= 3 and (manifest.loc[manifest["mimic"] != "", "label"] == 0).all()
+
+
+def test_the_implicit_renderers_field_is_a_distance_falloff_from_each_bone():
+    from spasmscope.synth.implicit import LEVEL, bone_field, segment_distance
+
+    rng = np.random.default_rng(4)
+    grid = rng.uniform(-3, 3, (40, 2))
+    a, b = np.array([0.5, -1.0]), np.array([-1.2, 2.0])
+    # The distance to a segment: the nearest of 20,001 points along it, found by brute force.
+    along = a + np.linspace(0, 1, 20001)[:, None] * (b - a)
+    brute = np.sqrt(((grid[:, None, :] - along[None]) ** 2).sum(axis=-1)).min(axis=1)
+    assert np.allclose(segment_distance(grid, a, b), brute, atol=1e-3)
+    assert np.allclose(segment_distance(grid, a, a), np.linalg.norm(grid - a, axis=1))  # a bone of no length: a point
+    d = np.array([0.0, 0.7, 1.4, 2.8])
+    assert np.allclose(bone_field(d, 1.4), [1.0, LEVEL**0.25, LEVEL, LEVEL**4])
+
+
+def test_the_implicit_renderer_draws_one_body_lit_from_its_light_and_deterministically():
+    from spasmscope.synth.implicit import ImplicitScene
+
+    plans = _plans("implicit")
+    still = next(p for p in plans if not p.rec.handheld and not p.rec.wide)
+    scene, tl = _scene_and_timeline(still)
+    assert isinstance(scene, ImplicitScene)
+    k = next(k for k in range(len(tl.t)) if tl.hand[k, 0] == 0)
+    frame = scene.render(tl, k)
+    assert np.array_equal(frame, _scene_and_timeline(still)[0].render(tl, k))
+    # One surface: where the infant is drawn is a single piece (parts merge), not a set of separate shapes.
+    empty = scene.render(dataclasses.replace(tl, present=np.zeros(len(tl.t), bool)), k)
+    drawn = (np.abs(frame.astype(int) - empty.astype(int)).max(axis=2) > 20).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(drawn)
+    assert n >= 2 and stats[1:, cv2.CC_STAT_AREA].max() > 0.97 * stats[1:, cv2.CC_STAT_AREA].sum()
+    # Shading from the surface's normals: on a dome, the brightest point lies towards the light.
+    r = 30
+    yy, xx = np.mgrid[-40:41, -40:41].astype(float)
+    dome = np.sqrt(np.clip(r**2 - xx**2 - yy**2, 0, None))
+    for azimuth in (0.3, 2.0, 4.0):
+        scene.light = np.array([0.6 * np.cos(azimuth), 0.6 * np.sin(azimuth), 0.8])
+        shade = scene._shade(dome, 1.0)
+        y, x = np.unravel_index(np.argmax(np.where(dome > 0, shade, -1)), shade.shape)
+        towards = np.array([x - 40, y - 40]) / max(np.hypot(x - 40, y - 40), 1e-6)
+        assert towards @ np.array([np.cos(azimuth), np.sin(azimuth)]) > 0.95
+        assert shade[40, 40] > shade[40 + int(25 * np.sin(azimuth + np.pi)), 40 + int(25 * np.cos(azimuth + np.pi))]

@@ -25,7 +25,7 @@ def synth(
     long_minutes: Annotated[float, typer.Option(help="Also write long wide-view recordings of this many minutes (0: none).")] = 0.0,
     long_count: Annotated[int, typer.Option(help="Number of long recordings.")] = 1,
     shifted_look: Annotated[bool, typer.Option(help="Draw children from a different look domain.")] = False,
-    renderer: Annotated[str, typer.Option(help="Which renderer of the family draws the videos: articulated, silhouette, photo, shaded or splat.")] = "articulated",
+    renderer: Annotated[str, typer.Option(help="Which renderer draws the videos: articulated, silhouette, photo, shaded or splat (the family the shipped backbone saw), or implicit (which no shipped backbone has seen).")] = "articulated",
     startle_rate: Annotated[float, typer.Option(help="Share of segments without a spasm that hold a startle reflex (manifest column startle).")] = 0.0,
     mimic_rate: Annotated[float, typer.Option(help="Share of the other segments without a spasm that hold another mimic: sleep myoclonus, hiccups, crying, a stretch, feeding, being rocked, patted or lifted (manifest column mimic).")] = 0.0,
     spasm_variety: Annotated[float, typer.Option(help="Share of children whose spasms take another form: asymmetric, a head nod or a shrug.")] = 0.0,

@@ -37,7 +37,7 @@ def pretrain_supervised(
     startle_rate: Annotated[float, typer.Option(help="Share of clips without a spasm that show a startle reflex (a hard negative); 0: none.")] = 0.0,
     mimic_rate: Annotated[float, typer.Option(help="Share of the other clips without a spasm that show another mimic (sleep myoclonus, hiccups, crying, stretching, feeding, rocked, patted, lifted); 0: none.")] = 0.0,
     spasm_variety: Annotated[float, typer.Option(help="Share of spasm clips whose spasm takes another form (asymmetric, a head nod, a shrug); 0: none.")] = 0.0,
-    renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded, splat).")] = "articulated",
+    renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded, splat; implicit, which no shipped backbone has seen).")] = "articulated",
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
     val_clips: Annotated[int, typer.Option(help="Clips of the fixed validation stream scored every 100 steps (drawn once, before the first step).")] = 256,
 ) -> None:

@@ -130,6 +130,14 @@ class Scene:
         cv2.rectangle(img, (bx + 3, by + 3), (bx + bw - 3, by + bh // 2), self.colour((90, 160, 120)), -1)
         return img
 
+    def _mattress_mask(self) -> np.ndarray:
+        """``[h, w] uint8``: 1 on the wide view's mattress (the cot's inside, ``_room``), 0 elsewhere."""
+        mask = np.zeros((self.h, self.w), np.uint8)
+        half = self.px * np.array([1.2, 1.6]) * 1.3
+        (x0, y0), (x1, y1) = (self.center - half).astype(int), (self.center + half).astype(int)
+        mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = 1
+        return mask
+
     # --- geometry ------------------------------------------------------------------------------
     def _transform(self, tl: Timeline, k: int) -> np.ndarray:
         """2x3 affine from body units to image pixels at frame ``k`` (body placement then camera)."""

@@ -73,13 +73,6 @@ class SilhouetteScene(Scene):
         """A ``[h, w, 3] float32`` texture for a cloth in the colours ``base`` and ``ink``: printed (``fabric``)."""
         return fabric(rng, h, w, base, ink, period)
 
-    def _mattress_mask(self) -> np.ndarray:
-        mask = np.zeros((self.h, self.w), np.uint8)
-        half = self.px * np.array([1.2, 1.6]) * 1.3
-        (x0, y0), (x1, y1) = (self.center - half).astype(int), (self.center + half).astype(int)
-        mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = 1
-        return mask
-
     def _draw_infant(self, img: np.ndarray, m: np.ndarray, pts: dict[str, np.ndarray], yaw: float) -> None:
         look = self.look
         scale = math.hypot(m[0, 0], m[1, 0])
