@@ -10,13 +10,15 @@
 #
 # STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores). BACKBONE_START (environment)
 # continues from these weights instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g.
-# START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all five, so
-# `default` is refused too (the backbone of stages 1-7, articulated alone, is rebuilt by MODEL_CARD.md's commands).
-# HELD_OUT="silhouette ..." holds out only those renderers. Each cohort is also re-recorded through a camera no
-# training code uses (benchmarks/rerecord.py: shot noise, exposure hunting, MPEG-4 Part 2) and both CV arms run on
-# that copy too (fields auc_rerecorded...): a held-out renderer seen through a held-out sensor; and through the same
-# camera held in a shaking hand no training code draws (rerecord.py --hand: tremor, roll, re-grips, a rolling shutter;
-# fields auc_hand...). RERECORD=0 skips both copies.
+# START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all five of
+# the family, so `default` is refused for them (the backbone of stages 1-7, articulated alone, is rebuilt by
+# MODEL_CARD.md's commands). HELD_OUT="silhouette ..." holds out only those renderers (default: the family,
+# synth.renderers.NAMES). `implicit`, kept out of every shipped backbone, is measured with the shipped backbone
+# itself: START_FOR_implicit=default HELD_OUT=implicit. Each cohort is also re-recorded through a camera no training
+# code uses (benchmarks/rerecord.py: shot noise, exposure hunting, MPEG-4 Part 2) and both CV arms run on that copy
+# too (fields auc_rerecorded...): a held-out renderer seen through a held-out sensor; and through the same camera held
+# in a shaking hand no training code draws (rerecord.py --hand: tremor, roll, re-grips, a rolling shutter; fields
+# auc_hand...). RERECORD=0 skips both copies.
 # CONFIG=FILE.toml changes the model for pretraining and both CV arms alike (e.g. `[model] motion = true`);
 # PRETRAIN_OPTIONS adds options to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one JSON line per
 # renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night, and against
