@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
-from spasmscope.synth.render import Scene
+from spasmscope.synth.render import Scene, own_generator
 
 OWN_TAG = 0x1B0  # first word of this renderer's own random draws, apart from the plan's
 LEVEL = 0.5  # the field's value on the body's surface
@@ -56,9 +56,7 @@ class ImplicitScene(Scene):
     name = "implicit"
 
     def __init__(self, look: ChildLook, rec: Recording, rng: np.random.Generator):
-        # Draws of its own, from the plan's generator's state without advancing it: the motion drawn after the scene
-        # is the same as under the other renderers.
-        self.own = np.random.default_rng([OWN_TAG, int(rng.bit_generator.state["state"]["state"])])
+        self.own = own_generator(OWN_TAG, rng)
         super().__init__(look, rec, rng)
         own = self.own
         elevation, azimuth = own.uniform(0.35, 1.2), own.uniform(0, 2 * math.pi)
@@ -94,7 +92,7 @@ class ImplicitScene(Scene):
             small = 4  # the cells are found on a grid four times coarser: they are many pixels wide
             yy, xx = np.mgrid[0 : h // small + 1, 0 : w // small + 1].astype(np.float32) * small
             d = (xx[..., None] - seeds[:, 0]) ** 2 + (yy[..., None] - seeds[:, 1]) ** 2
-            nearest = np.sort(np.sqrt(d), axis=-1)[..., :2]
+            nearest = np.sqrt(np.partition(d, 1, axis=-1)[..., :2])  # the nearest two seeds' distances, in order
             owner = np.argmin(d, axis=-1)
             shade = rng.uniform(0, 1, n)[owner]
             seam = np.clip((nearest[..., 1] - nearest[..., 0]) / max(2.0, 0.06 * cell), 0, 1)
@@ -124,6 +122,7 @@ class ImplicitScene(Scene):
         limb = look.limb_w * scale
         trunk = pts["trunk_half"]
         head_r = float(pts["head_r"][0]) * scale
+        up, right = -m[:, 1] / max(scale, 1e-6), m[:, 0] / max(scale, 1e-6)  # image directions of the head and the left
         points = {n: m[:, :2] @ v + m[:, 2] for n, v in pts.items() if n not in ("trunk_half", "head_r")}
         trunk_r = trunk[0] * scale * 0.95
         ends = [m[:, :2] @ np.array([0.0, s * max(trunk[1] - trunk[0] * 0.8, 0.05)]) + m[:, 2] for s in (-1, 1)]
@@ -152,11 +151,11 @@ class ImplicitScene(Scene):
         # Colours blend where bones meet, each bone weighing by a high power of its field: seams stay soft.
         weight = fields**4 + 1e-12
         colour = np.einsum("khw,kc->hwc", weight, np.stack([c for _, _, _, c in bones])) / weight.sum(axis=0)[..., None]
-        along = (grid - points["trunk"]) @ (-m[:, 1] / max(scale, 1e-6)) / max(trunk[1] * scale, 1e-6)  # +1 at the neck
+        along = (grid - points["trunk"]) @ up / max(trunk[1] * scale, 1e-6)  # +1 at the neck
         if look.clothing_style == 0:  # a diaper over the lower trunk, where the trunk's field leads
             lower = (fields[0] >= fields[1:].max(axis=0)) & (along < -0.2)
             colour[lower] = diaper
-        head_up = (grid - points["head"]) @ (-m[:, 1] / max(scale, 1e-6)) / max(head_r, 1e-6)
+        head_up = (grid - points["head"]) @ up / max(head_r, 1e-6)
         on_head = _soft_step(fields[-1] / np.maximum(total, 1e-6), 0.5, 0.15) * _soft_step(head_up, 0.3, 0.12) * 0.75
         colour = colour * (1 - on_head[..., None]) + hair * on_head[..., None]
         height = self.relief * max(trunk_r, limb) * np.sqrt(np.clip(total - LEVEL, 0, None))
@@ -172,7 +171,6 @@ class ImplicitScene(Scene):
         around = cv2.GaussianBlur(alpha, (0, 0), max(1.0, 0.6 * limb))
         region = img[y0:y1, x0:x1].astype(np.float32) * (1 - self.darkening * around)[..., None]
         img[y0:y1, x0:x1] = np.clip(region * (1 - alpha[..., None]) + body * alpha[..., None], 0, 255).astype(np.uint8)
-        up, right = -m[:, 1] / max(scale, 1e-6), m[:, 0] / max(scale, 1e-6)
         for ex in (-0.36, 0.36):  # closed or open eyes: short dark arcs
             p = points["head"] + right * (ex + 0.25 * yaw) * head_r - up * 0.08 * head_r
             axes = (max(1, int(0.18 * head_r)), max(1, int(0.07 * head_r)))

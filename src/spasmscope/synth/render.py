@@ -112,10 +112,7 @@ class Scene:
         """Wide view: a room wall, a cot with rails, and the infant's mattress (the blanket pattern)."""
         img = np.empty_like(mattress)
         img[:] = self.colour(rng.integers(60, 200, 3))
-        half = self.px * np.array([1.2, 1.6]) * 1.3
-        x0, y0 = (self.center - half).astype(int)
-        x1, y1 = (self.center + half).astype(int)
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.w), min(y1, self.h)
+        x0, y0, x1, y1 = self._mattress_box()
         img[y0:y1, x0:x1] = mattress[y0:y1, x0:x1]
         rail = self.colour(rng.integers(150, 255, 3))
         thick = max(2, int(self.px * 0.08))
@@ -130,12 +127,17 @@ class Scene:
         cv2.rectangle(img, (bx + 3, by + 3), (bx + bw - 3, by + bh // 2), self.colour((90, 160, 120)), -1)
         return img
 
-    def _mattress_mask(self) -> np.ndarray:
-        """``[h, w] uint8``: 1 on the wide view's mattress (the cot's inside, ``_room``), 0 elsewhere."""
-        mask = np.zeros((self.h, self.w), np.uint8)
+    def _mattress_box(self) -> tuple[int, int, int, int]:
+        """The wide view's mattress (the cot's inside) as ``(x0, y0, x1, y1)`` pixels, cut to the frame."""
         half = self.px * np.array([1.2, 1.6]) * 1.3
         (x0, y0), (x1, y1) = (self.center - half).astype(int), (self.center + half).astype(int)
-        mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = 1
+        return max(int(x0), 0), max(int(y0), 0), min(int(x1), self.w), min(int(y1), self.h)
+
+    def _mattress_mask(self) -> np.ndarray:
+        """``[h, w] uint8``: 1 on the wide view's mattress (``_mattress_box``), 0 elsewhere."""
+        mask = np.zeros((self.h, self.w), np.uint8)
+        x0, y0, x1, y1 = self._mattress_box()
+        mask[y0:y1, x0:x1] = 1
         return mask
 
     # --- geometry ------------------------------------------------------------------------------
@@ -315,6 +317,12 @@ class Scene:
             base = palm + normal * offset * scale
             tip = base - (direction + normal * offset * 0.6) * 0.35 * scale
             cv2.line(img, _fx(base), _fx(tip), colour, max(1, int(0.1 * scale)), cv2.LINE_AA, _SHIFT)
+
+
+def own_generator(tag: int, rng: np.random.Generator) -> np.random.Generator:
+    """A renderer's own random draws, seeded by its ``tag`` and the plan's generator's state without advancing it:
+    the motion drawn after the scene is the same whichever renderer draws it."""
+    return np.random.default_rng([tag, int(rng.bit_generator.state["state"]["state"])])
 
 
 def _fx(p: np.ndarray) -> tuple[int, int]:

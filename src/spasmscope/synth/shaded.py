@@ -17,7 +17,7 @@ import numpy as np
 
 from spasmscope.synth.look import ARM_ELEV, LEG_ELEV, YAW, ChildLook, Recording
 from spasmscope.synth.motion import Timeline
-from spasmscope.synth.render import _ONE, _SHIFT, Scene, _box, _fx
+from spasmscope.synth.render import _ONE, _SHIFT, Scene, _box, _fx, own_generator
 from spasmscope.synth.silhouette import fabric
 
 OWN_TAG = 0x5AD  # first word of this renderer's own random draws, apart from the plan's
@@ -33,8 +33,7 @@ class ShadedScene(Scene):
     name = "shaded"
 
     def __init__(self, look: ChildLook, rec: Recording, rng: np.random.Generator):
-        # Draws of its own, from the plan's generator's state without advancing it (as the silhouette renderer).
-        self.own = np.random.default_rng([OWN_TAG, int(rng.bit_generator.state["state"]["state"])])
+        self.own = own_generator(OWN_TAG, rng)
         own = self.own
         self.pitch = own.uniform(0.0, 0.9)  # radians from straight above: 0 to about 50 degrees
         self.distance = own.uniform(2.2, 5.0)  # camera distance in body units (trunk lengths): phones film close

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
-from spasmscope.synth.render import Scene
+from spasmscope.synth.render import Scene, own_generator
 
 OWN_TAG = 0x51E  # first word of this renderer's own random draws, apart from the plan's
 
@@ -47,9 +47,7 @@ class SilhouetteScene(Scene):
     name = "silhouette"
 
     def __init__(self, look: ChildLook, rec: Recording, rng: np.random.Generator):
-        # Draws of its own, from the plan's generator's state without advancing it: the motion drawn after the scene
-        # is the same as under the articulated renderer.
-        self.own = np.random.default_rng([OWN_TAG, int(rng.bit_generator.state["state"]["state"])])
+        self.own = own_generator(OWN_TAG, rng)
         super().__init__(look, rec, rng)
         own = self.own
         cloth, blanket = np.asarray(self.colour(look.clothing)), np.asarray(self.colour(own.integers(40, 230, 3)))
