@@ -57,6 +57,9 @@ class SplatScene(SilhouetteScene):
 
     def __init__(self, look: ChildLook, rec: Recording, rng: np.random.Generator):
         super().__init__(look, rec, rng)
+        # The silhouette renderer's ``cloth_fabric`` is drawn above and never painted here. Its draws from ``own`` come
+        # before every draw below, so leaving it out would change every splat recording, the shipped backbone's
+        # pretraining clips among them.
         own = self.own
         self.softness = own.uniform(0.05, 0.25)  # blur of the body's outline, as a share of a limb's width
         self.shadow = (own.uniform(0.15, 0.5), own.uniform(-0.3, 0.3, 2))  # darkness, offset in limb widths
