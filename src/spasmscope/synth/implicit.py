@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
-from spasmscope.synth.render import Scene, own_generator
+from spasmscope.synth.render import Scene, body_axes, own_generator
 
 OWN_TAG = 0x1B0  # first word of this renderer's own random draws, apart from the plan's
 LEVEL = 0.5  # the field's value on the body's surface
@@ -122,7 +122,7 @@ class ImplicitScene(Scene):
         limb = look.limb_w * scale
         trunk = pts["trunk_half"]
         head_r = float(pts["head_r"][0]) * scale
-        up, right = -m[:, 1] / max(scale, 1e-6), m[:, 0] / max(scale, 1e-6)  # image directions of the head and the left
+        up, right = body_axes(m)
         points = {n: m[:, :2] @ v + m[:, 2] for n, v in pts.items() if n not in ("trunk_half", "head_r")}
         trunk_r = trunk[0] * scale * 0.95
         ends = [m[:, :2] @ np.array([0.0, s * max(trunk[1] - trunk[0] * 0.8, 0.05)]) + m[:, 2] for s in (-1, 1)]

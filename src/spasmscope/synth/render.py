@@ -274,8 +274,7 @@ class Scene:
         head = px("head")
         head_r = float(pts["head_r"][0]) * scale
         cv2.circle(img, _fx(head), int(head_r * _ONE), skin, -1, cv2.LINE_AA, _SHIFT)
-        up = -m[:, 1] / max(scale, 1e-6)  # image direction of the infant's head-up axis
-        right = m[:, 0] / max(scale, 1e-6)
+        up, right = body_axes(m)
         top = head + up * head_r * 0.45
         cap_colour = self.colour((225, 225, 235)) if self.cap else self.colour(look.hair)
         cv2.ellipse(
@@ -317,6 +316,14 @@ class Scene:
             base = palm + normal * offset * scale
             tip = base - (direction + normal * offset * 0.6) * 0.35 * scale
             cv2.line(img, _fx(base), _fx(tip), colour, max(1, int(0.1 * scale)), cv2.LINE_AA, _SHIFT)
+
+
+def body_axes(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(up, right)``: the image directions, each ``[2]`` of unit length, of the infant's head and of its left side
+    (``skeleton``'s -y and x; the picture's right for an infant lying face up with its head at the top), from the
+    body-to-pixel map ``m`` ``[2, 3]`` (rotation, zoom and shift)."""
+    scale = max(math.hypot(m[0, 0], m[1, 0]), 1e-6)
+    return -m[:, 1] / scale, m[:, 0] / scale
 
 
 def own_generator(tag: int, rng: np.random.Generator) -> np.random.Generator:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
-from spasmscope.synth.render import Scene, own_generator
+from spasmscope.synth.render import Scene, body_axes, own_generator
 
 OWN_TAG = 0x51E  # first word of this renderer's own random draws, apart from the plan's
 
@@ -112,7 +112,7 @@ class SilhouetteScene(Scene):
         head_mask = np.zeros(img.shape[:2], np.uint8)
         cv2.circle(head_mask, _pt(head), max(1, int(head_r)), 255, -1, cv2.LINE_AA)
         self._paint(img, head_mask, self._skin_fill(img.shape))
-        up, right = -m[:, 1] / max(scale, 1e-6), m[:, 0] / max(scale, 1e-6)
+        up, right = body_axes(m)
         # Shading from the room's light: the far side of the head darker; hair as a soft dark crescent.
         cv2.ellipse(img, (_pt(head + up * head_r * 0.5), (1.6 * head_r, 0.9 * head_r), angle), self.colour(look.hair), -1, cv2.LINE_AA)
         for ex in (-0.35, 0.35):

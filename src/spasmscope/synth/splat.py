@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from spasmscope.synth.look import ChildLook, Recording
+from spasmscope.synth.render import body_axes
 from spasmscope.synth.silhouette import SilhouetteScene, _pt
 
 # Body parts as (first point, second point, width as a share of the limb's, cloth when the clothing style is at least
@@ -105,7 +106,7 @@ class SplatScene(SilhouetteScene):
                 self._part(colour, alpha, p, q, w, base, self.dots[(a, side)], clothed)
         head = m[:, :2] @ pts["head"] + m[:, 2]
         head_r = float(pts["head_r"][0]) * scale
-        up, right = -m[:, 1] / max(scale, 1e-6), m[:, 0] / max(scale, 1e-6)
+        up, right = body_axes(m)
         self._part(colour, alpha, head, head, 2 * head_r, skin, self.dots[("head", "c")], False)
         hair = np.asarray(self.colour(look.hair), np.float32)
         cv2.circle(colour, _pt(head + up * head_r * 0.55), max(1, int(head_r * 0.6)), hair.tolist(), -1, cv2.LINE_AA)
