@@ -10,12 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu-check}
 mkdir -p "$OUT"
-PY=${PYTHON:-python3}
-if [ -d .whl ] && ! "$PY" -c "import av" 2>/dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+source benchmarks/device_env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null | tee "$OUT/log" || echo "no nvidia-smi" | tee "$OUT/log"
 "$PY" benchmarks/gpu_check.py --out "$OUT" "${@:2}" 2>&1 | tee -a "$OUT/log"
 GPUS=$("$PY" -c "import torch; print(max(torch.cuda.device_count(), 2 if not torch.cuda.is_available() else 1))")

@@ -27,6 +27,11 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def device_name() -> str:
+    """Where ``device()`` computes, as a figure's record says it: ``"cpu"`` or ``"cuda: <GPU name>"``."""
+    return f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"
+
+
 @torch.no_grad()
 def score_clips(model: Hiera, clips: np.ndarray, flips: bool = False) -> np.ndarray:
     """Spasm probability of each clip of ``[N, T, S, S, 3] uint8``: ``[N] float``. With ``flips``, the mean of the

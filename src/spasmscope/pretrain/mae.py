@@ -38,6 +38,7 @@ from spasmscope.errors import InputError, SettingError
 from spasmscope.model import loop
 from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import HEAD_KEYS, Hiera
+from spasmscope.model.inference import device, device_name
 from spasmscope.model.weights import KEPT_HEAD, SPASM_HEAD, load_backbone, save_model
 from spasmscope.pretrain.supervised import LOG_FILE, STATE_FILE  # same files as supervised pretraining
 from spasmscope.progress import Progress, counter
@@ -154,6 +155,9 @@ def pretrain_mae(
     model = Hiera(run.model)
     source = load_backbone(model, start_weights)
     decoder = Decoder(model, cfg)
+    dev, where = device(), device_name()
+    model.to(dev)
+    decoder.to(dev)
     # A spasm head of the start weights is carried through untouched (MAE trains no head; no weight decay on it).
     kept = source.get("head") == KEPT_HEAD
     named = [*((n, p) for n, p in model.named_parameters() if not (kept and n in HEAD_KEYS)), *(("decoder." + n, p) for n, p in decoder.named_parameters())]
@@ -170,8 +174,8 @@ def pretrain_mae(
         rng = np.random.default_rng([cfg.seed, step])
         rows = rng.integers(n_clips, size=cfg.batch_size)
         clips = [load(int(i)) for i in rows]
-        x = normalise(np.stack([c[rng.integers(len(c))] for c in clips]))
-        mask = random_mask(len(x), math.prod(model.mask_units), cfg.mask_ratio, torch.Generator().manual_seed(int(rng.integers(2**62))))
+        x = normalise(np.stack([c[rng.integers(len(c))] for c in clips])).to(dev)
+        mask = random_mask(len(x), math.prod(model.mask_units), cfg.mask_ratio, torch.Generator().manual_seed(int(rng.integers(2**62)))).to(dev)
         loop.set_learning_rate(opt, learning_rate(cfg, step))
         loss = mae_loss(model, decoder, x, mask, cfg)
         loop.check_finite(loss, f"step {step + 1}")
@@ -180,7 +184,7 @@ def pretrain_mae(
         step += 1
         advance()
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            record = {"step": step, "lr": learning_rate(cfg, step - 1), "loss": float(np.mean(losses)), "clips_per_s": round(len(losses) * cfg.batch_size / (time.perf_counter() - began), 2)}
+            record = {"step": step, "lr": learning_rate(cfg, step - 1), "loss": float(np.mean(losses)), "clips_per_s": round(len(losses) * cfg.batch_size / (time.perf_counter() - began), 2), "device": where}
             loop.append_record(out / LOG_FILE, record)
             loop.save_resume(state_path, step, modules, opt, recipe, config)
             began, losses = time.perf_counter(), []

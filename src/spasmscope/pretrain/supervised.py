@@ -14,6 +14,10 @@ it (MODEL_CARD.md). The dense head is discarded after pretraining, as an MAE dec
 The loop reads top to bottom: learning rate (linear warm-up, cosine decay) -> forward/backward ->
 clipped step -> every ``eval_every`` steps an AUC on a fixed validation stream, one JSON line, and a
 checkpoint, from which a killed run resumes at the same clip it would have drawn next.
+
+The model trains on a GPU where there is one (``inference.device``) and each log line names it; clips are always
+drawn on the CPU by the loader's workers. A checkpoint is read onto the CPU and then into the model wherever it is,
+so a run started on a GPU resumes on a CPU and the other way round.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from spasmscope.errors import InputError, SettingError
 from spasmscope.model import loop
 from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import Hiera
+from spasmscope.model.inference import device, device_name
 from spasmscope.model.weights import SPASM_HEAD, load_backbone, save_model
 from spasmscope.progress import Progress, counter
 from spasmscope.synth.look import N_POSE
@@ -240,7 +245,8 @@ def _val_auc(model: Hiera, x: torch.Tensor, y: np.ndarray, batch_size: int) -> f
     from sklearn.metrics import roc_auc_score
 
     model.eval()
-    logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).float().numpy()
+    dev = next(model.parameters()).device
+    logits = torch.cat([model(x[i : i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]).float().numpy()
     model.train()
     return float(roc_auc_score(y, logits)) if 0 < y.sum() < len(y) else float("nan")
 
@@ -275,6 +281,9 @@ def pretrain_supervised(
     dense = DenseHead(model, len(MOVEMENT_KINDS) if cfg.movement > 0 else 0)
     if cfg.movement > 0:
         dense.start_movements(movement_rates(stream, run.clip))
+    dev, where = device(), device_name()
+    model.to(dev)
+    dense.to(dev)
     named = [*model.named_parameters(), *(("dense." + n, p) for n, p in dense.named_parameters())]
     params = [p for _, p in named]
     opt = torch.optim.AdamW(loop.param_groups(named, cfg.weight_decay), lr=cfg.lr)
@@ -285,14 +294,16 @@ def pretrain_supervised(
     val_x, val_y = validation_set(stream, run.clip, cfg.val_clips)
 
     data = StreamClips(stream, run.clip, step * cfg.batch_size, (cfg.steps - step) * cfg.batch_size, cfg)
-    loader = DataLoader(data, batch_size=cfg.batch_size, num_workers=workers, prefetch_factor=4 if workers else None, persistent_workers=workers > 0)
+    loader = DataLoader(
+        data, batch_size=cfg.batch_size, num_workers=workers, prefetch_factor=4 if workers else None, persistent_workers=workers > 0, pin_memory=dev.type == "cuda"
+    )
     model.train()
     record: dict[str, Any] = {}
     began, parts = time.perf_counter(), []
     for batch in loader:
         lr = learning_rate(cfg, step)
         loop.set_learning_rate(opt, lr)
-        loss, part = pretraining_loss(model, dense, batch, cfg)
+        loss, part = pretraining_loss(model, dense, tuple(t.to(dev, non_blocking=True) for t in batch), cfg)
         loop.check_finite(loss, f"step {step + 1}")
         loop.update(opt, loss, params, cfg.grad_clip)
         parts.append(part)
@@ -302,7 +313,7 @@ def pretrain_supervised(
             seconds = time.perf_counter() - began
             losses = {f"loss_{k}": float(np.mean([p[k] for p in parts])) for k in parts[0]}
             record = {"step": step, "lr": lr, "easy": round(easy_share(cfg, step - 1), 3), **losses,
-                      "val_auc": _val_auc(model, val_x, val_y, 64), "clips_per_s": round(len(parts) * cfg.batch_size / seconds, 2)}  # fmt: skip
+                      "val_auc": _val_auc(model, val_x, val_y, 64), "clips_per_s": round(len(parts) * cfg.batch_size / seconds, 2), "device": where}  # fmt: skip
             loop.append_record(out / LOG_FILE, record)
             loop.save_resume(state_path, step, modules, opt, recipe, config)
             began, parts = time.perf_counter(), []
