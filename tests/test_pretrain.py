@@ -378,7 +378,7 @@ def test_pretrain_writes_a_backbone_resumes_and_fine_tuning_accepts_it(tmp_path)
     lines = [json.loads(line) for line in (full / "pretrain.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [3, 6] and record == lines[-1]
     assert 0.0 <= record["val_auc"] <= 1.0 and record["easy"] < 1.0
-    # Each line says where it was computed; this machine has no GPU that torch can see.
+    # Each line says where it was computed: the CPU here and in CI, a GPU's name where torch sees one.
     assert {r["device"] for r in lines} == {"cuda: " + torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
     meta = read_model_config(full)
     assert meta["kind"] == "backbone" and meta["pretrain"]["steps"] == 6
