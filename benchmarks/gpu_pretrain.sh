@@ -52,10 +52,10 @@ status=0
 left=$((BUDGET - ($(date +%s) - began) - 20))
 timeout --signal=INT $((left > 1 ? left : 1)) "$PY" -m spasmscope pretrain supervised "$@" --out "$OUT/backbone" --steps "$STEPS" --workers "$WORKERS" >"$OUT/run.out" 2>&1 || status=$?
 tail -n 1 "$OUT/run.out" | tee -a "$OUT/log"
-if [ -f "$OUT/backbone/model.safetensors" ] && [ "$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['final']['step'])" "$OUT/backbone/config.json")" = "$STEPS" ]; then
+if [ "$("$PY" benchmarks/backbone_step.py "$OUT/backbone")" = "$STEPS" ]; then
     status=0
 elif [ -f "$OUT/backbone/resume.pt" ] && { [ "$status" = 124 ] || [ "$status" = 130 ]; }; then
-    echo "stopped at the budget after step $(tail -n 1 "$OUT/backbone/pretrain.jsonl" | "$PY" -c "import json,sys; print(json.loads(sys.stdin.read())['step'])") of $STEPS: run again with STEPS=$STEPS to resume" | tee -a "$OUT/log"
+    echo "stopped at the budget after step $("$PY" benchmarks/backbone_step.py "$OUT/backbone" --logged) of $STEPS: run again with STEPS=$STEPS to resume" | tee -a "$OUT/log"
     status=75
 fi
 echo "wall time: $(($(date +%s) - began)) s" | tee -a "$OUT/log"

@@ -65,7 +65,7 @@ PY
     fi
     if [ "$start" = default ]; then
         backbone=default
-    elif [ ! -f "$backbone/model.safetensors" ] || [ "$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['final']['step'])" "$backbone/config.json")" != "$STEPS" ]; then
+    elif [ "$(python "$(dirname "$0")/backbone_step.py" "$backbone")" != "$STEPS" ]; then
         # From random weights, the first stages' recipe; continuing a backbone, the later stages' (MODEL_CARD.md).
         recipe=$([ "$start" = none ] && echo "" || echo "--lr 2e-4 --curriculum 0")
         $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe ${CONFIG:+--config "$CONFIG"} ${PRETRAIN_OPTIONS:-}
