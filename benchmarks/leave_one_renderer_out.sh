@@ -8,9 +8,10 @@
 #
 #   bash benchmarks/leave_one_renderer_out.sh OUT [STEPS] [SEED]
 #
-# STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores). BACKBONE_START (environment)
-# continues from these weights instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g.
-# START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all five of
+# STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores); STEPS_FOR_<name> sets them for one
+# held-out renderer only, and 0 measures the starting backbone as it is (an arm pretrained in stages beforehand, so
+# that one run cross-validates every renderer's arm). BACKBONE_START (environment) continues from these weights
+# instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g. START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all five of
 # the family, so `default` is refused for them (the backbone of stages 1-7, articulated alone, is rebuilt by
 # MODEL_CARD.md's commands). HELD_OUT="silhouette ..." holds out only those renderers (default: the family,
 # synth.renderers.NAMES). `implicit`, kept out of every shipped backbone, is measured with the shipped backbone
@@ -46,6 +47,8 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     others=$(python -c "import sys; print(','.join(r for r in sys.argv[2:] if r != sys.argv[1]))" "$held" $RENDERERS)
     start_var="START_FOR_$held"
     start=${!start_var:-${BACKBONE_START:-none}}
+    steps_var="STEPS_FOR_$held"
+    steps=${!steps_var:-$STEPS}
     backbone="$OUT/backbone-without-$held"
     # The renderers a starting backbone's last stage was pretrained on (earlier stages are in its model card: a
     # config's start_weights may name a folder whose contents have since changed, so it is not followed).
@@ -63,12 +66,18 @@ PY
         echo "leave_one_renderer_out.sh: the starting backbone $start was pretrained on the $held renderer; start from one that never saw it (BACKBONE_START or START_FOR_$held)" >&2
         exit 2
     fi
+    if [ "$steps" = 0 ] && [ "$start" = none ]; then
+        echo "leave_one_renderer_out.sh: STEPS_FOR_$held=0 measures a starting backbone as it is; name one with START_FOR_$held" >&2
+        exit 2
+    fi
     if [ "$start" = default ]; then
         backbone=default
-    elif [ "$(python "$(dirname "$0")/backbone_step.py" "$backbone")" != "$STEPS" ]; then
+    elif [ "$steps" = 0 ]; then
+        backbone=$start
+    elif [ "$(python "$(dirname "$0")/backbone_step.py" "$backbone")" != "$steps" ]; then
         # From random weights, the first stages' recipe; continuing a backbone, the later stages' (MODEL_CARD.md).
         recipe=$([ "$start" = none ] && echo "" || echo "--lr 2e-4 --curriculum 0")
-        $S pretrain supervised --out "$backbone" --steps "$STEPS" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe ${CONFIG:+--config "$CONFIG"} ${PRETRAIN_OPTIONS:-}
+        $S pretrain supervised --out "$backbone" --steps "$steps" --renderers "$others" --weights "$start" --seed "$SEED" --augment 0.25 --colour 0.5 --startle-rate 0.3 $recipe ${CONFIG:+--config "$CONFIG"} ${PRETRAIN_OPTIONS:-}
     fi
     cohort="$OUT/cohort-$held"
     [ -f "$cohort/manifest.csv" ] || $S synth "$cohort" --children 20 --healthy 10 --seed "$SEED" --id-prefix r --renderer "$held" --startle-rate 0.3
@@ -83,7 +92,7 @@ PY
         done
     fi
     python - "$OUT" "$held" "$backbone" "$others" "$cohort" <<'PY'
-import json, os, sys
+import hashlib, json, os, sys
 import pandas as pd
 from spasmscope.study.factors import auc_by_light
 from spasmscope.data.manifest import read_movements
@@ -98,7 +107,10 @@ seen = ",".join(config.get("stream", {}).get("renderers", [])) or others
 # By light: the cohort's own record of infrared night (the synthetic manifest's recorded_night column).
 predictions = pd.read_csv(f"{out}/cv-{held}-backbone/predictions.csv")
 light = auc_by_light(predictions.assign(night=predictions["recorded_night"]))
-row = {"held_out": held, "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "the shipped backbone" if backbone == "default" else seen,
+# Which weights were measured: a backbone given as it is (STEPS_FOR_<name>=0) is named by its path and its hash.
+weights = os.path.join(backbone, "model.safetensors") if backbone != "default" else None
+digest = hashlib.sha256(open(weights, "rb").read()).hexdigest() if weights else None
+row = {"held_out": held, "backbone": backbone, "backbone_sha256": digest, "last_stage_steps": config.get("final", {}).get("step"), "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "the shipped backbone" if backbone == "default" else seen,
        "auc": round(m["backbone"]["pooled"]["auc"], 3), "auc_random_weights": round(m["random"]["pooled"]["auc"], 3),
        "auc_day": None if light["day"]["auc"] is None else round(light["day"]["auc"], 3),
        "auc_night": None if light["night"]["auc"] is None else round(light["night"]["auc"], 3),
