@@ -12,11 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
+from spasmscope.model.weights import CONFIG_FILE, MODEL_FILE
+
 
 def final_step(folder: Path) -> int:
     """The step recorded in ``folder/config.json`` when the run wrote its backbone; 0 when it has not."""
-    config = folder / "config.json"
-    if not (folder / "model.safetensors").is_file() or not config.is_file():
+    config = folder / CONFIG_FILE
+    if not (folder / MODEL_FILE).is_file() or not config.is_file():
         return 0
     return int(json.loads(config.read_text()).get("final", {}).get("step", 0))
 

@@ -11,7 +11,8 @@
 # STEPS: pretraining steps per backbone (default 5000, about 5 h on 2 CPU cores); STEPS_FOR_<name> sets them for one
 # held-out renderer only, and 0 measures the starting backbone as it is (an arm pretrained in stages beforehand, so
 # that one run cross-validates every renderer's arm). BACKBONE_START (environment) continues from these weights
-# instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g. START_FOR_photo=FOLDER. A backbone that saw the held-out renderer is refused: the shipped backbone saw all five of
+# instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g. START_FOR_photo=FOLDER. A
+# backbone that saw the held-out renderer is refused: the shipped backbone saw all five of
 # the family, so `default` is refused for them (the backbone of stages 1-7, articulated alone, is rebuilt by
 # MODEL_CARD.md's commands). HELD_OUT="silhouette ..." holds out only those renderers (default: the family,
 # synth.renderers.NAMES). `implicit`, kept out of every shipped backbone, is measured with the shipped backbone
@@ -92,11 +93,13 @@ PY
         done
     fi
     python - "$OUT" "$held" "$backbone" "$others" "$cohort" <<'PY'
-import hashlib, json, os, sys
+import json, os, sys
 import pandas as pd
 from spasmscope.study.factors import auc_by_light
 from spasmscope.data.manifest import read_movements
 from spasmscope.data.movements import spasm_against_movements
+from spasmscope.digests import sha256
+from spasmscope.model.weights import MODEL_FILE
 out, held, backbone, others, cohort = sys.argv[1:]
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "random")}
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
@@ -108,9 +111,7 @@ seen = ",".join(config.get("stream", {}).get("renderers", [])) or others
 predictions = pd.read_csv(f"{out}/cv-{held}-backbone/predictions.csv")
 light = auc_by_light(predictions.assign(night=predictions["recorded_night"]))
 # Which weights were measured: a backbone given as it is (STEPS_FOR_<name>=0) is named by its path and its hash.
-weights = os.path.join(backbone, "model.safetensors") if backbone != "default" else None
-digest = hashlib.sha256(open(weights, "rb").read()).hexdigest() if weights else None
-row = {"held_out": held, "backbone": backbone, "backbone_sha256": digest, "last_stage_steps": config.get("final", {}).get("step"), "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "the shipped backbone" if backbone == "default" else seen,
+row = {"held_out": held, "backbone": backbone, "backbone_sha256": sha256(os.path.join(backbone, MODEL_FILE)) if backbone != "default" else None, "last_stage_steps": config.get("final", {}).get("step"), "motion_channels": run["config"]["model"].get("motion", False), "texture_p": recipe.get("texture_p", 0.0), "degrade_p": recipe.get("degrade_p", 0.0), "pretrained_on": "the shipped backbone" if backbone == "default" else seen,
        "auc": round(m["backbone"]["pooled"]["auc"], 3), "auc_random_weights": round(m["random"]["pooled"]["auc"], 3),
        "auc_day": None if light["day"]["auc"] is None else round(light["day"]["auc"], 3),
        "auc_night": None if light["night"]["auc"] is None else round(light["night"]["auc"], 3),
