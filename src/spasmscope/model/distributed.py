@@ -9,6 +9,7 @@ take the single process's steps. Process 0 writes the model and the log; the oth
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,14 @@ def start_from_env() -> None:
         dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
+    # Left to the interpreter's teardown, gloo's worker threads can outlive it and abort the process ("terminate called
+    # without an active exception") after the job's work is done; leaving the group while Python is whole avoids that.
+    atexit.register(_leave)
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def world() -> int:
