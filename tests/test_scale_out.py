@@ -31,6 +31,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _torchrun(*args: str, timeout: int) -> subprocess.CompletedProcess:
+    """Two local processes under torchrun (gloo on 127.0.0.1, a free port, one thread each), run to the end."""
+    cmd = [str(BIN / "torchrun"), "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory):
     """A Ray head on 127.0.0.1 with 2 CPUs and token authentication (its drivers find the token in ~/.ray and are
@@ -193,8 +199,7 @@ def test_two_ddp_processes_with_half_batches_end_an_epoch_with_the_single_proces
     args = ["train", str(manifest), "--config", str(config), "--cache", str(cache), "--weights", "none"]
     r = run_cli(*args, "--out", str(tmp_path / "one"))
     assert r.returncode == 0, r.stderr
-    ddp = [str(BIN / "torchrun"), "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "-m", "spasmscope", *args, "--out", str(tmp_path / "two")]
-    r = subprocess.run(ddp, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = _torchrun("-m", "spasmscope", *args, "--out", str(tmp_path / "two"), timeout=600)
     assert r.returncode == 0, r.stderr
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert one.keys() == two.keys()
@@ -222,8 +227,7 @@ def test_cv_under_torchrun_trains_each_fold_over_two_processes_with_the_serial_p
     args = ["cv", str(manifest), "--config", str(config), "--cache", str(cache), "--folds", "2", "--no-table1", "--weights", "none"]
     r = run_cli(*args, "--out", str(tmp_path / "one"))
     assert r.returncode == 0, r.stderr
-    ddp = [str(BIN / "torchrun"), "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "-m", "spasmscope", *args, "--out", str(tmp_path / "two")]
-    r = subprocess.run(ddp, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = _torchrun("-m", "spasmscope", *args, "--out", str(tmp_path / "two"), timeout=600)
     assert r.returncode == 0, r.stderr
     one, two = pd.read_csv(tmp_path / "one" / "predictions.csv"), pd.read_csv(tmp_path / "two" / "predictions.csv")
     pd.testing.assert_frame_equal(one.drop(columns="score"), two.drop(columns="score"))
@@ -238,6 +242,5 @@ def test_processes_that_joined_a_job_leave_it_without_aborting_at_exit(tmp_path)
     script.write_text("import torch, torch.distributed as dist\nfrom spasmscope.model import distributed\n"
                       "distributed.start_from_env()\nt = torch.ones(1000)\ndist.all_reduce(t)\nassert t[0] == 2\n")  # fmt: skip
     for _ in range(10):
-        cmd = [str(BIN / "torchrun"), "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script)]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        r = _torchrun(str(script), timeout=120)
         assert r.returncode == 0, r.stderr[-2000:]
