@@ -12,9 +12,9 @@
 # held-out renderer only, and 0 measures the starting backbone as it is (an arm pretrained in stages beforehand, so
 # that one run cross-validates every renderer's arm). BACKBONE_START (environment) continues from these weights
 # instead of random ones; START_FOR_<name> sets it for one held-out renderer only, e.g. START_FOR_photo=FOLDER. A
-# backbone that saw the held-out renderer is refused: the shipped backbone saw all five of
-# the family, so `default` is refused for them (the backbone of stages 1-7, articulated alone, is rebuilt by
-# MODEL_CARD.md's commands). HELD_OUT="silhouette ..." holds out only those renderers (default: the family,
+# backbone that saw the held-out renderer is refused: the shipped backbone saw all five of the family, so `default` is
+# refused for them (the backbone of stages 1-7, articulated alone, is rebuilt by MODEL_CARD.md's commands).
+# HELD_OUT="silhouette ..." holds out only those renderers (default: the family,
 # synth.renderers.NAMES). `implicit`, kept out of every shipped backbone, is measured with the shipped backbone
 # itself: START_FOR_implicit=default HELD_OUT=implicit. Each cohort is also re-recorded through a camera no training
 # code uses (benchmarks/rerecord.py: shot noise, exposure hunting, MPEG-4 Part 2) and both CV arms run on that copy
