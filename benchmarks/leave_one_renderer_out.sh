@@ -105,8 +105,9 @@ m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("ba
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
 config = json.load(open(f"{backbone}/config.json")) if backbone != "default" else {}
 recipe = config.get("pretrain", {})
-# What the backbone's last stage really drew from (a folder pretrained before a renderer was added has not seen it).
-seen = ",".join(config.get("stream", {}).get("renderers", [])) or others
+# What the backbone's last stage really drew from (a folder pretrained before a renderer was added has not seen it;
+# one pretrained before the family existed records no renderers and drew the articulated figure alone).
+seen = ",".join(config.get("stream", {}).get("renderers", ["articulated"] if config else [])) or others
 # By light: the cohort's own record of infrared night (the synthetic manifest's recorded_night column).
 predictions = pd.read_csv(f"{out}/cv-{held}-backbone/predictions.csv")
 light = auc_by_light(predictions.assign(night=predictions["recorded_night"]))

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The leave-one-renderer-out table in one run of the benchmark: builds each held-out renderer's arm as BENCHMARKS.md
+# records it, then runs benchmarks/leave_one_renderer_out.sh once over all five with START_FOR_<name> set to the arm
+# and STEPS_FOR_<name>=0, so every row is measured by the same tree, cohorts and control.
+#
+#   bash benchmarks/held_out_arms.sh OUT
+#
+# The arms (none saw the renderer it is measured on):
+#   silhouette   the backbone of stages 1-7, articulated renderer alone (shipped at commit 9ad484b; MODEL_CARD.md)
+#   splat        stage 10: articulated, silhouette, photo, shaded (shipped at commit e77cf6a)
+#   shaded       arm G (RULE 10): stages 1-7 continued 5,300 steps on articulated, silhouette, photo, splat
+#   photo        arm P3 (RULES 10b-12): stages 1-7 continued 2,400 + 2,600 + 2,600 steps on articulated, silhouette,
+#                shaded, splat
+#   articulated  the four-renderer arm of 2026-12-03: 5,000 steps from random weights on silhouette, photo, shaded,
+#                splat, then 1,500 + 1,200 + 2,000 + 2,400 (RULE 14's arm C, under way, replaces it if it scores more)
+# The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
+# arms are pretrained here (about 20,000 steps: 17-20 clips/s on 2 CPU cores, some 10 hours; where torch sees a GPU,
+# pretraining runs there, about 20 times faster with 16 cores drawing). A rebuilt arm is the recorded recipe, not the
+# recorded bytes (threads and GPUs do not add up in the same order), so its figure is measured anew by this run.
+# Resumable: run it again after an interruption. DRY_RUN=1 prints the pretraining commands, pretrains and measures
+# nothing. HELD_OUT="photo ..." builds and measures only those rows; RERECORD and SPASMSCOPE pass through to
+# leave_one_renderer_out.sh. Run it from a git checkout with the project's environment active (`spasmscope` and
+# `python` on the PATH).
+set -euo pipefail
+OUT=${1:?usage: held_out_arms.sh OUT}
+HERE=$(cd "$(dirname "$0")" && pwd)
+S=${SPASMSCOPE:-spasmscope}
+mkdir -p "$OUT"
+printf '[model]\nmotion = true\n' > "$OUT/motion.toml"
+# Every continued arm's recipe (the shipped stages 8-12's): no curriculum, the paper's augmentations, colour, startles.
+LATER=(--lr 2e-4 --curriculum 0 --augment 0.25 --colour 0.5 --startle-rate 0.3 --config "$OUT/motion.toml")
+
+# A backbone as it was shipped at a commit, refused if its bytes are not the ones the figures were measured with.
+shipped() {
+    local name=$1 commit=$2 digest=$3 file
+    mkdir -p "$OUT/$name"
+    for file in model.safetensors config.json; do
+        git -C "$HERE/.." show "$commit:src/spasmscope/backbones/cpu-synth/$file" > "$OUT/$name/$file.part" 2>/dev/null || {
+            echo "held_out_arms.sh: commit $commit (the $name backbone) is not in this checkout's history; run from a full clone of the project (git fetch --unshallow)" >&2
+            exit 2
+        }
+        mv "$OUT/$name/$file.part" "$OUT/$name/$file"
+    done
+    if [ "$(sha256sum "$OUT/$name/model.safetensors" | cut -c1-64)" != "$digest" ]; then
+        echo "held_out_arms.sh: $OUT/$name/model.safetensors from commit $commit has SHA-256 $(sha256sum "$OUT/$name/model.safetensors" | cut -c1-12)..., not the measured backbone's $digest; run from a clone of the project's own history" >&2
+        exit 2
+    fi
+}
+
+# One pretraining stage: NAME STEPS OPTIONS...; skipped when NAME already ended at STEPS, resumed when it stopped.
+stage() {
+    local name=$1 steps=$2
+    shift 2
+    if [ "${DRY_RUN:-0}" = 1 ]; then
+        echo "$S pretrain supervised --out $OUT/$name --steps $steps $*"
+    elif [ "$(python "$HERE/backbone_step.py" "$OUT/$name")" != "$steps" ]; then
+        $S pretrain supervised --out "$OUT/$name" --steps "$steps" "$@"
+    fi
+}
+
+# Each held-out renderer's arm: builds it (or finds it built) and prints its folder.
+arm() {
+    case $1 in
+    silhouette) shipped stages-1-7 9ad484b 0332bc265ae36975a4908159c8b901401a7d3179f19faa56e31b3c941b6546c8 ;;
+    splat) shipped stage-10 e77cf6a e860aa29f39ed26185bd1045af5c890662135cf918e038712fdfea5a4e9788ea ;;
+    shaded)
+        arm silhouette
+        stage G 5300 --weights "$OUT/stages-1-7" --seed 31 --night-fraction 0.25 --renderers articulated,silhouette,photo,splat "${LATER[@]}" ;;
+    photo)
+        arm silhouette
+        local others=(--night-fraction 0.25 --renderers articulated,silhouette,shaded,splat "${LATER[@]}")
+        stage P 2400 --weights "$OUT/stages-1-7" --seed 32 "${others[@]}"
+        stage P2 2600 --weights "$OUT/P" --seed 33 "${others[@]}"
+        stage P3 2600 --weights "$OUT/P2" --seed 34 "${others[@]}" ;;
+    articulated)
+        local four=(--renderers silhouette,photo,shaded,splat --augment 0.25 --colour 0.5 --startle-rate 0.3 --config "$OUT/motion.toml")
+        stage A1 5000 --weights none --seed 21 "${four[@]}"
+        stage A2 1500 --weights "$OUT/A1" --lr 5e-4 --seed 22 --curriculum 0 "${four[@]}"
+        stage A3 1200 --weights "$OUT/A2" --lr 5e-4 --seed 23 --curriculum 0 "${four[@]}"
+        stage A4 2000 --weights "$OUT/A3" --lr 3e-4 --seed 24 --curriculum 0 "${four[@]}"
+        stage A5 2400 --weights "$OUT/A4" --lr 2e-4 --seed 25 --curriculum 0 "${four[@]}" ;;
+    *) echo "held_out_arms.sh: no recorded arm for the renderer '$1'; HELD_OUT takes articulated, silhouette, photo, shaded, splat" >&2; exit 2 ;;
+    esac
+}
+declare -A FOLDER=([silhouette]=stages-1-7 [splat]=stage-10 [shaded]=G [photo]=P3 [articulated]=A5)
+HELD=${HELD_OUT:-articulated silhouette photo shaded splat}
+for held in $HELD; do
+    arm "$held"
+    export "START_FOR_$held=$OUT/${FOLDER[$held]}" "STEPS_FOR_$held=0"
+done
+[ "${DRY_RUN:-0}" = 1 ] && exit 0
+CONFIG="$OUT/motion.toml" HELD_OUT="$HELD" bash "$HERE/leave_one_renderer_out.sh" "$OUT/benchmark"
