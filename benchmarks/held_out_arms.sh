@@ -15,7 +15,8 @@
 #                splat, then 1,500 + 1,200 + 2,000 + 2,400 (RULE 14's arm C, under way, replaces it if it scores more)
 # The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
 # arms are pretrained here (about 20,000 steps: 17-20 clips/s on 2 CPU cores, some 10 hours; where torch sees a GPU,
-# pretraining runs there, about 20 times faster with 16 cores drawing). A rebuilt arm is the recorded recipe, not the
+# pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the clips drawn do not
+# depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the
 # recorded bytes (threads and GPUs do not add up in the same order), so its figure is measured anew by this run.
 # Resumable: run it again after an interruption. DRY_RUN=1 prints the pretraining commands, pretrains and measures
 # nothing. HELD_OUT="photo ..." builds and measures only those rows; RERECORD and SPASMSCOPE pass through to
@@ -52,9 +53,9 @@ stage() {
     local name=$1 steps=$2
     shift 2
     if [ "${DRY_RUN:-0}" = 1 ]; then
-        echo "$S pretrain supervised --out $OUT/$name --steps $steps $*"
+        echo "$S pretrain supervised --out $OUT/$name --steps $steps --workers ${WORKERS:-1} $*"
     elif [ "$(python "$HERE/backbone_step.py" "$OUT/$name")" != "$steps" ]; then
-        $S pretrain supervised --out "$OUT/$name" --steps "$steps" "$@"
+        $S pretrain supervised --out "$OUT/$name" --steps "$steps" --workers "${WORKERS:-1}" "$@"
     fi
 }
 
