@@ -59,7 +59,7 @@ stage() {
     fi
 }
 
-# Each held-out renderer's arm: builds it (or finds it built) and prints its folder.
+# Each held-out renderer's arm: builds it in OUT/${FOLDER[name]}, or finds it built there.
 arm() {
     case $1 in
     silhouette) shipped stages-1-7 9ad484b 0332bc265ae36975a4908159c8b901401a7d3179f19faa56e31b3c941b6546c8 ;;
