@@ -3,6 +3,7 @@ leave_one_renderer_out.sh):
 
     python benchmarks/backbone_step.py FOLDER            # the step a finished backbone ended at, or 0
     python benchmarks/backbone_step.py FOLDER --logged   # the last step in its log (pretrain.jsonl), or 0
+    python benchmarks/backbone_step.py FOLDER --renderers   # the renderers its last stage drew from
 
 A folder whose backbone is not written (a run stopped between checkpoints, or never started) prints 0, so a script
 compares the figure with the steps it asked for and runs (or resumes) when they differ.
@@ -30,12 +31,26 @@ def logged_step(folder: Path) -> int:
     return int(json.loads(lines[-1])["step"]) if lines else 0
 
 
+def renderers_seen(folder: Path) -> list[str]:
+    """The renderers ``folder``'s last pretraining stage drew from, as its ``config.json`` records them; a backbone
+    pretrained before the family existed records none and drew the articulated figure alone; no config, none. Earlier
+    stages are in the model card: ``start_weights`` may name a folder whose contents have since changed."""
+    config = folder / CONFIG_FILE
+    if not config.is_file():
+        return []
+    return list(json.loads(config.read_text()).get("stream", {}).get("renderers", ["articulated"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--logged", action="store_true", help="the last logged step instead of the finished one")
+    parser.add_argument("--renderers", action="store_true", help="the renderers its last stage drew from")
     args = parser.parse_args()
-    print(logged_step(args.folder) if args.logged else final_step(args.folder))
+    if args.renderers:
+        print(" ".join(renderers_seen(args.folder)))
+    else:
+        print(logged_step(args.folder) if args.logged else final_step(args.folder))
 
 
 if __name__ == "__main__":

@@ -52,10 +52,11 @@ shipped() {
 stage() {
     local name=$1 steps=$2
     shift 2
+    local command=("$S" pretrain supervised --out "$OUT/$name" --steps "$steps" --workers "${WORKERS:-1}" "$@")
     if [ "${DRY_RUN:-0}" = 1 ]; then
-        echo "$S pretrain supervised --out $OUT/$name --steps $steps --workers ${WORKERS:-1} $*"
+        echo "${command[*]}"
     elif [ "$(python "$HERE/backbone_step.py" "$OUT/$name")" != "$steps" ]; then
-        $S pretrain supervised --out "$OUT/$name" --steps "$steps" --workers "${WORKERS:-1}" "$@"
+        "${command[@]}"
     fi
 }
 

@@ -51,18 +51,9 @@ for held in ${HELD_OUT:-$RENDERERS}; do
     steps_var="STEPS_FOR_$held"
     steps=${!steps_var:-$STEPS}
     backbone="$OUT/backbone-without-$held"
-    # The renderers a starting backbone's last stage was pretrained on (earlier stages are in its model card: a
-    # config's start_weights may name a folder whose contents have since changed, so it is not followed).
-    seen=$(python - "$start" <<'PY'
-import json, sys
-from pathlib import Path
-from spasmscope.model.weights import embedded_backbone
-start = sys.argv[1]
-folder = None if start == "none" else embedded_backbone() if start == "default" else Path(start)
-config = json.loads((folder / "config.json").read_text()) if folder is not None and (folder / "config.json").is_file() else {}
-print(" ".join(config.get("stream", {}).get("renderers", ["articulated"] if config else [])))
-PY
-)
+    # The renderers a starting backbone's last stage was pretrained on (backbone_step.renderers_seen).
+    start_folder=$([ "$start" = default ] && python -c "from spasmscope.model.weights import embedded_backbone; print(embedded_backbone())" || echo "$start")
+    seen=$([ "$start" = none ] || python "$(dirname "$0")/backbone_step.py" "$start_folder" --renderers)
     if [[ " $seen " == *" $held "* ]]; then
         echo "leave_one_renderer_out.sh: the starting backbone $start was pretrained on the $held renderer; start from one that never saw it (BACKBONE_START or START_FOR_$held)" >&2
         exit 2
@@ -92,22 +83,24 @@ PY
             cv_arm $copy random
         done
     fi
-    python - "$OUT" "$held" "$backbone" "$others" "$cohort" <<'PY'
+    python - "$OUT" "$held" "$backbone" "$others" "$cohort" "$(dirname "$0")" <<'PY'
 import json, os, sys
+from pathlib import Path
 import pandas as pd
 from spasmscope.study.factors import auc_by_light
 from spasmscope.data.manifest import read_movements
 from spasmscope.data.movements import spasm_against_movements
 from spasmscope.digests import sha256
 from spasmscope.model.weights import MODEL_FILE
-out, held, backbone, others, cohort = sys.argv[1:]
+out, held, backbone, others, cohort, here = sys.argv[1:]
+sys.path.insert(0, here)
+from backbone_step import renderers_seen
 m = {arm: json.load(open(f"{out}/cv-{held}-{arm}/metrics.json")) for arm in ("backbone", "random")}
 run = json.load(open(f"{out}/cv-{held}-backbone/run.json"))
 config = json.load(open(f"{backbone}/config.json")) if backbone != "default" else {}
 recipe = config.get("pretrain", {})
-# What the backbone's last stage really drew from (a folder pretrained before a renderer was added has not seen it;
-# one pretrained before the family existed records no renderers and drew the articulated figure alone).
-seen = ",".join(config.get("stream", {}).get("renderers", ["articulated"] if config else [])) or others
+# What the backbone's last stage really drew from (a folder pretrained before a renderer was added has not seen it).
+seen = ",".join(renderers_seen(Path(backbone)) if backbone != "default" else []) or others
 # By light: the cohort's own record of infrared night (the synthetic manifest's recorded_night column).
 predictions = pd.read_csv(f"{out}/cv-{held}-backbone/predictions.csv")
 light = auc_by_light(predictions.assign(night=predictions["recorded_night"]))
