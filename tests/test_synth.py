@@ -11,7 +11,7 @@ from spasmscope.data.characteristics import grey
 from spasmscope.data.manifest import read_events, read_manifest
 from spasmscope.data.video import probe, read_frames, read_segment
 from spasmscope.synth import SynthConfig, plan_cohort
-from spasmscope.synth.cohort import infant_boxes
+from spasmscope.synth.cohort import drawn_segment, infant_boxes, recorded_config, scene_and_timeline
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.motion import MIMICS
 
@@ -184,6 +184,38 @@ def test_synth_prepare_probe_end_to_end(small_cohort, tmp_path):
     assert children.to_dict() == {"derivation": 3, "healthy": 2}
     assert {"views", "likes", "brightness", "sharpness", "motion", "bitrate"} <= set(t1.variable)
     assert "derivation" in probe_run.stdout and "segments per child" in probe_run.stdout
+
+
+def test_a_segment_drawn_straight_is_the_decoded_one_without_the_codec(small_cohort):
+    """``drawn_segment`` gives the frames ``read_segment`` decodes from the cohort's video, up to the codec's loss: at
+    24 fps, at 60 fps in a video stored on its side (a display matrix) and in a healthy infant's, each frame is closer
+    to its decoded twin than to the decoded frame half a second earlier (benchmarks/where_lost.py scores both).
+    ``recorded_config`` gives back the configuration that drew the cohort, so its plans are the videos'."""
+    from spasmscope.data.preprocess import ClipConfig, decode_size
+
+    cfg = recorded_config(small_cohort)
+    assert cfg == SynthConfig(children=3, healthy=2, seed=11, wide_fraction=0.3, night_fraction=0.3, segments_per_video=(2, 3))
+    plans = {f"{p.folder}/{p.name}": p for p in plan_cohort(cfg)}
+    m = pd.read_csv(small_cohort / "manifest.csv")
+    assert set(m.video) == {v for v, p in plans.items() if p.labels}
+    cases = {("videos/es000_v0.mp4", 0.0), ("videos/es001_v1.mp4", 5.0), ("videos/hc001_v0.mp4", 5.0)}
+    assert {(plans[v].rec.fps, plans[v].rec.rotation) for v, _ in cases} >= {(24, 0), (60, 90)}
+    for video, start in sorted(cases):
+        info = probe(small_cohort / video)
+        size = decode_size(info.width, info.height, ClipConfig())
+        drawn = drawn_segment(*scene_and_timeline(plans[video]), start, start + 5.0, size).astype(np.int16)
+        decoded = read_segment(small_cohort / video, start, start + 5.0, size=size).astype(np.int16)
+        assert drawn.shape == decoded.shape == (150, size[1], size[0], 3)
+        error = np.abs(drawn - decoded).mean(axis=(1, 2, 3))
+        later = np.abs(drawn[15:] - decoded[:-15]).mean(axis=(1, 2, 3))
+        assert error.mean() < 9 and error.mean() < 0.6 * later.mean(), (video, error.mean(), later.mean())
+
+
+def test_recorded_config_names_a_folder_synth_did_not_write(tmp_path):
+    from spasmscope.errors import InputError
+
+    with pytest.raises(InputError, match="synth.json"):
+        recorded_config(tmp_path)
 
 
 def test_measured_night_flag_matches_the_generator(small_cohort):

@@ -103,7 +103,13 @@ def segment_clips(video: str, start: float, end: float, size: tuple[int, int], c
     of the video, or ``working_size`` when ``cfg.crop_infant`` cuts the segment around the infant first."""
     from spasmscope.data.video import read_segment
 
-    frames = read_segment(video, start, end, size=size)
+    return frames_to_clips(read_segment(video, start, end, size=size), cfg)
+
+
+def frames_to_clips(frames: np.ndarray, cfg: ClipConfig) -> np.ndarray:
+    """A segment's frames ``[N, H, W, 3] uint8`` (30 fps, at the size ``segment_clips`` decodes at) -> model clips
+    ``[K, T, S, S, 3] uint8``: cut around the infant (``cfg.crop_infant``), steadied and resized as every decoded
+    segment is. Frames drawn by the generator go through it too, to measure what decoding adds."""
     if not cfg.crop_infant:
         # The whole frame, already at its decode size: crop_clip only steadies it (cfg.steady) and makes the clips.
         return crop_clip(frames, (0, 0, frames.shape[2], frames.shape[1]), cfg)

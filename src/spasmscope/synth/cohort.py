@@ -244,7 +244,20 @@ def _mimics(seed: int, labels: list[int], startles: tuple[float, ...], rate: flo
     return tuple(out)
 
 
-def _scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
+def recorded_config(folder: str | os.PathLike) -> SynthConfig:
+    """The configuration that drew the cohort in ``folder``, from its ``synth.json``; ``plan_cohort`` of it gives
+    back every plan. An ``InputError`` names a folder that ``synth`` did not write."""
+    path = Path(folder) / "synth.json"
+    if not path.is_file():
+        raise InputError(path, "is missing", "give a folder written by `spasmscope synth`")
+    recorded = json.loads(path.read_text())["config"]
+    names = {f.name for f in dataclasses.fields(SynthConfig)}
+    return SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in names})
+
+
+def scene_and_timeline(plan: VideoPlan) -> tuple[Scene, Timeline]:
+    """The scene and timeline that draw ``plan``'s video, frame by frame (``Scene.render``), as ``render_video``
+    encodes it: the timeline's frames are at the recording's own rate."""
     rng = np.random.default_rng(plan.seed)
     scene = renderer(plan.renderer)(plan.look, plan.rec, rng)
     timeline = make_timeline(rng, plan.look, plan.rec, plan.duration, list(plan.spasms), list(plan.confounders), plan.startles, plan.mimics)
@@ -258,7 +271,7 @@ def render_video(plan: VideoPlan, out: Path) -> None:
     from spasmscope.data.writer import VideoWriter
 
     rec = plan.rec
-    scene, timeline = _scene_and_timeline(plan)
+    scene, timeline = scene_and_timeline(plan)
     coded_w, coded_h = (rec.height, rec.width) if rec.rotation in (90, 270) else (rec.width, rec.height)
     with atomic.atomic_path(out / plan.folder / plan.name) as tmp:
         with VideoWriter(tmp, coded_w, coded_h, fps=rec.fps, bitrate=rec.bitrate, rotation=rec.rotation, gop=int(2 * float(rec.fps)), preset="ultrafast") as writer:
@@ -268,9 +281,23 @@ def render_video(plan: VideoPlan, out: Path) -> None:
                 writer.write(np.rot90(frame, -(rec.rotation // 90)) if rec.rotation else frame)
 
 
+def drawn_segment(scene: Scene, timeline: Timeline, start: float, end: float, size: tuple[int, int]) -> np.ndarray:
+    """The frames a decoder gives for the segment ``[start, end)`` seconds of a planned video (``read_segment``:
+    30 fps, each the last frame at or before its time, upright, ``size`` = (width, height) with an area filter),
+    drawn straight from the scene, without the codec: ``[T, H, W, 3] uint8``."""
+    import cv2
+
+    from spasmscope.data.video import segment_times
+
+    # A frame's time is its index over the recording's rate, as the encoder stamps it.
+    shown = np.clip(np.searchsorted(timeline.t, segment_times(start, end) + 1e-9, side="right") - 1, 0, len(timeline.t) - 1)
+    frames = {k: cv2.resize(scene.render(timeline, k), size, interpolation=cv2.INTER_AREA) for k in map(int, np.unique(shown))}
+    return np.stack([frames[int(k)] for k in shown])
+
+
 def infant_boxes(plan: VideoPlan, every_s: float = 0.5) -> list[tuple[float, float, float, float, float]]:
     """The infant's box ``(time, x, y, w, h)`` (seconds, upright pixels) every ``every_s`` seconds."""
-    return _boxes(plan, *_scene_and_timeline(plan), every_s)
+    return _boxes(plan, *scene_and_timeline(plan), every_s)
 
 
 def _boxes(plan: VideoPlan, scene: Scene, timeline: Timeline, every_s: float) -> list[tuple[float, float, float, float, float]]:
@@ -321,7 +348,7 @@ def generate(
     rows, events, positions, movements = [], [], [], []
     for p in plans:
         video = f"{p.folder}/{p.name}"
-        scene, timeline = _scene_and_timeline(p)
+        scene, timeline = scene_and_timeline(p)
         extra = {"view": "wide" if p.rec.wide else "close", "recorded_night": int(p.rec.night), **dict(p.meta)}
         for s, label in enumerate(p.labels):
             startled = {"startle": int(any(s * SEGMENT_S <= o < (s + 1) * SEGMENT_S for o in p.startles))} if cfg.startle_rate > 0 else {}
