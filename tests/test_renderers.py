@@ -12,7 +12,7 @@ from conftest import run_cli
 from spasmscope.data.preprocess import ClipConfig
 from spasmscope.errors import SettingError
 from spasmscope.synth import SynthConfig, plan_cohort
-from spasmscope.synth.cohort import _scene_and_timeline, infant_boxes
+from spasmscope.synth.cohort import scene_and_timeline, infant_boxes
 from spasmscope.synth.render import infrared
 from spasmscope.synth.renderers import ALL_NAMES, NAMES, RENDERERS, renderer
 from spasmscope.synth.stream import StreamConfig, plan_clip
@@ -29,7 +29,7 @@ def test_every_renderer_draws_the_same_motion_its_own_way():
     for name in ALL_NAMES:
         plans = _plans(name)
         assert {p.renderer for p in plans} == {name}
-        scenes = [_scene_and_timeline(p) for p in plans]
+        scenes = [scene_and_timeline(p) for p in plans]
         drawn[name] = (plans, scenes)
     (pa, sa) = drawn["articulated"]
     for other in ALL_NAMES[1:]:
@@ -39,7 +39,7 @@ def test_every_renderer_draws_the_same_motion_its_own_way():
     # Infrared night: no colour anywhere in any renderer's picture, cloths, prints and blankets included.
     for name in ALL_NAMES:
         for plan in _plans(name)[1:]:
-            scene, tl = _scene_and_timeline(dataclasses.replace(plan, rec=dataclasses.replace(plan.rec, night=True)))
+            scene, tl = scene_and_timeline(dataclasses.replace(plan, rec=dataclasses.replace(plan.rec, night=True)))
             frame = scene.render(tl, len(tl.t) // 2).astype(int)
             assert np.abs(frame[..., 0] - frame[..., 1]).max() <= 2 and np.abs(frame[..., 1] - frame[..., 2]).max() <= 2, name
     # The infant is where the motion puts it, whichever renderer draws it: the boxes are the same.
@@ -70,12 +70,12 @@ def _same_motion_other_look(sa, ss, name: str) -> None:
 
 def test_the_silhouette_renderer_is_deterministic_and_moves_with_the_body():
     plan = _plans("silhouette")[0]
-    (scene1, tl1), (scene2, tl2) = _scene_and_timeline(plan), _scene_and_timeline(plan)
+    (scene1, tl1), (scene2, tl2) = scene_and_timeline(plan), scene_and_timeline(plan)
     frames1 = [scene1.render(tl1, k) for k in range(0, len(tl1.t), 10)]
     assert all(np.array_equal(f, scene2.render(tl2, k)) for f, k in zip(frames1, range(0, len(tl1.t), 10), strict=True))
     # Where the body moves most between two frames, the pixels change; far from the infant they do not (a still camera).
     still = next(p for p in _plans("silhouette") if not p.rec.handheld)
-    scene, tl = _scene_and_timeline(still)
+    scene, tl = scene_and_timeline(still)
     f0, f1 = scene.render(tl, 0).astype(int), scene.render(tl, len(tl.t) - 1).astype(int)
     x, y, w, h = (int(v) for v in scene.box(tl, 0))
     inside = np.abs(f1 - f0)[y : y + h, x : x + w].mean()
@@ -134,7 +134,7 @@ def test_startles_land_in_segments_without_a_spasm_and_leave_the_rest_as_it_was(
     for p, o in onsets:
         assert p.labels[int(o // 5)] == 0 and o % 5 <= 3.2
     p = onsets[0][0]
-    (_, tl_plain), (_, tl_startled) = _scene_and_timeline(dataclasses.replace(p, startles=())), _scene_and_timeline(p)
+    (_, tl_plain), (_, tl_startled) = scene_and_timeline(dataclasses.replace(p, startles=())), scene_and_timeline(p)
     moved = np.abs(tl_startled.pose - tl_plain.pose).max(axis=1) > 1e-9
     assert moved.any() and all(any(o <= t < o + 3 for o in p.startles) for t in tl_plain.t[moved])
 
@@ -144,11 +144,11 @@ def test_the_shaded_renderer_films_a_body_in_perspective_and_its_box_holds_it():
 
     plans = _plans("shaded")
     for plan in plans:
-        scene, tl = _scene_and_timeline(plan)
+        scene, tl = scene_and_timeline(plan)
         assert isinstance(scene, ShadedScene)
         k = len(tl.t) // 2
         frame = scene.render(tl, k)
-        assert np.array_equal(frame, _scene_and_timeline(plan)[0].render(tl, k))  # deterministic
+        assert np.array_equal(frame, scene_and_timeline(plan)[0].render(tl, k))  # deterministic
         # Everything drawn of the infant (where the frame differs from the empty scene) lies inside its box.
         empty = scene.render(dataclasses.replace(tl, present=np.zeros(len(tl.t), bool)), k)
         drawn = np.abs(frame.astype(int) - empty.astype(int)).max(axis=2) > 30
@@ -159,7 +159,7 @@ def test_the_shaded_renderer_films_a_body_in_perspective_and_its_box_holds_it():
         assert len(xs) > 50 and xs.min() >= x - 2 and xs.max() <= x + w + 2 and ys.min() >= y - 2 and ys.max() <= y + h + 2
     # Perspective: with the camera tilted, a point raised off the surface shows higher up the picture, and a nearer
     # point larger, than on a camera straight above.
-    scene, _ = _scene_and_timeline(plans[0])
+    scene, _ = scene_and_timeline(plans[0])
     scene.pitch = 0.6
     (flat, raised), (d_flat, d_raised) = scene.project(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]))
     assert raised[1] < flat[1] - 1 and d_raised < d_flat
@@ -172,7 +172,7 @@ def test_key_points_are_where_each_renderer_draws_the_head_and_trunk():
     flat = {}
     for name in ALL_NAMES:
         for plan in _plans(name)[:2]:
-            scene, tl = _scene_and_timeline(plan)
+            scene, tl = scene_and_timeline(plan)
             k = len(tl.t) // 3
             if tl.hand[k, 0] > 0 or (tl.present is not None and not tl.present[k]):
                 continue
@@ -203,7 +203,7 @@ def test_the_splat_renderers_print_moves_with_the_body_where_the_silhouettes_sta
     errors = {}
     for name in ("splat", "silhouette"):
         plan = next(p for p in _plans(name) if not p.rec.handheld and not p.rec.wide)
-        scene, tl = _scene_and_timeline(dataclasses.replace(plan, rec=dataclasses.replace(plan.rec, blur=0.0)))
+        scene, tl = scene_and_timeline(dataclasses.replace(plan, rec=dataclasses.replace(plan.rec, blur=0.0)))
         k = next(k for k in range(len(tl.t)) if tl.hand[k, 0] == 0)
         shift = 6  # drawn pixels, along the picture's x axis
         moved = tl.body.copy()
@@ -290,7 +290,7 @@ def test_mimics_and_spasm_variety_leave_a_cohort_as_it_was_and_are_drawn_and_mar
             assert p.labels[s] == 0 and not any(s * 5 <= x < (s + 1) * 5 for x in p.startles) and o + 0.0 <= (s + 1) * 5
     assert sum(len(p.mimics) for p in mimicked) >= 5
     p = next(p for p in mimicked if p.mimics)
-    (_, tl_plain), (_, tl_mimic) = _scene_and_timeline(dataclasses.replace(p, mimics=())), _scene_and_timeline(p)
+    (_, tl_plain), (_, tl_mimic) = scene_and_timeline(dataclasses.replace(p, mimics=())), scene_and_timeline(p)
     assert not np.array_equal(tl_plain.pose, tl_mimic.pose) or not np.array_equal(tl_plain.body, tl_mimic.body)
 
     varied = plan_cohort(dataclasses.replace(base, spasm_variety=1.0))
@@ -334,11 +334,11 @@ def test_the_implicit_renderer_draws_one_body_lit_from_its_light_and_determinist
 
     plans = _plans("implicit")
     still = next(p for p in plans if not p.rec.handheld and not p.rec.wide)
-    scene, tl = _scene_and_timeline(still)
+    scene, tl = scene_and_timeline(still)
     assert isinstance(scene, ImplicitScene)
     k = next(k for k in range(len(tl.t)) if tl.hand[k, 0] == 0)
     frame = scene.render(tl, k)
-    assert np.array_equal(frame, _scene_and_timeline(still)[0].render(tl, k))
+    assert np.array_equal(frame, scene_and_timeline(still)[0].render(tl, k))
     # One surface: where the infant is drawn is a single piece (parts merge), not a set of separate shapes.
     empty = scene.render(dataclasses.replace(tl, present=np.zeros(len(tl.t), bool)), k)
     drawn = (np.abs(frame.astype(int) - empty.astype(int)).max(axis=2) > 20).astype(np.uint8)

@@ -71,12 +71,12 @@ def test_written_cohort_matches_its_plan(small_cohort):
 
 
 def test_movements_are_listed_where_the_body_or_the_camera_moves(small_cohort):
-    from spasmscope.synth.cohort import _scene_and_timeline
+    from spasmscope.synth.cohort import scene_and_timeline
 
     cfg = SynthConfig(children=4, healthy=2, seed=8, startle_rate=0.5, mimic_rate=0.5, wide_fraction=0.5, segments_per_video=(3, 4))
     inside_speed, outside_speed, camera_in, camera_out = [], [], [], []
     for p in plan_cohort(cfg):
-        _, tl = _scene_and_timeline(p)
+        _, tl = scene_and_timeline(p)
         speed = np.r_[0, np.abs(np.diff(tl.pose, axis=0)).sum(axis=1)] * float(p.rec.fps)  # rad/s over all joints
         camera = np.r_[0, np.abs(np.diff(tl.camera, axis=0)).sum(axis=1)]
         body_kinds = [(a, b) for k, a, b in tl.movements if k not in ("jolt", "zoom")]
