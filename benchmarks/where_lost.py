@@ -63,28 +63,28 @@ def main() -> None:
     rows = tested_segments(args.cohort, args.all_views)
     unsteadied = dataclasses.replace(clip, crop_infant=False, steady=False)
     scores: dict[str, list[float]] = {"pipeline": [], "drawn": [], "drawn_unsteadied": []}
-    drawn_video = None
-    for row in rows.itertuples(index=False):
-        video = str(args.cohort / row.video)
+    labels: list[int] = []
+    # One probe and one scene per video, for all of its segments.
+    for name, segments in rows.groupby("video", sort=False):
+        video = str(args.cohort / name)
         info = probe(video)
         size = (working_size if clip.crop_infant else decode_size)(info.width, info.height, clip)
-        if drawn_video != row.video:
-            scene, timeline = scene_and_timeline(plans[row.video])
-            drawn_video = row.video
-        frames = drawn_segment(scene, timeline, float(row.start), float(row.end), size)
-        scores["pipeline"].append(float(score_clips(model, segment_clips(video, float(row.start), float(row.end), size, clip), flips).mean()))
-        scores["drawn"].append(float(score_clips(model, frames_to_clips(frames, clip), flips).mean()))
-        # The whole frame is brought to its decode size inside, as an uncut segment is.
-        scores["drawn_unsteadied"].append(float(score_clips(model, frames_to_clips(frames, unsteadied), flips).mean()))
-    labels = rows.label.to_numpy()
+        scene, timeline = scene_and_timeline(plans[name])
+        for row in segments.itertuples(index=False):
+            frames = drawn_segment(scene, timeline, float(row.start), float(row.end), size)
+            scores["pipeline"].append(float(score_clips(model, segment_clips(video, float(row.start), float(row.end), size, clip), flips).mean()))
+            scores["drawn"].append(float(score_clips(model, frames_to_clips(frames, clip), flips).mean()))
+            # The whole frame is brought to its decode size inside, as an uncut segment is.
+            scores["drawn_unsteadied"].append(float(score_clips(model, frames_to_clips(frames, unsteadied), flips).mean()))
+            labels.append(int(row.label))
     result: dict[str, object] = {"backbone": str(args.backbone), "cohort": str(args.cohort), "renderer": synth.renderer,
-                                 "segments": len(rows), "with_spasm": int(labels.sum()), "all_views": args.all_views}
+                                 "segments": len(rows), "with_spasm": sum(labels), "all_views": args.all_views}
     result.update({f"auc_{name}": round(float(roc_auc_score(labels, s)), 3) for name, s in scores.items()})
     stream = StreamConfig(seed=PROBE_SEED, renderers=(synth.renderer,), startle_rate=synth.startle_rate, shifted_look=synth.shifted_look)
     kept, stream_scores = [], []
     for i in range(args.stream_clips):
         plan = plan_clip(stream, i, clip)
-        if plan.cropped or (plan.rec.night and not args.all_views) or (plan.rec.wide and not args.all_views):
+        if plan.cropped or (not args.all_views and (plan.rec.night or plan.rec.wide)):
             continue
         drawn = np.stack([plan.scene.render(plan.timeline, int(k)) for k in plan.shown])
         kept.append(plan.label)
