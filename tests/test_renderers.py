@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from spasmscope.data.preprocess import ClipConfig
+from spasmscope.data.preprocess import ClipConfig, decode_size
 from spasmscope.errors import SettingError
 from spasmscope.synth import SynthConfig, plan_cohort
 from spasmscope.synth.cohort import scene_and_timeline, infant_boxes
 from spasmscope.synth.render import infrared
 from spasmscope.synth.renderers import ALL_NAMES, NAMES, RENDERERS, renderer
-from spasmscope.synth.stream import StreamConfig, plan_clip
+from spasmscope.data.localise import MotionLocaliser, analysis_grey, camera_shift
+from spasmscope.synth.stream import StreamConfig, pipeline_view, plan_clip, sample_clip
 
 
 def _plans(name: str):
@@ -91,6 +92,58 @@ def test_a_stream_of_several_renderers_draws_each_and_one_renderer_changes_nothi
     assert type(one.scene).name == "articulated" and np.array_equal(one.timeline.pose, plan_clip(both, 3, clip).timeline.pose)
     with pytest.raises(SettingError, match="renderer='crayon'; use one of articulated, silhouette, photo, shaded, splat, implicit"):
         StreamConfig(renderers=("crayon",))
+
+
+def test_the_pipeline_view_has_a_draw_of_its_own_for_close_views_and_leaves_the_rest_of_the_stream_as_it_was():
+    clip = ClipConfig(frames=16, size=64, crop_infant=True, steady=True)
+    plain = StreamConfig(seed=4, renderers=("silhouette", "splat"))
+    half = dataclasses.replace(plain, pipeline_view=0.5)
+    plans = [(plan_clip(plain, i, clip), plan_clip(half, i, clip)) for i in range(120)]
+    for a, b in plans:
+        # The child, label and shown frames stay; a piped clip's scene is drawn at another size, which draws its own
+        # background and movements, so only the clips not piped keep their timeline.
+        assert not a.piped and a.label == b.label and a.look == b.look and np.array_equal(a.shown, b.shown) and a.rec.wide == b.rec.wide
+        assert b.piped or np.array_equal(a.timeline.pose, b.timeline.pose)
+        assert not (b.piped and b.rec.wide)  # a wide view is cut where the generator knows the infant to be, as before
+    close = [b.piped for _, b in plans if not b.rec.wide]
+    assert 0.35 < np.mean(close) < 0.65, np.mean(close)
+    # A piped close view is drawn at the working size a cut segment is decoded at (short side 256 at most, where the
+    # others are drawn at twice the clip's 64), the others as before.
+    assert all(1.8 * min(a.rec.width, a.rec.height) < min(b.rec.width, b.rec.height) <= 256 for a, b in plans if b.piped)
+    assert all((a.rec.width, a.rec.height) == (b.rec.width, b.rec.height) for a, b in plans if not b.piped)
+    kept = [i for i, (_, b) in enumerate(plans) if not b.piped][:4]
+    assert all(np.array_equal(sample_clip(plain, i, clip).clip, sample_clip(half, i, clip).clip) for i in kept)
+    every = dataclasses.replace(plain, pipeline_view=1.0)
+    assert all(plan_clip(every, i, clip).piped != plan_clip(every, i, clip).rec.wide for i in range(40))
+    with pytest.raises(SettingError, match="pipeline_view=1.5 is not a share"):
+        dataclasses.replace(plain, pipeline_view=1.5)
+
+
+def _shake(frames: np.ndarray) -> float:
+    """The camera's median shift between consecutive frames ``[N, H, W, 3]``, as a share of the short side."""
+    grey = np.stack([analysis_grey(f, (frames.shape[2], frames.shape[1])) for f in frames]).astype(np.float32)
+    return camera_shift(grey, 1) / min(frames.shape[1:3])
+
+
+def test_a_piped_hand_held_clip_is_cut_where_the_localiser_finds_the_infant_and_held_still():
+    clip = ClipConfig(frames=16, size=64, crop_infant=True, steady=True)
+    stream = StreamConfig(seed=6, renderers=("photo",), pipeline_view=1.0, wide_fraction=0.0)
+
+    def drawn(i: int) -> np.ndarray:
+        plan = plan_clip(stream, i, clip)
+        return np.stack([plan.scene.render(plan.timeline, int(k)) for k in plan.shown])
+
+    # A phone whose shake is well above what the steadying leaves alone (0.005 of the short side).
+    index = next(i for i in range(40) if plan_clip(stream, i, clip).rec.handheld and _shake(drawn(i)) > 0.012)
+    frames = drawn(index)
+    x, y, w, h = MotionLocaliser().update(frames, len(frames) / 5.0).crop
+    shown = pipeline_view(frames, clip)
+    assert shown.shape == (16, *decode_size(w, h, clip)[::-1], 3)
+    # The same cut, unsteadied, at the same size: the steadying takes most of the hand's shake out.
+    unsteadied = np.stack([cv2.resize(f, shown.shape[2:0:-1], interpolation=cv2.INTER_AREA) for f in frames[:, y : y + h, x : x + w]])
+    assert _shake(shown) < 0.5 * _shake(unsteadied), (_shake(unsteadied), _shake(shown))
+    clips = sample_clip(stream, index, clip).clip
+    assert clips.shape == (1, 16, 64, 64, 3) and np.array_equal(clips[0, 0], cv2.resize(shown[0], (64, 64), interpolation=cv2.INTER_LINEAR))
 
 
 @pytest.mark.slow

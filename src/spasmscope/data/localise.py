@@ -289,18 +289,19 @@ def steady_paths(grey: np.ndarray) -> np.ndarray:
     return paths
 
 
-def steady_taps(frames: np.ndarray, taps: np.ndarray, cfg: LocaliseConfig | None = None) -> np.ndarray:
+def steady_taps(frames: np.ndarray, taps: np.ndarray, cfg: LocaliseConfig | None = None, apart: int = 2) -> np.ndarray:
     """``frames`` ``[N, H, W, 3] uint8`` with those at ``taps`` (the ones a clip reads, in order) held onto the middle
     tap's frame when the camera moves: ``steady_paths`` on the taps in grey at the analysis width, each map scaled to
-    the frame's pixels. A still camera (median shift between every other tap at most ``camera_motion`` of the short
-    side, as the localiser judges a window) gets ``frames`` back unchanged, so an infant filling a tripod's view is
-    never steadied onto itself. Returns ``[N, H, W, 3] uint8``; frames off the taps are left as they are."""
+    the frame's pixels. A still camera (median shift between taps ``apart`` apart, one clip frame, at most
+    ``camera_motion`` of the short side, as the localiser judges a window) gets ``frames`` back unchanged, so an
+    infant filling a tripod's view is never steadied onto itself. ``apart`` is 2 for a decoded segment's taps (the two
+    neighbours of each clip frame) and 1 for frames drawn one per clip frame (``synth.stream``). Returns
+    ``[N, H, W, 3] uint8``; frames off the taps are left as they are."""
     cfg = cfg or LocaliseConfig()
     h, w = frames.shape[1:3]
     aw, ah = analysis_size(w, h, cfg)
     grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps])
-    # The taps come in neighbouring pairs (linear interpolation in time); every other one is a clip frame apart.
-    if camera_shift(grey[::2].astype(np.float32), 1) <= cfg.camera_motion * min(aw, ah):
+    if camera_shift(grey[::apart].astype(np.float32), 1) <= cfg.camera_motion * min(aw, ah):
         return frames
     scale = np.diag([w / aw, h / ah])
     out = frames.copy()

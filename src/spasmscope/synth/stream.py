@@ -6,6 +6,13 @@ fresh recording (``sample_recording``) and one 5-s timeline (``make_timeline``) 
 as ``spasmscope synth``, but only the ``T`` frames the model sees are drawn, at about twice the clip
 size, and they go through the same square resize as a decoded segment (``preprocess.make_clips``).
 
+A wide view is cut around the infant where the generator knows it to be. A close view is shown whole and
+unsteadied unless it gets the pipeline's view (``StreamConfig.pipeline_view``): drawn at the working size a cut
+segment is decoded at, cut by the motion localiser, held still as a hand-held segment is (``pipeline_view``). The
+cut and steadying cost a backbone that never saw them 0.06-0.08 of AUC on a cohort's close views by day
+(``benchmarks/where_lost.py``); showing them to half the close views of a continued pretraining did not win that
+back (BENCHMARKS.md, 2026-12-05), so the stream's default is 0.
+
 What is not imitated: the codec's artefacts (clips are never encoded) and the exact sensor noise
 level after downscaling (noise is drawn at the small size, so it is somewhat stronger than in a
 decoded 720p file).
@@ -23,8 +30,8 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from spasmscope.data.localise import LocaliseConfig, crop_around
-from spasmscope.data.preprocess import ClipConfig, to_square, working_size
+from spasmscope.data.localise import LocaliseConfig, MotionLocaliser, crop_around, steady_taps
+from spasmscope.data.preprocess import ClipConfig, decode_size, to_square, working_size
 from spasmscope.data.segments import SEGMENT_S
 from spasmscope.errors import SettingError
 from spasmscope.synth.look import VARIETY_TAG, ChildLook, Recording, sample_look, sample_recording, vary_spasm
@@ -46,6 +53,7 @@ from spasmscope.synth.renderers import renderer
 STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams apart from cohorts
 RENDERER_TAG = 0x5F5B  # first word of the draw of a clip's renderer
 PARTNER_TAG = 0x5F5C  # first word of the draws of the second renderer that draws a clip's movement (``partner``)
+VIEW_TAG = 0x5F5D  # first word of the draw of whether a close view gets the pipeline's view (``pipeline_view``)
 STREAM_FPS = 30  # the timeline's rate; segments are resampled to 30 fps anyway (METHOD §2)
 
 
@@ -63,13 +71,14 @@ class StreamConfig:
     startle_rate: float = 0.0  # share of clips without a spasm that show a startle reflex (a hard negative)
     mimic_rate: float = 0.0  # share of clips without a spasm or startle that show another mimic (motion.mimic)
     spasm_variety: float = 0.0  # share of spasm clips whose child's spasm takes another form (look.vary_spasm)
+    pipeline_view: float = 0.0  # share of close views cut and steadied as the pipeline does (``pipeline_view``)
 
     def __post_init__(self) -> None:
         if not self.renderers:
             raise SettingError("renderers=()", "name at least one renderer")
         for name in self.renderers:
             renderer(name)
-        for name in ("startle_rate", "mimic_rate", "spasm_variety"):
+        for name in ("startle_rate", "mimic_rate", "spasm_variety", "pipeline_view"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
 
@@ -114,6 +123,7 @@ class ClipPlan:
     timeline: Timeline  # the whole 5 s at 30 fps
     shown: np.ndarray  # int [T]: the timeline frames the clip shows
     cropped: bool  # a wide view, cut around the infant as the localiser would
+    piped: bool = False  # a close view given the pipeline's view (``pipeline_view``), drawn at the working size
 
     @property
     def contraction(self) -> np.ndarray:
@@ -149,10 +159,12 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
     if is_easy:
         look, rec = ease(look, rec)
     # Draw at about twice the clip size, as decoding does (preprocess.decode_size), keeping the aspect ratio; a
-    # wide view to be cropped around the infant at the working size screening and prepare decode it at.
+    # wide view to be cropped around the infant, or a close view given the pipeline's view, at the working size
+    # screening and prepare decode it at. The pipeline's view has a draw of its own: the stream is otherwise as it was.
     cropped = clip.crop_infant and rec.wide
-    w, h = working_size(rec.width, rec.height, clip) if cropped else (rec.width, rec.height)
-    scale = 1.0 if cropped else min(1.0, 2 * clip.size / min(w, h))
+    piped = cfg.pipeline_view > 0 and not rec.wide and bool(np.random.default_rng([VIEW_TAG, cfg.seed, index]).uniform() < cfg.pipeline_view)
+    w, h = working_size(rec.width, rec.height, clip) if cropped or piped else (rec.width, rec.height)
+    scale = 1.0 if cropped or piped else min(1.0, 2 * clip.size / min(w, h))
     rec = dataclasses.replace(rec, width=max(2, round(w * scale)), height=max(2, round(h * scale)), fps=Fraction(STREAM_FPS))
 
     label = int(rng.uniform() < cfg.spasm_fraction)
@@ -182,7 +194,7 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
     # The source frames a trilinear resize of n frames to T (align_corners=False) centres on.
     centres = (np.arange(clip.frames) + 0.5) * n / clip.frames - 0.5
     shown = np.clip(np.round(centres), 0, n - 1).astype(int)
-    return ClipPlan(look, rec, label, tuple(spasms), scene, timeline, shown, cropped)
+    return ClipPlan(look, rec, label, tuple(spasms), scene, timeline, shown, cropped, piped)
 
 
 def movement_rates(cfg: StreamConfig, clip: ClipConfig, n: int = 512) -> np.ndarray:
@@ -222,7 +234,28 @@ def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0
         x1, y1 = (boxes[:, 0] + boxes[:, 2]).max(), (boxes[:, 1] + boxes[:, 3]).max()
         x, y, cw, ch = crop_around((int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))), rec.width, rec.height, LocaliseConfig())
         frames = frames[:, y : y + ch, x : x + cw]
+    elif plan.piped:
+        frames = pipeline_view(frames, clip)
     return StreamClip(square_clip(frames, clip), plan.label, plan.contraction, plan.pose, plan.movements)
+
+
+def pipeline_view(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
+    """A close view's shown frames ``[T, H, W, 3] uint8`` (drawn at ``working_size``) as ``preprocess.crop_clip`` leaves
+    a decoded segment before its resize in time: cut where the motion localiser finds the infant (``clip.crop_infant``),
+    held onto the middle frame when the camera moves (``clip.steady``), brought to ``decode_size`` by an area filter.
+    Returns ``[T, h, w, 3] uint8``.
+
+    The localiser and the steadying see the T shown frames only, 5/T s apart, where a segment gives them a frame
+    every 0.1 s and the two neighbours of each shown frame: the localiser's differences span 0.6 s, not 0.2 s."""
+    height, width = frames.shape[1:3]
+    x, y, w, h = MotionLocaliser().update(frames, len(frames) / SEGMENT_S).crop if clip.crop_infant else (0, 0, width, height)
+    if clip.steady:
+        frames = steady_taps(frames, np.arange(len(frames)), apart=1)
+    part = frames[:, y : y + h, x : x + w]
+    dw, dh = decode_size(w, h, clip)
+    if (dw, dh) == (w, h):
+        return part
+    return np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in part])
 
 
 def square_clip(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
