@@ -16,7 +16,7 @@ from spasmscope.synth.cohort import scene_and_timeline, infant_boxes
 from spasmscope.synth.render import infrared
 from spasmscope.synth.renderers import ALL_NAMES, NAMES, RENDERERS, renderer
 from spasmscope.data.localise import MotionLocaliser, analysis_grey, camera_shift
-from spasmscope.synth.stream import StreamConfig, pipeline_view, plan_clip, sample_clip
+from spasmscope.synth.stream import StreamConfig, pipeline_frames, plan_clip, sample_clip
 
 
 def _plans(name: str):
@@ -137,7 +137,7 @@ def test_a_piped_hand_held_clip_is_cut_where_the_localiser_finds_the_infant_and_
     index = next(i for i in range(40) if plan_clip(stream, i, clip).rec.handheld and _shake(drawn(i)) > 0.012)
     frames = drawn(index)
     x, y, w, h = MotionLocaliser().update(frames, len(frames) / 5.0).crop
-    shown = pipeline_view(frames, clip)
+    shown = pipeline_frames(frames, clip)
     assert shown.shape == (16, *decode_size(w, h, clip)[::-1], 3)
     # The same cut, unsteadied, at the same size: the steadying takes most of the hand's shake out.
     unsteadied = np.stack([cv2.resize(f, shown.shape[2:0:-1], interpolation=cv2.INTER_AREA) for f in frames[:, y : y + h, x : x + w]])

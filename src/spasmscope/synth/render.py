@@ -147,9 +147,11 @@ class Scene:
         a = self.angle + brot
         s = self.px
         body = np.array([[s * math.cos(a), -s * math.sin(a), self.center[0] + bx * s], [s * math.sin(a), s * math.cos(a), self.center[1] + by * s]])
-        return self._camera(tl, k) @ np.vstack([body, [0, 0, 1]])
+        return self.camera(tl, k) @ np.vstack([body, [0, 0, 1]])
 
-    def _camera(self, tl: Timeline, k: int) -> np.ndarray:
+    def camera(self, tl: Timeline, k: int) -> np.ndarray:
+        """2x3 affine by which the hand-held camera has moved the scene at frame ``k`` (shift, roll and zoom about the
+        centre), in the scene's drawing pixels (``self.w`` x ``self.h``, before the resize to the recording's size)."""
         dx, dy, rot, zoom = tl.camera[k]
         short = min(self.w, self.h)
         c = np.array([self.w / 2, self.h / 2])
@@ -209,7 +211,7 @@ class Scene:
 
     def render(self, tl: Timeline, k: int) -> np.ndarray:
         """Frame ``k``: upright RGB ``[H, W, 3] uint8``."""
-        cam = self._camera(tl, k)
+        cam = self.camera(tl, k)
         moving = self.rec.handheld
         if moving:
             img = cv2.warpAffine(self.background, cam, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)

@@ -88,7 +88,7 @@ class ShadedScene(Scene):
     def _pixels(self, tl: Timeline, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``points3d`` through the camera, shake included: pixels ``[N, 2]`` and depths ``[N]``."""
         pixels, depth = self.project(np.array(list(self.points3d(tl, k).values())))
-        cam = self._camera(tl, k)
+        cam = self.camera(tl, k)
         return pixels @ cam[:, :2].T + cam[:, 2], depth
 
     def box(self, tl: Timeline, k: int) -> tuple[float, float, float, float]:
@@ -138,7 +138,7 @@ class ShadedScene(Scene):
     # --- drawing -------------------------------------------------------------------------------
     def render(self, tl: Timeline, k: int) -> np.ndarray:
         """Frame ``k``: upright RGB ``[H, W, 3] uint8``."""
-        cam = self._camera(tl, k)
+        cam = self.camera(tl, k)
         img = cv2.warpAffine(self.background, cam, (self.w, self.h), borderMode=cv2.BORDER_REFLECT) if self.rec.handheld else self.background.copy()
         if tl.present is not None and not tl.present[k]:
             return self._finish(img, tl, k)

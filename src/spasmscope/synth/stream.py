@@ -8,7 +8,7 @@ size, and they go through the same square resize as a decoded segment (``preproc
 
 A wide view is cut around the infant where the generator knows it to be. A close view is shown whole and
 unsteadied unless it gets the pipeline's view (``StreamConfig.pipeline_view``): drawn at the working size a cut
-segment is decoded at, cut by the motion localiser, held still as a hand-held segment is (``pipeline_view``). The
+segment is decoded at, cut by the motion localiser, held still as a hand-held segment is (``pipeline_frames``). The
 cut and steadying cost a backbone that never saw them 0.06-0.08 of AUC on a cohort's close views by day
 (``benchmarks/where_lost.py``); showing them to half the close views of a continued pretraining did not win that
 back (BENCHMARKS.md, 2026-12-05), so the stream's default is 0.
@@ -53,7 +53,7 @@ from spasmscope.synth.renderers import renderer
 STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams apart from cohorts
 RENDERER_TAG = 0x5F5B  # first word of the draw of a clip's renderer
 PARTNER_TAG = 0x5F5C  # first word of the draws of the second renderer that draws a clip's movement (``partner``)
-VIEW_TAG = 0x5F5D  # first word of the draw of whether a close view gets the pipeline's view (``pipeline_view``)
+VIEW_TAG = 0x5F5D  # first word of the draw of whether a close view gets the pipeline's view (``pipeline_frames``)
 STREAM_FPS = 30  # the timeline's rate; segments are resampled to 30 fps anyway (METHOD §2)
 
 
@@ -71,7 +71,7 @@ class StreamConfig:
     startle_rate: float = 0.0  # share of clips without a spasm that show a startle reflex (a hard negative)
     mimic_rate: float = 0.0  # share of clips without a spasm or startle that show another mimic (motion.mimic)
     spasm_variety: float = 0.0  # share of spasm clips whose child's spasm takes another form (look.vary_spasm)
-    pipeline_view: float = 0.0  # share of close views cut and steadied as the pipeline does (``pipeline_view``)
+    pipeline_view: float = 0.0  # share of close views cut and steadied as the pipeline does (``pipeline_frames``)
 
     def __post_init__(self) -> None:
         if not self.renderers:
@@ -123,7 +123,7 @@ class ClipPlan:
     timeline: Timeline  # the whole 5 s at 30 fps
     shown: np.ndarray  # int [T]: the timeline frames the clip shows
     cropped: bool  # a wide view, cut around the infant as the localiser would
-    piped: bool = False  # a close view given the pipeline's view (``pipeline_view``), drawn at the working size
+    piped: bool = False  # a close view given the pipeline's view (``pipeline_frames``), drawn at the working size
 
     @property
     def contraction(self) -> np.ndarray:
@@ -235,11 +235,11 @@ def sample_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0
         x, y, cw, ch = crop_around((int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))), rec.width, rec.height, LocaliseConfig())
         frames = frames[:, y : y + ch, x : x + cw]
     elif plan.piped:
-        frames = pipeline_view(frames, clip)
+        frames = pipeline_frames(frames, clip)
     return StreamClip(square_clip(frames, clip), plan.label, plan.contraction, plan.pose, plan.movements)
 
 
-def pipeline_view(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
+def pipeline_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
     """A close view's shown frames ``[T, H, W, 3] uint8`` (drawn at ``working_size``) as ``preprocess.crop_clip`` leaves
     a decoded segment before its resize in time: cut where the motion localiser finds the infant (``clip.crop_infant``),
     held onto the middle frame when the camera moves (``clip.steady``), brought to ``decode_size`` by an area filter.
