@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,12 @@ import pandas as pd
 
 from spasmscope.data.localise import LocaliseConfig, analysis_grey, analysis_size, camera_shift, steady_paths
 from spasmscope.data.preprocess import clip_taps, working_size
-from spasmscope.data.video import probe, segment_times
+from spasmscope.data.video import probe
 from spasmscope.model.config import preset
-from spasmscope.synth.cohort import drawn_segment, plan_cohort, recorded_config, scene_and_timeline
+from spasmscope.synth.cohort import drawn_segment, plan_cohort, recorded_config, scene_and_timeline, segment_frames
+
+sys.path.insert(0, str(Path(__file__).parent))
+from where_lost import tested_segments  # noqa: E402
 
 
 def main() -> None:
@@ -35,8 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     clip, local = preset("cpu").clip, LocaliseConfig()
     plans = {f"{p.folder}/{p.name}": p for p in plan_cohort(recorded_config(args.cohort))}
-    rows = pd.read_csv(args.cohort / "manifest.csv")
-    rows = rows[rows.child.isin(rows.loc[rows.label == 1, "child"].unique()) & (rows.view == "close") & (rows.recorded_night == 0)]
+    rows = tested_segments(args.cohort, all_views=False)
     rows = rows[[plans[v].rec.handheld for v in rows.video]].head(args.segments)
     found = []
     for name, segments in rows.groupby("video", sort=False):
@@ -51,7 +54,7 @@ def main() -> None:
             grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps])
             moving = camera_shift(grey[::2].astype(np.float32), 1) > local.camera_motion * min(aw, ah)
             # The timeline frame each tap shows, and the generator's camera there in analysis pixels.
-            shown = np.clip(np.searchsorted(timeline.t, segment_times(row.start, row.end) + 1e-9, side="right") - 1, 0, len(timeline.t) - 1)[taps]
+            shown = segment_frames(timeline, float(row.start), float(row.end))[taps]
             to_analysis = np.diag([aw / scene.w, ah / scene.h, 1.0])
             cameras = [to_analysis @ np.vstack([scene.camera(timeline, int(k)), [0, 0, 1]]) @ np.linalg.inv(to_analysis) for k in shown]
             middle = cameras[len(cameras) // 2]

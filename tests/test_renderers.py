@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
+from spasmscope.data.localise import MotionLocaliser, analysis_grey, camera_shift
 from spasmscope.data.preprocess import ClipConfig, decode_size
 from spasmscope.errors import SettingError
 from spasmscope.synth import SynthConfig, plan_cohort
-from spasmscope.synth.cohort import scene_and_timeline, infant_boxes
+from spasmscope.synth.cohort import infant_boxes, scene_and_timeline
 from spasmscope.synth.render import infrared
 from spasmscope.synth.renderers import ALL_NAMES, NAMES, RENDERERS, renderer
-from spasmscope.data.localise import MotionLocaliser, analysis_grey, camera_shift
 from spasmscope.synth.stream import StreamConfig, pipeline_frames, plan_clip, sample_clip
 
 

@@ -281,16 +281,22 @@ def render_video(plan: VideoPlan, out: Path) -> None:
                 writer.write(np.rot90(frame, -(rec.rotation // 90)) if rec.rotation else frame)
 
 
+def segment_frames(timeline: Timeline, start: float, end: float) -> np.ndarray:
+    """int ``[T]``: the timeline frame a decoder shows at each of the segment ``[start, end)`` seconds' 30-fps times
+    (``read_segment``: the last frame at or before each time)."""
+    from spasmscope.data.video import segment_times
+
+    # A frame's time is its index over the recording's rate, as the encoder stamps it.
+    return np.clip(np.searchsorted(timeline.t, segment_times(start, end) + 1e-9, side="right") - 1, 0, len(timeline.t) - 1)
+
+
 def drawn_segment(scene: Scene, timeline: Timeline, start: float, end: float, size: tuple[int, int]) -> np.ndarray:
     """The frames a decoder gives for the segment ``[start, end)`` seconds of a planned video (``read_segment``:
     30 fps, each the last frame at or before its time, upright, ``size`` = (width, height) with an area filter),
     drawn straight from the scene, without the codec: ``[T, H, W, 3] uint8``."""
     import cv2
 
-    from spasmscope.data.video import segment_times
-
-    # A frame's time is its index over the recording's rate, as the encoder stamps it.
-    shown = np.clip(np.searchsorted(timeline.t, segment_times(start, end) + 1e-9, side="right") - 1, 0, len(timeline.t) - 1)
+    shown = segment_frames(timeline, start, end)
     frames = {k: cv2.resize(scene.render(timeline, k), size, interpolation=cv2.INTER_AREA) for k in map(int, np.unique(shown))}
     return np.stack([frames[int(k)] for k in shown])
 
