@@ -11,17 +11,20 @@
 #   shaded       arm G (RULE 10): stages 1-7 continued 5,300 steps on articulated, silhouette, photo, splat
 #   photo        arm P3 (RULES 10b-12): stages 1-7 continued 2,400 + 2,600 + 2,600 steps on articulated, silhouette,
 #                shaded, splat
-#   articulated  the four-renderer arm of 2026-12-03: 5,000 steps from random weights on silhouette, photo, shaded,
-#                splat, then 1,500 + 1,200 + 2,000 + 2,400 (RULE 14's arm C, under way, replaces it if it scores more)
+#   articulated  ARTICULATED_ARM=A5 (default): the four-renderer arm of 2026-12-03, 5,000 steps from random weights on
+#                silhouette, photo, shaded, splat, then 1,500 + 1,200 + 2,000 + 2,400. ARTICULATED_ARM=C7 or C8: RULE 14's
+#                arm C, the shipped stages 1-7's recipe on those four renderers (C1-C7, 20,100 steps from random
+#                weights), and C8 5,300 steps more with the later stages' options; it replaces A5 if it scores more
 # The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
 # arms are pretrained here (about 20,000 steps: 17-20 clips/s on 2 CPU cores, some 10 hours; where torch sees a GPU,
 # pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the clips drawn do not
 # depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the
 # recorded bytes (threads and GPUs do not add up in the same order), so its figure is measured anew by this run.
 # Resumable: run it again after an interruption. DRY_RUN=1 prints the pretraining commands, pretrains and measures
-# nothing. HELD_OUT="photo ..." builds and measures only those rows; RERECORD and SPASMSCOPE pass through to
-# leave_one_renderer_out.sh. Run it from a git checkout with the project's environment active (`spasmscope` and
-# `python` on the PATH).
+# nothing; BUILD_ONLY=1 builds the arms and measures nothing (pretraining queued ahead of the run that measures, which
+# then finds the arms built). HELD_OUT="photo ..." builds and measures only those rows; RERECORD and SPASMSCOPE pass
+# through to leave_one_renderer_out.sh. Run it from a git checkout with the project's environment active (`spasmscope`
+# and `python` on the PATH).
 set -euo pipefail
 OUT=${1:?usage: held_out_arms.sh OUT}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -81,14 +84,30 @@ arm() {
         stage A3 1200 --weights "$OUT/A2" --lr 5e-4 --seed 23 --curriculum 0 "${four[@]}"
         stage A4 2000 --weights "$OUT/A3" --lr 3e-4 --seed 24 --curriculum 0 "${four[@]}"
         stage A5 2400 --weights "$OUT/A4" --lr 2e-4 --seed 25 --curriculum 0 "${four[@]}" ;;
+    articulated-C)
+        local four=(--renderers silhouette,photo,shaded,splat --config "$OUT/motion.toml")
+        local later=(--curriculum 0 --augment 0.25 --colour 0.5)
+        stage C1 5000 --weights none --batch-size 32 --seed 0 "${four[@]}"
+        stage C2 4000 --weights "$OUT/C1" --lr 5e-4 --seed 1 --curriculum 0 "${four[@]}"
+        stage C3 3300 --weights "$OUT/C2" --lr 5e-4 --seed 2 --curriculum 0 --augment 0.25 "${four[@]}"
+        stage C4 2200 --weights "$OUT/C3" --lr 3e-4 --seed 3 --curriculum 0 --augment 0.25 "${four[@]}"
+        stage C5 2400 --weights "$OUT/C4" --lr 2e-4 --seed 4 --curriculum 0 --augment 0.25 "${four[@]}"
+        stage C6 2000 --weights "$OUT/C5" --lr 2e-4 --seed 5 "${later[@]}" "${four[@]}"
+        stage C7 1200 --weights "$OUT/C6" --lr 1e-4 --seed 6 "${later[@]}" "${four[@]}"
+        [ "$ARTICULATED_ARM" = C7 ] || stage C8 5300 --weights "$OUT/C7" --lr 2e-4 --seed 31 --startle-rate 0.3 --night-fraction 0.25 "${later[@]}" "${four[@]}" ;;
     *) echo "held_out_arms.sh: no recorded arm for the renderer '$1'; HELD_OUT takes articulated, silhouette, photo, shaded, splat" >&2; exit 2 ;;
     esac
 }
-declare -A FOLDER=([silhouette]=stages-1-7 [splat]=stage-10 [shaded]=G [photo]=P3 [articulated]=A5)
+ARTICULATED_ARM=${ARTICULATED_ARM:-A5}
+case $ARTICULATED_ARM in
+A5 | C7 | C8) ;;
+*) echo "held_out_arms.sh: ARTICULATED_ARM=$ARTICULATED_ARM is not a recorded arm; give A5, C7 or C8" >&2; exit 2 ;;
+esac
+declare -A FOLDER=([silhouette]=stages-1-7 [splat]=stage-10 [shaded]=G [photo]=P3 [articulated]=$ARTICULATED_ARM)
 HELD=${HELD_OUT:-articulated silhouette photo shaded splat}
 for held in $HELD; do
-    arm "$held"
+    if [ "$held" = articulated ] && [ "$ARTICULATED_ARM" != A5 ]; then arm articulated-C; else arm "$held"; fi
     export "START_FOR_$held=$OUT/${FOLDER[$held]}" "STEPS_FOR_$held=0"
 done
-[ "${DRY_RUN:-0}" = 1 ] && exit 0
+[ "${DRY_RUN:-0}" = 1 ] || [ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 CONFIG="$OUT/motion.toml" HELD_OUT="$HELD" bash "$HERE/leave_one_renderer_out.sh" "$OUT/benchmark"

@@ -3,8 +3,13 @@ and the backbone shipped inside the package."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -461,3 +466,34 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
     assert all(torch.equal(v, shipped[k]) for k, v in large.state_dict().items() if k != "pos_embed_spatial")
     with torch.no_grad():
         assert torch.isfinite(large.eval()(torch.rand(2, 3, 16, 96, 96))).all()
+
+
+def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_when_asked(tmp_path):
+    """benchmarks/held_out_arms.sh: BUILD_ONLY=1 takes the silhouette row's arm (stages 1-7) out of the git history,
+    checked against its SHA-256, and starts no cross-validation; DRY_RUN=1 prints the shaded row's pretraining,
+    which continues that arm, and the articulated row's arm that ARTICULATED_ARM names."""
+    root = Path(__file__).resolve().parents[1]
+    if subprocess.run(["git", "-C", str(root), "cat-file", "-e", "9ad484b"], capture_output=True).returncode:
+        pytest.skip("the commit of stages 1-7 is not in this checkout's history (a shallow clone)")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HELD_OUT": "silhouette"}
+    script = root / "benchmarks" / "held_out_arms.sh"
+    built = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "BUILD_ONLY": "1"}, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    digest = hashlib.sha256((tmp_path / "stages-1-7" / "model.safetensors").read_bytes()).hexdigest()
+    assert digest == "0332bc265ae36975a4908159c8b901401a7d3179f19faa56e31b3c941b6546c8"
+    assert not (tmp_path / "benchmark").exists()
+    dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "HELD_OUT": "shaded"}, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    (command,) = dry.stdout.splitlines()
+    assert f"--out {tmp_path}/G --steps 5300" in command and f"--weights {tmp_path}/stages-1-7" in command
+    assert "--renderers articulated,silhouette,photo,splat" in command
+    assert not (tmp_path / "G").exists() and not (tmp_path / "benchmark").exists()
+    # The articulated row's arm C (RULE 14): seven stages from random weights, an eighth for C8; no other arm.
+    for arm, stages in (("C7", 7), ("C8", 8)):
+        dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "HELD_OUT": "articulated", "ARTICULATED_ARM": arm}, capture_output=True, text=True)
+        commands = dry.stdout.splitlines()
+        assert dry.returncode == 0 and len(commands) == stages, dry.stderr
+        assert "--weights none" in commands[0] and f"--weights {tmp_path}/C{stages - 1}" in commands[-1]
+        assert all("--renderers silhouette,photo,shaded,splat" in c for c in commands)
+    wrong = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "ARTICULATED_ARM": "C9"}, capture_output=True, text=True)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "ARTICULATED_ARM=C9" in wrong.stderr
