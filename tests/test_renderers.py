@@ -119,6 +119,41 @@ def test_the_pipeline_view_has_a_draw_of_its_own_for_close_views_and_leaves_the_
         dataclasses.replace(plain, pipeline_view=1.5)
 
 
+
+def test_bold_prints_have_a_draw_of_their_own_and_print_the_sheet_in_a_colour_of_its_own():
+    clip = ClipConfig(frames=16, size=64, crop_infant=True, steady=True)
+    plain = StreamConfig(seed=5, renderers=("silhouette", "splat", "shaded", "photo"))
+    half = dataclasses.replace(plain, bold_prints=0.5)
+    plans = [(plan_clip(plain, i, clip), plan_clip(half, i, clip)) for i in range(80)]
+    for a, b in plans:  # the child, recording, label and movements stay; only the print's contrast is drawn
+        assert a.look.print_contrast == 0 and a.look == dataclasses.replace(b.look, print_contrast=0.0)
+        assert a.rec == b.rec and a.label == b.label and np.array_equal(a.shown, b.shown) and np.array_equal(a.timeline.pose, b.timeline.pose)
+    bold = [b.look.print_contrast for _, b in plans]
+    assert 0.35 < np.mean(np.greater(bold, 0)) < 0.65 and all(c == 0 or 0.4 <= c <= 1 for c in bold)
+    kept = [i for i, c in enumerate(bold) if c == 0][:3]
+    assert all(np.array_equal(sample_clip(plain, i, clip).clip, sample_clip(half, i, clip).clip) for i in kept)
+    changed = [i for i, ((a, b), c) in enumerate(zip(plans, bold)) if c > 0 and a.scene.name in ("silhouette", "splat", "shaded")][:3]
+    assert all(not np.array_equal(plans[i][0].scene.background, plans[i][1].scene.background) for i in changed)
+    # At 1 the ink is a colour of its own, whatever the sheet's; at 0 it is the sheet's shade itself.
+    plan = next(p for p in _plans("silhouette") if not p.rec.night and not p.rec.wide)
+    for contrast, same in ((1.0, True), (0.0, False)):
+        scene, _ = scene_and_timeline(dataclasses.replace(plan, look=dataclasses.replace(plan.look, print_contrast=contrast)))
+        inks = [scene._sheet_ink(np.array(tone), np.random.default_rng(3)) for tone in ((40.0, 50.0, 60.0), (200.0, 10.0, 90.0))]
+        assert np.array_equal(inks[0], inks[1]) == same
+    # A bold print at night is grey, as every print is; the articulated figure's blanket and the photo renderer's
+    # photographs are not a sheet's print, so they stay as drawn.
+    for name in ("silhouette", "splat", "shaded", "articulated", "photo"):
+        for p in _plans(name)[:2]:  # a wide view and a close one
+            for night in (False, True):
+                p = dataclasses.replace(p, rec=dataclasses.replace(p.rec, night=night))
+                scenes = [scene_and_timeline(dataclasses.replace(p, look=dataclasses.replace(p.look, print_contrast=c)))[0] for c in (0.0, 1.0)]
+                if night:
+                    assert np.array_equal(scenes[1].background[..., 0], scenes[1].background[..., 2])
+                assert np.array_equal(scenes[0].background, scenes[1].background) == (name in ("articulated", "photo"))
+    with pytest.raises(SettingError, match="bold_prints=1.5 is not a share"):
+        dataclasses.replace(plain, bold_prints=1.5)
+
+
 def _shake(frames: np.ndarray) -> float:
     """The camera's median shift between consecutive frames ``[N, H, W, 3]``, as a share of the short side."""
     grey = np.stack([analysis_grey(f, (frames.shape[2], frames.shape[1])) for f in frames]).astype(np.float32)

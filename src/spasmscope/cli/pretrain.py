@@ -38,6 +38,7 @@ def pretrain_supervised(
     mimic_rate: Annotated[float, typer.Option(help="Share of the other clips without a spasm that show another mimic (sleep myoclonus, hiccups, crying, stretching, feeding, rocked, patted, lifted); 0: none.")] = 0.0,
     spasm_variety: Annotated[float, typer.Option(help="Share of spasm clips whose spasm takes another form (asymmetric, a head nod, a shrug); 0: none.")] = 0.0,
     pipeline_view: Annotated[float, typer.Option(help="Share of close-view clips cut around the infant and held still as the pipeline does to every segment (crop_infant, steady); 0: shown whole.")] = 0.0,
+    bold_prints: Annotated[float, typer.Option(help="Share of clips whose sheet under the infant is printed in a colour of its own, not a shade of the sheet's (silhouette, splat and shaded renderers); 0: tone on tone.")] = 0.0,
     renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded, splat; implicit, which no shipped backbone has seen).")] = "articulated",
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
     val_clips: Annotated[int, typer.Option(help="Clips of the fixed validation stream scored every 100 steps (drawn once, before the first step).")] = 256,
@@ -52,7 +53,7 @@ def pretrain_supervised(
     recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade, texture_p=texture,
                             invariance=invariance, movement=movement, val_clips=val_clips)  # fmt: skip
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
-                          startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety, pipeline_view=pipeline_view)  # fmt: skip
+                          startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety, pipeline_view=pipeline_view, bold_prints=bold_prints)  # fmt: skip
     with bars() as progress:
         record = run_pretrain(out, load_config(preset, config), recipe, stream, weights, max(0, workers), progress)
     typer.echo(f"pretrained {steps} steps: validation AUC {record.get('val_auc', float('nan')):.3f}; backbone in {out} (use --weights {out})")

@@ -57,6 +57,10 @@ class ChildLook:
     spasm_rise: float  # seconds to full contraction (sudden: 0.2-0.5)
     spasm_hold: float  # seconds held (0.5-2)
     parent_skin: tuple[int, int, int]
+    # The print on the sheet the infant lies on (renderers with a sheet of their own: silhouette, splat, shaded): 0 its
+    # ink a shade of the sheet's colour (tone on tone), 1 a colour of its own (a bold print). Never drawn by
+    # ``sample_look``: a stream sets it (``StreamConfig.bold_prints``), so every other draw stays as it was.
+    print_contrast: float = 0.0
 
 
 def _colour(rng: np.random.Generator, lo: int = 0, hi: int = 255) -> tuple[int, int, int]:

@@ -28,6 +28,8 @@ def infrared(colours: tuple[int, int, int] | np.ndarray) -> np.ndarray:
     return np.repeat(luma[..., None], 3, axis=-1)
 
 
+PRINT_TAG = 0xB01D  # first word of a sheet's bold print colour (``Scene._sheet_ink``), apart from every renderer's own draws
+
 class Scene:
     """One recording's fixed drawing state: background, palette, framing and noise; and the articulated renderer.
 
@@ -76,6 +78,16 @@ class Scene:
         if self.rec.night:
             c = infrared(c) * ir_boost
         return tuple(float(v) for v in np.clip(c * self.gain, 0, 255))  # type: ignore[return-value]
+
+    def _sheet_ink(self, tone: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The second colour of the sheet's print: ``tone`` (a shade of the sheet's own colour) drawn towards a colour of
+        its own by ``look.print_contrast``. The colour comes from a generator of its own (``PRINT_TAG``), so a
+        sheet at 0 and every other draw are as they were."""
+        contrast = self.look.print_contrast
+        if contrast == 0:
+            return tone
+        other = np.asarray(self.colour(own_generator(PRINT_TAG, rng).integers(0, 256, 3)))
+        return self._ink(tone * (1 - contrast) + other * contrast).astype(tone.dtype)
 
     def _ink(self, colour: np.ndarray) -> np.ndarray:
         """A print's second colour, within 0-255 and grey at night: an infrared camera sees no colour

@@ -108,7 +108,7 @@ class ShadedScene(Scene):
         img = super()._background(rng).astype(np.float32)
         size = 512
         base = np.asarray(self.colour(look.background), np.float32)
-        ink = self._ink(base * own.uniform(0.5, 0.9) + own.uniform(-40, 40, 3)).astype(np.float32)
+        ink = self._sheet_ink(self._ink(base * own.uniform(0.5, 0.9) + own.uniform(-40, 40, 3)).astype(np.float32), rng)
         texture = fabric(own, size, size, base, ink, own.uniform(0.03, 0.12) * size)
         extent = 3.0  # the surface spans [-extent, extent] body units each way around the infant
         if self.surface == "changing table":  # a padded mat: quilted seams across a plain cover

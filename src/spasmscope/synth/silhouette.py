@@ -59,7 +59,7 @@ class SilhouetteScene(Scene):
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         base = super()._background(rng)  # the same draws as the articulated renderer, then a sheet of its own
         sheet = np.asarray(self.colour(self.own.integers(90, 250, 3)))
-        ink = np.clip(sheet * self.own.uniform(0.6, 0.95), 0, 255)
+        ink = self._sheet_ink(np.clip(sheet * self.own.uniform(0.6, 0.95), 0, 255), rng)
         cloth = self._fabric(self.own, self.h, self.w, sheet, ink, self.own.uniform(0.08, 0.25) * self.px)
         if self.rec.wide:  # the room stays; the sheet covers the mattress
             return np.where((self._mattress_mask() > 0)[..., None], cloth, base).astype(np.uint8)

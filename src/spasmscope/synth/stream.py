@@ -54,6 +54,7 @@ STREAM_TAG = 0x5F5A  # first word of every stream clip's entropy: keeps streams 
 RENDERER_TAG = 0x5F5B  # first word of the draw of a clip's renderer
 PARTNER_TAG = 0x5F5C  # first word of the draws of the second renderer that draws a clip's movement (``partner``)
 VIEW_TAG = 0x5F5D  # first word of the draw of whether a close view gets the pipeline's view (``pipeline_frames``)
+PRINT_DRAW_TAG = 0x5F5E  # first word of the draw of whether, and how boldly, a clip's sheet is printed (``bold_prints``)
 STREAM_FPS = 30  # the timeline's rate; segments are resampled to 30 fps anyway (METHOD §2)
 
 
@@ -72,13 +73,14 @@ class StreamConfig:
     mimic_rate: float = 0.0  # share of clips without a spasm or startle that show another mimic (motion.mimic)
     spasm_variety: float = 0.0  # share of spasm clips whose child's spasm takes another form (look.vary_spasm)
     pipeline_view: float = 0.0  # share of close views cut and steadied as the pipeline does (``pipeline_frames``)
+    bold_prints: float = 0.0  # share of clips whose sheet is printed in a colour of its own (``ChildLook.print_contrast``)
 
     def __post_init__(self) -> None:
         if not self.renderers:
             raise SettingError("renderers=()", "name at least one renderer")
         for name in self.renderers:
             renderer(name)
-        for name in ("startle_rate", "mimic_rate", "spasm_variety", "pipeline_view"):
+        for name in ("startle_rate", "mimic_rate", "spasm_variety", "pipeline_view", "bold_prints"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
 
@@ -178,6 +180,10 @@ def plan_clip(cfg: StreamConfig, index: int, clip: ClipConfig, easy: float = 0.0
         spasms.append(dataclasses.replace(spasm, onset=float(onset)))
     # As in synth cohorts: fewer other events around a spasm, so motion energy does not give it away.
     confounders = [(0.0, SEGMENT_S, 0.0 if is_easy else cfg.confounder_rate * (0.55 if label else 1.0))]
+    if cfg.bold_prints > 0:  # a draw of its own, as startles below
+        own = np.random.default_rng([PRINT_DRAW_TAG, cfg.seed, index])
+        if own.uniform() < cfg.bold_prints:
+            look = dataclasses.replace(look, print_contrast=float(own.uniform(0.4, 1.0)))
     scene = renderer(clip_renderer(cfg, index))(look, rec, rng)
     startles = ()
     if cfg.startle_rate > 0 and not label:  # draws of their own: a stream without startles is as it was
