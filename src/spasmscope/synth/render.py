@@ -30,6 +30,7 @@ def infrared(colours: tuple[int, int, int] | np.ndarray) -> np.ndarray:
 
 PRINT_TAG = 0xB01D  # first word of a sheet's bold print colour (``Scene._sheet_ink``), apart from every renderer's own draws
 
+
 class Scene:
     """One recording's fixed drawing state: background, palette, framing and noise; and the articulated renderer.
 
