@@ -17,8 +17,9 @@ and views, the mean of the probabilities. Each is drawn five ways:
 The timeline (every movement) is the cohort's own in all five; only the scene is drawn again. A way that lifts a
 held-out arm's AUC well above ``drawn``, while a backbone that saw the renderer moves less, names a part of the
 look that the arm's renderers do not teach. Prints one JSON object: each way's pooled AUC, over all segments and over
-the hand-held ones; ``--scores`` writes each segment's scores with its child's pattern (0 plain, 1 stripes, 2 checks,
-3 dots).
+the hand-held ones, and, where the cohort has a ``movements.csv``, the AUC of the spasm segments against the
+spasm-free ones holding each movement (``auc_by_movement``, per way); ``--scores`` writes each segment's scores with
+its child's pattern (0 plain, 1 stripes, 2 checks, 3 dots).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from spasmscope.data.cache import frames_to_clips
+from spasmscope.data.manifest import read_movements
+from spasmscope.data.movements import spasm_against_movements
 from spasmscope.data.preprocess import working_size
 from spasmscope.data.video import probe
 from spasmscope.model.inference import score_clips
@@ -66,7 +69,7 @@ def main() -> None:
     whole = dataclasses.replace(run.clip, crop_infant=False, steady=False)
     plans = {f"{p.folder}/{p.name}": p for p in plan_cohort(recorded_config(args.cohort))}
     scores: dict[str, list[float]] = {way: [] for way in WAYS}
-    rows: list[tuple[str, float, int, bool, int]] = []
+    rows: list[tuple[str, float, float, int, bool, int]] = []
     for name, segments in tested_segments(args.cohort, False).groupby("video", sort=False):
         plan = plans[name]
         info = probe(str(args.cohort / name))
@@ -79,8 +82,8 @@ def main() -> None:
             for row in segments.itertuples(index=False):
                 frames = drawn_segment(scene, timeline, float(row.start), float(row.end), size)
                 scores[way].append(float(score_clips(model, frames_to_clips(frames, whole), run.train.test_flips).mean()))
-        rows += [(str(name), float(row.start), int(row.label), bool(plan.rec.handheld), plan.look.pattern) for row in segments.itertuples(index=False)]
-    table = pd.DataFrame(rows, columns=["video", "start", "label", "handheld", "pattern"]).assign(**scores)
+        rows += [(str(name), float(row.start), float(row.end), int(row.label), bool(plan.rec.handheld), plan.look.pattern) for row in segments.itertuples(index=False)]
+    table = pd.DataFrame(rows, columns=["video", "start", "end", "label", "handheld", "pattern"]).assign(**scores)
     if args.scores is not None:
         table.to_csv(args.scores, index=False)
     result: dict[str, object] = {"backbone": str(args.backbone), "cohort": str(args.cohort), "segments": len(table),
@@ -88,6 +91,12 @@ def main() -> None:
     held = table[table.handheld]
     result.update({f"auc_{way}": round(float(roc_auc_score(table.label, table[way])), 3) for way in WAYS})
     result.update({f"handheld_auc_{way}": round(float(roc_auc_score(held.label, held[way])), 3) for way in WAYS})
+    if (args.cohort / "movements.csv").is_file():
+        movements = read_movements(args.cohort / "movements.csv")
+        result["auc_by_movement"] = {
+            way: {kind: None if v["auc"] is None else round(v["auc"], 3) for kind, v in spasm_against_movements(table.assign(score=table[way]), movements, 0.5)["by_kind"].items()}
+            for way in WAYS
+        }
     print(json.dumps(result))
 
 
