@@ -119,7 +119,6 @@ def test_the_pipeline_view_has_a_draw_of_its_own_for_close_views_and_leaves_the_
         dataclasses.replace(plain, pipeline_view=1.5)
 
 
-
 def test_bold_prints_have_a_draw_of_their_own_and_print_the_sheet_in_a_colour_of_its_own():
     clip = ClipConfig(frames=16, size=64, crop_infant=True, steady=True)
     plain = StreamConfig(seed=5, renderers=("silhouette", "splat", "shaded", "photo"))
@@ -133,7 +132,7 @@ def test_bold_prints_have_a_draw_of_their_own_and_print_the_sheet_in_a_colour_of
     kept = [i for i, c in enumerate(bold) if c == 0][:3]
     assert all(np.array_equal(sample_clip(plain, i, clip).clip, sample_clip(half, i, clip).clip) for i in kept)
     changed = [i for i, ((a, b), c) in enumerate(zip(plans, bold)) if c > 0 and a.scene.name in ("silhouette", "splat", "shaded")][:3]
-    assert all(not np.array_equal(plans[i][0].scene.background, plans[i][1].scene.background) for i in changed)
+    assert len(changed) == 3 and all(not np.array_equal(plans[i][0].scene.background, plans[i][1].scene.background) for i in changed)
     # At 1 the ink is a colour of its own, whatever the sheet's; at 0 it is the sheet's shade itself.
     plan = next(p for p in _plans("silhouette") if not p.rec.night and not p.rec.wide)
     for contrast, same in ((1.0, True), (0.0, False)):
