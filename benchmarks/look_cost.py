@@ -9,7 +9,8 @@ scores them: drawn straight from the scene at the working size, the whole frame,
 and views, the mean of the probabilities. Each is drawn five ways:
 
 - ``drawn``: as the cohort draws it (``where_lost.py``'s ``drawn_unsteadied``);
-- ``plain``: the blanket or sheet without its pattern (``ChildLook.pattern = 0``);
+- ``plain``: the articulated figure's blanket without its pattern (``ChildLook.pattern = 0``; the other renderers
+  print their sheets their own way, so for them it changes only what shows of that blanket around their sheet);
 - ``tripod``: the phone on a tripod (``Recording.handheld = False``);
 - ``plain_tripod``: both;
 - ``sharp``: no softness (``Recording.blur = 0``).
@@ -90,7 +91,8 @@ def main() -> None:
                                  "with_spasm": int(table.label.sum()), "handheld_segments": int(table.handheld.sum())}
     held = table[table.handheld]
     result.update({f"auc_{way}": round(float(roc_auc_score(table.label, table[way])), 3) for way in WAYS})
-    result.update({f"handheld_auc_{way}": round(float(roc_auc_score(held.label, held[way])), 3) for way in WAYS})
+    if held.label.nunique() == 2:  # both classes among the hand-held segments
+        result.update({f"handheld_auc_{way}": round(float(roc_auc_score(held.label, held[way])), 3) for way in WAYS})
     if (args.cohort / "movements.csv").is_file():
         movements = read_movements(args.cohort / "movements.csv")
         result["auc_by_movement"] = {
