@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spasmscope.data.localise import LocaliseConfig, MotionLocaliser, analysis_grey, analysis_size, camera_shift
+from spasmscope.data.localise import LocaliseConfig, MotionLocaliser, analysis_grey, analysis_size, camera_moves
 from spasmscope.data.preprocess import working_size
 from spasmscope.data.video import TARGET_FPS, probe, read_segment
 from spasmscope.model.config import preset
@@ -50,7 +50,7 @@ def main() -> None:
         # two places on).
         aw, ah = analysis_size(w, h, local)
         grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in localiser.frames_read(len(frames), TARGET_FPS)])
-        moving = camera_shift(grey.astype(np.float32), 2) > local.camera_motion * min(aw, ah)
+        moving = camera_moves(grey.astype(np.float32), 2, local)
         p = positions[(positions.video == r.video) & (positions.time >= r.start) & (positions.time < r.end)]
         sx, sy = w / info.width, h / info.height
         x0, y0 = float((p.x * sx).min()), float((p.y * sy).min())

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spasmscope.data.localise import LocaliseConfig, analysis_grey, analysis_size, camera_shift, steady_paths
+from spasmscope.data.localise import LocaliseConfig, analysis_grey, analysis_size, camera_moves, steady_paths
 from spasmscope.data.preprocess import clip_taps, working_size
 from spasmscope.data.video import probe
 from spasmscope.model.config import preset
@@ -52,7 +52,7 @@ def main() -> None:
             taps = clip_taps(len(frames), clip)
             aw, ah = analysis_size(frames.shape[2], frames.shape[1], local)
             grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps])
-            moving = camera_shift(grey[::2].astype(np.float32), 1) > local.camera_motion * min(aw, ah)
+            moving = camera_moves(grey[::2].astype(np.float32), 1, local)
             # The timeline frame each tap shows, and the generator's camera there in analysis pixels.
             shown = segment_frames(timeline, float(row.start), float(row.end))[taps]
             to_analysis = np.diag([aw / scene.w, ah / scene.h, 1.0])

@@ -178,7 +178,7 @@ class MotionLocaliser:
             grey[i] = analysis_grey(f, (aw, ah))
         small = self._buffer("small", grey.shape, np.float32)
         np.copyto(small, grey)
-        paths = steady_paths(grey) if camera_shift(small, lag) > cfg.camera_motion * min(aw, ah) else None
+        paths = steady_paths(grey) if camera_moves(small, lag, cfg) else None
         trusted = None
         if paths is not None:
             # Differences of steadied frames; the strip the camera's path carried out of view in some frame is
@@ -301,7 +301,7 @@ def steady_taps(frames: np.ndarray, taps: np.ndarray, cfg: LocaliseConfig | None
     h, w = frames.shape[1:3]
     aw, ah = analysis_size(w, h, cfg)
     grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps])
-    if camera_shift(grey[::apart].astype(np.float32), 1) <= cfg.camera_motion * min(aw, ah):
+    if not camera_moves(grey[::apart].astype(np.float32), 1, cfg):
         return frames
     scale = np.diag([w / aw, h / ah])
     out = frames.copy()
@@ -309,6 +309,13 @@ def steady_taps(frames: np.ndarray, taps: np.ndarray, cfg: LocaliseConfig | None
         full = np.concatenate([scale @ m[:, :2] @ np.linalg.inv(scale), scale @ m[:, 2:]], axis=1)
         out[i] = cv2.warpAffine(frames[i], full, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out
+
+
+def camera_moves(grey: np.ndarray, lag: int, cfg: LocaliseConfig) -> bool:
+    """Whether the camera moves in ``grey`` ``[N, H, W] float32`` (frames at the analysis size): the median shift
+    between frames ``lag`` apart (``camera_shift``) is above ``cfg.camera_motion`` of the short side. The one test
+    of a moving camera, for the localiser, the clip's steadying and the benchmarks that report what they did."""
+    return camera_shift(grey, lag) > cfg.camera_motion * min(grey.shape[1:3])
 
 
 def camera_shift(frames: np.ndarray, lag: int) -> float:
