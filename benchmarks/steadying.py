@@ -1,0 +1,77 @@
+"""Where a moving camera's steadied movement puts the infant, with the corners' fit alone and refined on every still pixel.
+
+    .venv/bin/python benchmarks/steadying.py COHORT
+
+For every segment of a synthetic cohort whose camera the localiser sees move (``localise.camera_moves``), the
+segment is decoded at the working size and localised alone, as ``prepare --crop-infant`` does, twice: with
+``LocaliseConfig(refine=False)`` (the similarity fitted to corners followed by optical flow) and with the default
+refinement (``steady_paths``). ``steady_min_box`` is set to 0 so the movement's box is reported however small. Each
+box is compared with the infant's extent over the segment in ``positions.csv``: ``box_to_infant``, the box's longer
+side over the extent's (about 1: the box is the infant; 3: it spans the infant and something far from it), and
+``centred``, the share of segments whose box centre lies on the infant's extent. ``ms_per_window``: the localiser's
+time per segment, one thread. Prints one JSON line per view and steadying.
+
+A cohort re-filmed by ``benchmarks/rerecord.py --hand`` keeps its positions file, whose boxes then miss the hand's
+shake (a few percent of the frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from spasmscope.data.localise import LocaliseConfig, MotionLocaliser, analysis_grey, analysis_size, camera_moves
+from spasmscope.data.preprocess import working_size
+from spasmscope.data.video import TARGET_FPS, probe, read_segment
+from spasmscope.model.config import preset
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("cohort", type=Path)
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    clip = preset("cpu").clip
+    settings = {"corners": LocaliseConfig(steady_min_box=0.0, refine=False), "refined": LocaliseConfig(steady_min_box=0.0)}
+    manifest = pd.read_csv(args.cohort / "manifest.csv")
+    positions = pd.read_csv(args.cohort / "positions.csv")
+    rows = []
+    for r in manifest.itertuples(index=False):
+        info = probe(str(args.cohort / r.video))
+        w, h = working_size(info.width, info.height, clip)
+        frames = read_segment(str(args.cohort / r.video), r.start, r.end, size=(w, h))
+        local = settings["corners"]
+        aw, ah = analysis_size(w, h, local)
+        taps = MotionLocaliser(local).frames_read(len(frames), TARGET_FPS)
+        grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps]).astype(np.float32)
+        if not camera_moves(grey, 2, local):
+            continue
+        p = positions[(positions.video == r.video) & (positions.time >= r.start) & (positions.time < r.end)]
+        sx, sy = w / info.width, h / info.height
+        x0, y0 = float((p.x * sx).min()), float((p.y * sy).min())
+        x1, y1 = float(((p.x + p.w) * sx).max()), float(((p.y + p.h) * sy).max())
+        for name, cfg in settings.items():
+            start = time.perf_counter()
+            box = MotionLocaliser(cfg).update(frames, TARGET_FPS).box
+            ms = 1000 * (time.perf_counter() - start)
+            if box is None:
+                ratio, centred = float("inf"), False
+            else:
+                bx, by, bw, bh = box
+                ratio = max(bw, bh) / max(x1 - x0, y1 - y0)
+                centred = x0 <= bx + bw / 2 <= x1 and y0 <= by + bh / 2 <= y1
+            rows.append({"view": r.view, "steadying": name, "box_to_infant": ratio, "centred": centred, "ms": ms})
+    table = pd.DataFrame(rows)
+    for (view, name), g in table.groupby(["view", "steadying"], sort=False):
+        print(json.dumps({"view": view, "steadying": name, "segments": len(g), "box_to_infant_median": round(float(g.box_to_infant.median()), 2),
+                          "centred": round(float(g.centred.mean()), 3), "ms_per_window": round(float(g.ms.median()), 1)}))
+
+
+if __name__ == "__main__":
+    main()
