@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -31,19 +32,30 @@ from spasmscope.model.config import preset
 SLACK = 2  # pixels of the working size a box may reach past the crop before it counts as cut
 
 
+def decoded_segments(cohort: Path) -> Iterator[tuple[Any, np.ndarray, tuple[float, float, float, float]]]:
+    """Each segment of ``cohort``'s manifest: its row, its frames ``[N, H, W, 3] uint8`` decoded at the `cpu` preset's
+    working size, and the infant's extent over it ``(x0, y0, x1, y1)`` in those pixels (the union of the generator's
+    boxes in ``positions.csv``)."""
+    clip = preset("cpu").clip
+    positions = pd.read_csv(cohort / "positions.csv")
+    for r in pd.read_csv(cohort / "manifest.csv").itertuples(index=False):
+        info = probe(str(cohort / r.video))
+        w, h = working_size(info.width, info.height, clip)
+        frames = read_segment(str(cohort / r.video), r.start, r.end, size=(w, h))
+        p = positions[(positions.video == r.video) & (positions.time >= r.start) & (positions.time < r.end)]
+        sx, sy = w / info.width, h / info.height
+        yield r, frames, (float((p.x * sx).min()), float((p.y * sy).min()), float(((p.x + p.w) * sx).max()), float(((p.y + p.h) * sy).max()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("cohort", type=Path)
     ap.add_argument("--csv", type=Path, help="write every segment's row here")
     args = ap.parse_args()
-    clip, local = preset("cpu").clip, LocaliseConfig()
-    manifest = pd.read_csv(args.cohort / "manifest.csv")
-    positions = pd.read_csv(args.cohort / "positions.csv")
+    local = LocaliseConfig()
     rows = []
-    for r in manifest.itertuples(index=False):
-        info = probe(str(args.cohort / r.video))
-        w, h = working_size(info.width, info.height, clip)
-        frames = read_segment(str(args.cohort / r.video), r.start, r.end, size=(w, h))
+    for r, frames, (x0, y0, x1, y1) in decoded_segments(args.cohort):
+        h, w = frames.shape[1:3]
         localiser = MotionLocaliser(local)
         x, y, cw, ch = localiser.update(frames, TARGET_FPS).crop
         # Did the localiser see the camera move? Its own test, on the frames it reads (each compared with the one
@@ -51,10 +63,6 @@ def main() -> None:
         aw, ah = analysis_size(w, h, local)
         grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in localiser.frames_read(len(frames), TARGET_FPS)])
         moving = camera_moves(grey.astype(np.float32), 2, local)
-        p = positions[(positions.video == r.video) & (positions.time >= r.start) & (positions.time < r.end)]
-        sx, sy = w / info.width, h / info.height
-        x0, y0 = float((p.x * sx).min()), float((p.y * sy).min())
-        x1, y1 = float(((p.x + p.w) * sx).max()), float(((p.y + p.h) * sy).max())
         cut = x0 < x - SLACK or y0 < y - SLACK or x1 > x + cw + SLACK or y1 > y + ch + SLACK
         rows.append({"video": r.video, "start": r.start, "label": r.label, "view": r.view, "handheld": int(moving), "whole": int((cw, ch) == (w, h)), "cut": int(cut), "fill": round(max((x1 - x0) / cw, (y1 - y0) / ch), 3)})
     table = pd.DataFrame(rows)

@@ -4,8 +4,8 @@
 
 For every segment of a synthetic cohort whose camera the localiser sees move (``localise.camera_moves``), the
 segment is decoded at the working size and localised alone, as ``prepare --crop-infant`` does, twice: with
-``LocaliseConfig(refine=False)`` (the similarity fitted to corners followed by optical flow) and with the default
-refinement (``steady_paths``). ``steady_min_box`` is set to 0 so the movement's box is reported however small. Each
+``LocaliseConfig(refine=False)`` (the default: the similarity fitted to corners followed by optical flow) and with
+``refine=True`` (refined on every still pixel, ``steady_paths``). ``steady_min_box`` is set to 0 so the movement's box is reported however small. Each
 box is compared with the infant's extent over the segment in ``positions.csv``: ``box_to_infant``, the box's longer
 side over the extent's (about 1: the box is the infant; 3: it spans the infant and something far from it), and
 ``centred``, the share of segments whose box centre lies on the infant's extent. ``ms_per_window``: the localiser's
@@ -26,10 +26,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from segment_crops import decoded_segments  # this folder's benchmark of crops: the same segments, decoded alike
 from spasmscope.data.localise import LocaliseConfig, MotionLocaliser, analysis_grey, analysis_size, camera_moves
-from spasmscope.data.preprocess import working_size
-from spasmscope.data.video import TARGET_FPS, probe, read_segment
-from spasmscope.model.config import preset
+from spasmscope.data.video import TARGET_FPS
 
 
 def main() -> None:
@@ -37,25 +36,16 @@ def main() -> None:
     ap.add_argument("cohort", type=Path)
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    clip = preset("cpu").clip
-    settings = {"corners": LocaliseConfig(steady_min_box=0.0, refine=False), "refined": LocaliseConfig(steady_min_box=0.0)}
-    manifest = pd.read_csv(args.cohort / "manifest.csv")
-    positions = pd.read_csv(args.cohort / "positions.csv")
+    settings = {"corners": LocaliseConfig(steady_min_box=0.0, refine=False), "refined": LocaliseConfig(steady_min_box=0.0, refine=True)}
     rows = []
-    for r in manifest.itertuples(index=False):
-        info = probe(str(args.cohort / r.video))
-        w, h = working_size(info.width, info.height, clip)
-        frames = read_segment(str(args.cohort / r.video), r.start, r.end, size=(w, h))
+    for r, frames, (x0, y0, x1, y1) in decoded_segments(args.cohort):
+        h, w = frames.shape[1:3]
         local = settings["corners"]
         aw, ah = analysis_size(w, h, local)
         taps = MotionLocaliser(local).frames_read(len(frames), TARGET_FPS)
         grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps]).astype(np.float32)
         if not camera_moves(grey, 2, local):
             continue
-        p = positions[(positions.video == r.video) & (positions.time >= r.start) & (positions.time < r.end)]
-        sx, sy = w / info.width, h / info.height
-        x0, y0 = float((p.x * sx).min()), float((p.y * sy).min())
-        x1, y1 = float(((p.x + p.w) * sx).max()), float(((p.y + p.h) * sy).max())
         for name, cfg in settings.items():
             start = time.perf_counter()
             box = MotionLocaliser(cfg).update(frames, TARGET_FPS).box

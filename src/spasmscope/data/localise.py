@@ -37,8 +37,7 @@ Box = tuple[int, int, int, int]  # x, y, w, h: pixels of the upright frame
 # Bumped whenever the motion localiser would crop the same frames differently, so cached crops and finished
 # screening windows made by an older version are made again. 2: a moving camera gets the whole frame.
 # 3: a moving camera's frames are steadied, and it gets a crop of the frame's shape around the infant.
-# 4: the steadying is refined on every still pixel (``steady_paths``), which also changes steadied clips.
-CROP_VERSION = 4
+CROP_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class LocaliseConfig:
     # Refine a moving camera's steadying on every still pixel (``steady_paths``). Off: it centres a re-filmed wide
     # view's movement on the infant, but cross-validation on that cohort gained nothing, so it is not worth its time
     # (BENCHMARKS, 2026-12-05, refined steadying). Nothing but the benchmarks turns it on, so no cache key holds it.
-    refine: bool = True
+    refine: bool = False
 
     def __post_init__(self) -> None:
         if not self.camera_motion > 0:
@@ -271,7 +270,7 @@ def analysis_grey(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.GaussianBlur(cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA), (5, 5), 1.0)
 
 
-def steady_paths(grey: np.ndarray, refine: bool = True) -> np.ndarray:
+def steady_paths(grey: np.ndarray, refine: bool = False) -> np.ndarray:
     """How to steady each frame of ``grey`` ``[N, H, W] uint8`` onto the middle one: ``[N, 2, 3]`` float64 affine
     maps (pixels). Corners of the middle frame are followed by pyramidal optical flow and a similarity (rotation,
     scale, shift) fitted by RANSAC, so the infant's own movement is left out as outliers; a frame with too few

@@ -254,12 +254,9 @@ def pipeline_frames(frames: np.ndarray, clip: ClipConfig) -> np.ndarray:
     The localiser and the steadying see the T shown frames only, 5/T s apart, where a segment gives them a frame
     every 0.1 s and the two neighbours of each shown frame: the localiser's differences span 0.6 s, not 0.2 s."""
     height, width = frames.shape[1:3]
-    # Without the steadying's refinement, which would cost more than drawing the clip: pretraining keeps drawing the
-    # clips it drew before the refinement existed, and clips a user's segments give are steadier, not other.
-    local = LocaliseConfig(refine=False)
-    x, y, w, h = MotionLocaliser(local).update(frames, len(frames) / SEGMENT_S).crop if clip.crop_infant else (0, 0, width, height)
+    x, y, w, h = MotionLocaliser().update(frames, len(frames) / SEGMENT_S).crop if clip.crop_infant else (0, 0, width, height)
     if clip.steady:
-        frames = steady_taps(frames, np.arange(len(frames)), local, apart=1)
+        frames = steady_taps(frames, np.arange(len(frames)), apart=1)
     part = frames[:, y : y + h, x : x + w]
     dw, dh = decode_size(w, h, clip)
     if (dw, dh) == (w, h):
