@@ -11,8 +11,8 @@ the infant. Two detectors, one interface (``update(frames) -> Localisation``):
   hand-held camera moves the whole scene (its median frame-to-frame shift, by phase correlation, is above
   ``camera_motion``): its frames are first steadied onto the window's middle frame (``steady_paths``: corners
   tracked by optical flow, a rotation-scale-shift fitted with RANSAC; ``refine`` adds an affine map fitted on every
-  still pixel), so a shaking patterned blanket stands still and only the infant moves; the crop, of the frame's own shape (``zoom_around``), then holds the box
-  all along the camera's path. A box too small to be a whole infant leaves the view whole.
+  still pixel), so a shaking patterned blanket stands still and only the infant moves; the crop, of the frame's own
+  shape (``zoom_around``), then holds the box all along the camera's path. A box too small to be a whole infant leaves the view whole.
 - ``OnnxDetector``: a YOLO-style person detector from a local ``.onnx`` file, run by onnxruntime on the
   window's middle frame; its confidence is the visibility.
 
@@ -205,7 +205,7 @@ class MotionLocaliser:
             moved *= trusted
         # The noise floor: most of a wide view does not move, so the median difference and its spread (MAD) are
         # those of sensor and codec noise; clean video has neither, and only the margin remains.
-        floor = float(np.median(moved)) + 3 * 1.4826 * float(median_abs_deviation(moved, axis=None)) + cfg.noise_margin
+        floor = noise_floor(moved) + cfg.noise_margin
         movement = np.maximum(moved - floor, 0.0)
         movement = cv2.GaussianBlur(movement, (0, 0), max(1.0, aw / 160))
         if paths is not None:
@@ -345,7 +345,7 @@ def _still_pixels(grey: np.ndarray, paths: np.ndarray) -> np.ndarray | None:
     middle = grey[n // 2].astype(np.float32)
     held = np.stack([np.abs(cv2.warpAffine(g, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32) - middle) for g, m in zip(grey, paths)])
     moved = upper_quartile(held)
-    moved = cv2.GaussianBlur(np.maximum(moved - float(np.median(moved)) - 3 * 1.4826 * float(median_abs_deviation(moved, axis=None)), 0.0), (0, 0), 2.0)
+    moved = cv2.GaussianBlur(np.maximum(moved - noise_floor(moved), 0.0), (0, 0), 2.0)
     if moved.max() <= 0:
         return np.full((h, w), 255, np.uint8)
     moving = cv2.dilate((moved > 0.2 * moved.max()).astype(np.uint8), np.ones((9, 9), np.uint8))
@@ -391,6 +391,12 @@ def camera_shift(frames: np.ndarray, lag: int) -> float:
     window = cv2.createHanningWindow((half.shape[2], half.shape[1]), cv2.CV_32F)
     shifts = [math.hypot(*cv2.phaseCorrelate(a, b, window)[0]) for a, b in zip(half[:-lag], half[lag:])]
     return 2.0 * float(np.median(shifts))
+
+
+def noise_floor(moved: np.ndarray) -> float:
+    """The grey level under which a map of differences ``moved`` (any shape) is sensor and codec noise: its median
+    plus three robust standard deviations (1.4826 x MAD), as most of a view does not move."""
+    return float(np.median(moved)) + 3 * 1.4826 * float(median_abs_deviation(moved, axis=None))
 
 
 def upper_quartile(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
