@@ -47,6 +47,15 @@ def decoded_segments(cohort: Path) -> Iterator[tuple[Any, np.ndarray, tuple[floa
         yield r, frames, (float((p.x * sx).min()), float((p.y * sy).min()), float(((p.x + p.w) * sx).max()), float(((p.y + p.h) * sy).max()))
 
 
+def camera_seen_moving(frames: np.ndarray, local: LocaliseConfig) -> bool:
+    """Whether the localiser sees the camera move in a segment's ``frames`` ``[N, H, W, 3] uint8``: its own test, on the
+    frames it reads (each compared with the one two places on)."""
+    h, w = frames.shape[1:3]
+    aw, ah = analysis_size(w, h, local)
+    grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in MotionLocaliser(local).frames_read(len(frames), TARGET_FPS)])
+    return camera_moves(grey.astype(np.float32), 2, local)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("cohort", type=Path)
@@ -56,13 +65,8 @@ def main() -> None:
     rows = []
     for r, frames, (x0, y0, x1, y1) in decoded_segments(args.cohort):
         h, w = frames.shape[1:3]
-        localiser = MotionLocaliser(local)
-        x, y, cw, ch = localiser.update(frames, TARGET_FPS).crop
-        # Did the localiser see the camera move? Its own test, on the frames it reads (each compared with the one
-        # two places on).
-        aw, ah = analysis_size(w, h, local)
-        grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in localiser.frames_read(len(frames), TARGET_FPS)])
-        moving = camera_moves(grey.astype(np.float32), 2, local)
+        x, y, cw, ch = MotionLocaliser(local).update(frames, TARGET_FPS).crop
+        moving = camera_seen_moving(frames, local)
         cut = x0 < x - SLACK or y0 < y - SLACK or x1 > x + cw + SLACK or y1 > y + ch + SLACK
         rows.append({"video": r.video, "start": r.start, "label": r.label, "view": r.view, "handheld": int(moving), "whole": int((cw, ch) == (w, h)), "cut": int(cut), "fill": round(max((x1 - x0) / cw, (y1 - y0) / ch), 3)})
     table = pd.DataFrame(rows)

@@ -5,8 +5,8 @@
 For every segment of a synthetic cohort whose camera the localiser sees move (``localise.camera_moves``), the
 segment is decoded at the working size and localised alone, as ``prepare --crop-infant`` does, twice: with
 ``LocaliseConfig(refine=False)`` (the default: the similarity fitted to corners followed by optical flow) and with
-``refine=True`` (refined on every still pixel, ``steady_paths``). ``steady_min_box`` is set to 0 so the movement's box is reported however small. Each
-box is compared with the infant's extent over the segment in ``positions.csv``: ``box_to_infant``, the box's longer
+``refine=True`` (refined on every still pixel, ``steady_paths``). ``steady_min_box`` is set to 0 so the movement's
+box is reported however small. Each box is compared with the infant's extent over the segment in ``positions.csv``: ``box_to_infant``, the box's longer
 side over the extent's (about 1: the box is the infant; 3: it spans the infant and something far from it), and
 ``centred``, the share of segments whose box centre lies on the infant's extent. ``ms_per_window``: the localiser's
 time per segment, one thread. Prints one JSON line per view and steadying.
@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pandas as pd
 
-from segment_crops import decoded_segments  # this folder's benchmark of crops: the same segments, decoded alike
-from spasmscope.data.localise import LocaliseConfig, MotionLocaliser, analysis_grey, analysis_size, camera_moves
+from segment_crops import camera_seen_moving, decoded_segments  # this folder's benchmark of crops: the same segments
+from spasmscope.data.localise import LocaliseConfig, MotionLocaliser
 from spasmscope.data.video import TARGET_FPS
 
 
@@ -39,12 +38,7 @@ def main() -> None:
     settings = {"corners": LocaliseConfig(steady_min_box=0.0, refine=False), "refined": LocaliseConfig(steady_min_box=0.0, refine=True)}
     rows = []
     for r, frames, (x0, y0, x1, y1) in decoded_segments(args.cohort):
-        h, w = frames.shape[1:3]
-        local = settings["corners"]
-        aw, ah = analysis_size(w, h, local)
-        taps = MotionLocaliser(local).frames_read(len(frames), TARGET_FPS)
-        grey = np.stack([analysis_grey(frames[i], (aw, ah)) for i in taps]).astype(np.float32)
-        if not camera_moves(grey, 2, local):
+        if not camera_seen_moving(frames, settings["corners"]):
             continue
         for name, cfg in settings.items():
             start = time.perf_counter()

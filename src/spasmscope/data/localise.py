@@ -12,7 +12,8 @@ the infant. Two detectors, one interface (``update(frames) -> Localisation``):
   ``camera_motion``): its frames are first steadied onto the window's middle frame (``steady_paths``: corners
   tracked by optical flow, a rotation-scale-shift fitted with RANSAC; ``refine`` adds an affine map fitted on every
   still pixel), so a shaking patterned blanket stands still and only the infant moves; the crop, of the frame's own
-  shape (``zoom_around``), then holds the box all along the camera's path. A box too small to be a whole infant leaves the view whole.
+  shape (``zoom_around``), then holds the box all along the camera's path. A box too small to be a whole infant
+  leaves the view whole.
 - ``OnnxDetector``: a YOLO-style person detector from a local ``.onnx`` file, run by onnxruntime on the
   window's middle frame; its confidence is the visibility.
 
