@@ -6,7 +6,9 @@
 #   bash benchmarks/held_out_arms.sh OUT
 #
 # The arms (none saw the renderer it is measured on):
-#   silhouette   the backbone of stages 1-7, articulated renderer alone (shipped at commit 9ad484b; MODEL_CARD.md)
+#   silhouette   SILHOUETTE_ARM=stages-1-7 (default): the backbone of stages 1-7, articulated renderer alone (shipped at
+#                commit 9ad484b; MODEL_CARD.md). SILHOUETTE_ARM=S (RULE 16): stages 1-7 continued 5,300 steps on
+#                articulated, photo, shaded, splat, arm G's recipe with silhouette held out in place of shaded
 #   splat        stage 10: articulated, silhouette, photo, shaded (shipped at commit e77cf6a)
 #   shaded       arm G (RULE 10): stages 1-7 continued 5,300 steps on articulated, silhouette, photo, splat
 #   photo        arm P3 (RULES 10b-12): stages 1-7 continued 2,400 + 2,600 + 2,600 steps on articulated, silhouette,
@@ -66,13 +68,16 @@ stage() {
 # Each held-out renderer's arm: builds it in OUT/${FOLDER[name]}, or finds it built there.
 arm() {
     case $1 in
-    silhouette) shipped stages-1-7 9ad484b 0332bc265ae36975a4908159c8b901401a7d3179f19faa56e31b3c941b6546c8 ;;
+    stages-1-7) shipped stages-1-7 9ad484b 0332bc265ae36975a4908159c8b901401a7d3179f19faa56e31b3c941b6546c8 ;;
+    silhouette)
+        arm stages-1-7
+        [ "$SILHOUETTE_ARM" = stages-1-7 ] || stage S 5300 --weights "$OUT/stages-1-7" --seed 35 --night-fraction 0.25 --renderers articulated,photo,shaded,splat "${LATER[@]}" ;;
     splat) shipped stage-10 e77cf6a e860aa29f39ed26185bd1045af5c890662135cf918e038712fdfea5a4e9788ea ;;
     shaded)
-        arm silhouette
+        arm stages-1-7
         stage G 5300 --weights "$OUT/stages-1-7" --seed 31 --night-fraction 0.25 --renderers articulated,silhouette,photo,splat "${LATER[@]}" ;;
     photo)
-        arm silhouette
+        arm stages-1-7
         local others=(--night-fraction 0.25 --renderers articulated,silhouette,shaded,splat "${LATER[@]}")
         stage P 2400 --weights "$OUT/stages-1-7" --seed 32 "${others[@]}"
         stage P2 2600 --weights "$OUT/P" --seed 33 "${others[@]}"
@@ -95,7 +100,6 @@ arm() {
         stage C6 2000 --weights "$OUT/C5" --lr 2e-4 --seed 5 "${later[@]}" "${four[@]}"
         stage C7 1200 --weights "$OUT/C6" --lr 1e-4 --seed 6 "${later[@]}" "${four[@]}"
         [ "$ARTICULATED_ARM" = C7 ] || stage C8 5300 --weights "$OUT/C7" --lr 2e-4 --seed 31 --startle-rate 0.3 --night-fraction 0.25 "${later[@]}" "${four[@]}" ;;
-    *) echo "held_out_arms.sh: no recorded arm for the renderer '$1'; HELD_OUT takes articulated, silhouette, photo, shaded, splat" >&2; exit 2 ;;
     esac
 }
 ARTICULATED_ARM=${ARTICULATED_ARM:-A5}
@@ -103,9 +107,15 @@ case $ARTICULATED_ARM in
 A5 | C7 | C8) ;;
 *) echo "held_out_arms.sh: ARTICULATED_ARM=$ARTICULATED_ARM is not a recorded arm; give A5, C7 or C8" >&2; exit 2 ;;
 esac
-declare -A FOLDER=([silhouette]=stages-1-7 [splat]=stage-10 [shaded]=G [photo]=P3 [articulated]=$ARTICULATED_ARM)
+SILHOUETTE_ARM=${SILHOUETTE_ARM:-stages-1-7}
+case $SILHOUETTE_ARM in
+stages-1-7 | S) ;;
+*) echo "held_out_arms.sh: SILHOUETTE_ARM=$SILHOUETTE_ARM is not a recorded arm; give stages-1-7 or S" >&2; exit 2 ;;
+esac
+declare -A FOLDER=([silhouette]=$SILHOUETTE_ARM [splat]=stage-10 [shaded]=G [photo]=P3 [articulated]=$ARTICULATED_ARM)
 HELD=${HELD_OUT:-articulated silhouette photo shaded splat}
 for held in $HELD; do
+    [ -n "${FOLDER[$held]:-}" ] || { echo "held_out_arms.sh: no recorded arm for the renderer '$held'; HELD_OUT takes articulated, silhouette, photo, shaded, splat" >&2; exit 2; }
     if [ "$held" = articulated ] && [ "$ARTICULATED_ARM" != A5 ]; then arm articulated-C; else arm "$held"; fi
     export "START_FOR_$held=$OUT/${FOLDER[$held]}" "STEPS_FOR_$held=0"
 done

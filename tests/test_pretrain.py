@@ -471,7 +471,8 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
 def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_when_asked(tmp_path):
     """benchmarks/held_out_arms.sh: BUILD_ONLY=1 takes the silhouette row's arm (stages 1-7) out of the git history,
     checked against its SHA-256, and starts no cross-validation; DRY_RUN=1 prints the shaded row's pretraining,
-    which continues that arm, and the articulated row's arm that ARTICULATED_ARM names."""
+    which continues that arm, and the articulated and silhouette rows' arms that ARTICULATED_ARM and SILHOUETTE_ARM
+    name; a name it does not know is refused in one line."""
     root = Path(__file__).resolve().parents[1]
     if subprocess.run(["git", "-C", str(root), "cat-file", "-e", "9ad484b"], capture_output=True).returncode:
         pytest.skip("the commit of stages 1-7 is not in this checkout's history (a shallow clone)")
@@ -495,5 +496,12 @@ def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_wh
         assert dry.returncode == 0 and len(commands) == stages, dry.stderr
         assert "--weights none" in commands[0] and f"--weights {tmp_path}/C{stages - 1}" in commands[-1]
         assert all("--renderers silhouette,photo,shaded,splat" in c for c in commands)
-    wrong = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "ARTICULATED_ARM": "C9"}, capture_output=True, text=True)
-    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "ARTICULATED_ARM=C9" in wrong.stderr
+    # The silhouette row's arm S (RULE 16): stages 1-7 continued on the four other renderers; the default builds none.
+    dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "SILHOUETTE_ARM": "S"}, capture_output=True, text=True)
+    (command,) = dry.stdout.splitlines()
+    assert dry.returncode == 0 and f"--out {tmp_path}/S --steps 5300" in command and f"--weights {tmp_path}/stages-1-7" in command
+    assert "--renderers articulated,photo,shaded,splat" in command
+    assert subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1"}, capture_output=True, text=True).stdout == ""
+    for name, value, said in (("ARTICULATED_ARM", "C9", "ARTICULATED_ARM=C9"), ("SILHOUETTE_ARM", "G", "SILHOUETTE_ARM=G"), ("HELD_OUT", "stages-1-7", "'stages-1-7'")):
+        wrong = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, name: value}, capture_output=True, text=True)
+        assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and said in wrong.stderr

@@ -173,6 +173,11 @@ def test_a_moving_camera_is_cropped_only_around_a_body_sized_movement(reach, cro
     found = MotionLocaliser().update(np.stack(frames), 30.0)
     x, y, w, h = found.crop
     assert ((x, y, w, h) != (0, 0, 320, 180)) == cropped
+    # The extent the rule compares: the swing and the disc across (2 x reach + 12 px) over the short side (180 px),
+    # give or take the blur and the box's tails; a still camera reports none.
+    assert found.steadied_extent == pytest.approx((2 * reach + 12) / 180, abs=0.05)
+    assert (found.steadied_extent >= LocaliseConfig().steady_min_box) == cropped
+    assert MotionLocaliser().update(np.repeat(np.stack(frames[:1]), 150, axis=0), 30.0).steadied_extent is None
     c = np.array(centres)
     assert (c[:, 0] - reach - 6 >= x).all() and (c[:, 0] + reach + 6 <= x + w).all() and (c[:, 1] - 6 >= y).all() and (c[:, 1] + 6 <= y + h).all()
 

@@ -84,6 +84,9 @@ class Localisation:
     crop: Box
     visibility: float
     box: Box | None = None  # the detected infant before the margin (None: nothing found)
+    # A moving camera's window: the longer side of its steadied movement's box in the middle frame, as a share of
+    # the frame's short side (what ``steady_min_box`` is compared with); None for a still camera or no movement.
+    steadied_extent: float | None = None
 
 
 class Localiser(Protocol):
@@ -243,8 +246,9 @@ class MotionLocaliser:
         ah, aw = movement.shape
         moving = 1.0 - math.exp(-float(movement.max()) / cfg.saturation)
         found = _region(movement, cfg.level, cfg.tail)
+        extent = None if found is None else max(found[2:]) / min(aw, ah)
         if found is None or max(found[2:]) < cfg.steady_min_box * min(aw, ah):
-            return Localisation(crop=(0, 0, width, height), visibility=round(moving, 4))
+            return Localisation(crop=(0, 0, width, height), visibility=round(moving, 4), steadied_extent=extent)
         bx, by, bw, bh = found
         corners = np.array([[bx, by], [bx + bw, by], [bx, by + bh], [bx + bw, by + bh]], np.float64)
         seen = np.concatenate([corners @ inv[:, :2].T + inv[:, 2] for inv in (cv2.invertAffineTransform(m) for m in paths)])
@@ -255,7 +259,7 @@ class MotionLocaliser:
         cx, cy, cw, ch = zoom_around(found, aw, ah, cfg.margin)  # the crop as seen in the middle frame
         total = float(movement.sum())
         share = float(movement[cy : cy + ch, cx : cx + cw].sum()) / total if total > 0 else 0.0
-        return Localisation(crop=crop, visibility=round(moving * share, 4), box=box)
+        return Localisation(crop=crop, visibility=round(moving * share, 4), box=box, steadied_extent=extent)
 
 
 def analysis_size(width: int, height: int, cfg: LocaliseConfig) -> tuple[int, int]:
