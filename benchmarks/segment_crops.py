@@ -32,6 +32,13 @@ from spasmscope.model.config import preset
 SLACK = 2  # pixels of the working size a box may reach past the crop before it counts as cut
 
 
+def cuts(extent: tuple[float, float, float, float], crop: tuple[int, int, int, int]) -> bool:
+    """Whether the infant's ``extent`` ``(x0, y0, x1, y1)`` reaches more than ``SLACK`` pixels past ``crop``
+    ``(x, y, w, h)`` (both in the working size's pixels)."""
+    (x0, y0, x1, y1), (x, y, w, h) = extent, crop
+    return x0 < x - SLACK or y0 < y - SLACK or x1 > x + w + SLACK or y1 > y + h + SLACK
+
+
 def decoded_segments(cohort: Path) -> Iterator[tuple[Any, np.ndarray, tuple[float, float, float, float]]]:
     """Each segment of ``cohort``'s manifest: its row, its frames ``[N, H, W, 3] uint8`` decoded at the `cpu` preset's
     working size, and the infant's extent over it ``(x0, y0, x1, y1)`` in those pixels (the union of the generator's
@@ -67,7 +74,7 @@ def main() -> None:
         h, w = frames.shape[1:3]
         x, y, cw, ch = MotionLocaliser(local).update(frames, TARGET_FPS).crop
         moving = camera_seen_moving(frames, local)
-        cut = x0 < x - SLACK or y0 < y - SLACK or x1 > x + cw + SLACK or y1 > y + ch + SLACK
+        cut = cuts((x0, y0, x1, y1), (x, y, cw, ch))
         rows.append({"video": r.video, "start": r.start, "label": r.label, "view": r.view, "handheld": int(moving), "whole": int((cw, ch) == (w, h)), "cut": int(cut), "fill": round(max((x1 - x0) / cw, (y1 - y0) / ch), 3)})
     table = pd.DataFrame(rows)
     if args.csv:

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
-from segment_crops import SLACK, camera_seen_moving, decoded_segments  # this folder's benchmark of crops: the same segments
+from segment_crops import camera_seen_moving, cuts, decoded_segments  # this folder's benchmark of crops: the same segments
 from spasmscope.data.localise import LocaliseConfig, MotionLocaliser
 from spasmscope.data.video import TARGET_FPS
 
@@ -51,8 +51,7 @@ def main() -> None:
             start = time.perf_counter()
             found = MotionLocaliser(cfg).update(frames, TARGET_FPS)
             ms = 1000 * (time.perf_counter() - start)
-            box, (x, y, cw, ch) = found.box, found.crop
-            cut = x0 < x - SLACK or y0 < y - SLACK or x1 > x + cw + SLACK or y1 > y + ch + SLACK
+            box, cut = found.box, cuts((x0, y0, x1, y1), found.crop)
             if box is None:
                 ratio, centred = float("inf"), False
             else:
