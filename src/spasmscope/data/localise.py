@@ -247,6 +247,8 @@ class MotionLocaliser:
         moving = 1.0 - math.exp(-float(movement.max()) / cfg.saturation)
         found = _region(movement, cfg.level, cfg.tail)
         extent = None if found is None else max(found[2:]) / min(aw, ah)
+        # The rule compares pixels, as it always has, not ``extent``: a quotient rounds differently at the floor, and
+        # every cached crop was made by this comparison.
         if found is None or max(found[2:]) < cfg.steady_min_box * min(aw, ah):
             return Localisation(crop=(0, 0, width, height), visibility=round(moving, 4), steadied_extent=extent)
         bx, by, bw, bh = found
