@@ -13,14 +13,12 @@ import torch
 from conftest import make_audio_only, make_video, run_cli
 
 from spasmscope.data.cache import SegmentCache, load_clips, prepare
+from spasmscope.data.detector import OnnxDetector, decode_yolo, letterbox
 from spasmscope.data.localise import (
     LocaliseConfig,
     MotionLocaliser,
-    OnnxDetector,
     camera_shift,
     crop_around,
-    decode_yolo,
-    letterbox,
     steady_paths,
     steady_taps,
     upper_quartile,

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spasmscope.data.characteristics import light_change, visual
-from spasmscope.data.localise import Box, LocaliseConfig, Localiser, MotionLocaliser, OnnxDetector
+from spasmscope.data.detector import OnnxDetector
+from spasmscope.data.localise import Box, LocaliseConfig, Localiser, MotionLocaliser
 from spasmscope.data.preprocess import ClipConfig, clip_taps, crop_clip, working_size
 from spasmscope.data.segments import SEGMENT_S, window_spans
 from spasmscope.data.video import DecodeStats, VideoInfo, iter_frames, segment_times
