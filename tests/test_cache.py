@@ -85,6 +85,26 @@ def test_killed_prepare_leaves_whole_entries_and_resumes(small_cohort, tmp_path)
     assert len(_entries(cache_dir)) == len(big)
 
 
+
+def test_prepare_counts_the_segments_of_an_unreadable_video_as_left_out(small_cohort, tmp_path):
+    m = pd.read_csv(small_cohort / "manifest.csv")
+    good = m.video.iloc[0]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes((small_cohort / good).read_bytes()[:2000])  # a copy cut off in its header: nothing decodes
+    ours = m[m.video == good].copy()
+    ours["video"] = str(small_cohort / good)
+    theirs = ours.assign(video=str(broken), child="broken")
+    manifest = tmp_path / "m.csv"
+    pd.concat([ours, theirs]).to_csv(manifest, index=False)
+    exe = Path(sys.executable).with_name("spasmscope")
+    r = subprocess.run([str(exe), "prepare", str(manifest), "--cache", str(tmp_path / "cache"), "--frames", "8", "--size", "32", "--workers", "1"], capture_output=True, text=True)
+    assert r.returncode == 3, r.stderr  # finished, with something skipped
+    assert "broken.mp4" in r.stderr + r.stdout and "Traceback" not in r.stderr
+    summary = r.stdout.strip().splitlines()[-1]
+    n = len(ours)
+    assert summary.startswith(f"{2 * n} segments: {n} decoded, 0 already cached, {n} left out"), summary
+    assert len(_entries(tmp_path / "cache")) == n
+
 def _entries(cache_dir: Path) -> list[Path]:
     """Finished cache entries; a kill may leave a hidden temporary file, which is never read as an entry."""
     return [p for p in cache_dir.rglob("*.npy") if not p.name.startswith(".")]
