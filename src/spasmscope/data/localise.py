@@ -448,4 +448,3 @@ def _region(score: np.ndarray, level: float, tail: float) -> tuple[int, int, int
         edges.append((lo, hi))
     (x0, x1), (y0, y1) = edges
     return x0, y0, x1 - x0 + 1, y1 - y0 + 1
-
