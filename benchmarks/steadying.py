@@ -8,12 +8,12 @@ segment is decoded at the working size and localised alone, as ``prepare --crop-
 ``refine=True`` (refined on every still pixel, ``steady_paths``). ``steady_min_box`` is set to 0 so the movement's
 box is reported however small. Each box is compared with the infant's extent over the segment in ``positions.csv``:
 ``box_to_infant``, the box's longer side over the extent's (about 1: the box is the infant; 3: it spans the infant
-and something far from it), and ``centred``, the share of segments whose box centre lies on the infant's extent. ``ms_per_window``: the localiser's
-time per segment, one thread. With ``steady_min_box`` at 0 the crop is the one every floor at or under the
-movement's extent (``Localisation.steadied_extent``) gives, so for each floor in ``FLOORS`` the line also reports
-``cropped_at``, the share of segments the rule would crop, and ``cut_at``, how many of those crops the infant's
-extent reaches more than ``segment_crops.SLACK`` pixels past (a segment with no movement found stays whole and out
-of ``extent_quantiles``). Prints one JSON line per view and steadying.
+and something far from it), and ``centred``, the share of segments whose box centre lies on the infant's extent.
+``ms_per_window``: the localiser's time per segment, one thread. With ``steady_min_box`` at 0 the crop is the one
+every floor at or under the movement's extent (``Localisation.steadied_extent``) gives, so for each floor in
+``FLOORS`` the line also reports ``cropped_at``, the share of segments the rule would crop, and ``cut_at``, how many
+of those crops the infant's extent reaches more than ``segment_crops.SLACK`` pixels past (a segment with no
+movement found stays whole and out of ``extent_quantiles``). Prints one JSON line per view and steadying.
 
 A cohort re-filmed by ``benchmarks/rerecord.py --hand`` keeps its positions file, whose boxes then miss the hand's
 shake (a few percent of the frame).

@@ -85,7 +85,6 @@ def test_killed_prepare_leaves_whole_entries_and_resumes(small_cohort, tmp_path)
     assert len(_entries(cache_dir)) == len(big)
 
 
-
 def test_prepare_counts_the_segments_of_an_unreadable_video_as_left_out(small_cohort, tmp_path):
     m = pd.read_csv(small_cohort / "manifest.csv")
     good = m.video.iloc[0]

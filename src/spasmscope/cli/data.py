@@ -67,9 +67,7 @@ def prepare(
     with bars() as progress:
         result = run_prepare(read_manifest(manifest), cache, cfg, workers=workers_or_all(workers), strict=strict, progress=progress)
     report_skipped(result.skipped.items)
-    # Skipped items are videos or single segments, so the segments left out are counted from the others.
-    left_out = result.total - result.decoded - result.cached
-    typer.echo(f"{result.total} segments: {result.decoded} decoded, {result.cached} already cached, {left_out} left out (listed above); cache: {cache}")
+    typer.echo(f"{result.total} segments: {result.decoded} decoded, {result.cached} already cached, {result.left_out} left out (listed above); cache: {cache}")
     finish(result.skipped.items)
 
 

@@ -125,6 +125,12 @@ class PrepareResult:
     cached: int  # already in the cache
     skipped: Skipped  # videos and segments left out, with reasons
 
+    @property
+    def left_out(self) -> int:
+        """Segments neither decoded nor cached: counted from the others, as a skipped item is a whole video or a
+        single segment."""
+        return self.total - self.decoded - self.cached
+
 
 def prepare(
     manifest: Manifest,
