@@ -20,8 +20,9 @@
 # The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
 # arms are pretrained here (about 20,000 steps: 17-20 clips/s on 2 CPU cores, some 10 hours; where torch sees a GPU,
 # pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the clips drawn do not
-# depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the
-# recorded bytes (threads and GPUs do not add up in the same order), so its figure is measured anew by this run.
+# depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the recorded bytes (threads and GPUs do not
+# add up in the same order), so its figure is measured anew by this run. Stages recorded by record_arm.sh in ARMS
+# (default: this checkout's benchmarks/arms; take_recorded below) are taken from there rather than pretrained again.
 # Resumable: run it again after an interruption. DRY_RUN=1 prints the pretraining commands, pretrains and measures
 # nothing; BUILD_ONLY=1 builds the arms and measures nothing (pretraining queued ahead of the run that measures, which
 # then finds the arms built). HELD_OUT="photo ..." builds and measures only those rows; RERECORD and SPASMSCOPE pass
@@ -53,10 +54,33 @@ shipped() {
     fi
 }
 
+# A stage recorded in ARMS/NAME: a finished backbone (model.safetensors, config.json, pretrain.jsonl), or a stage
+# stopped part-way (resume.pt, pretrain.jsonl; it resumes only under the OUT it ran in, which its recipe names),
+# committed so that a pretraining of hours outlives the machine it ran on. Copied into OUT/NAME unless that folder got
+# as far; refused unless its files match the SHA256SUMS recorded with them.
+ARMS=${ARMS:-$HERE/arms}
+take_recorded() {
+    local name=$1 from="$ARMS/$1" file
+    [ -f "$from/SHA256SUMS" ] || return 0
+    (cd "$from" && sha256sum --check --quiet SHA256SUMS) >/dev/null 2>&1 || {
+        echo "held_out_arms.sh: $from does not hold the files its SHA256SUMS lists; restore them (git checkout -- $from) or remove the folder to pretrain $name here" >&2
+        exit 2
+    }
+    if [ "$(python "$HERE/backbone_step.py" "$from" --logged)" -gt "$(python "$HERE/backbone_step.py" "$OUT/$name" --logged)" ]; then
+        mkdir -p "$OUT/$name"
+        rm -f "$OUT/$name/resume.pt"
+        for file in $(cut -c67- "$from/SHA256SUMS"); do
+            cp "$from/$file" "$OUT/$name/$file.part"
+            mv "$OUT/$name/$file.part" "$OUT/$name/$file"
+        done
+    fi
+}
+
 # One pretraining stage: NAME STEPS OPTIONS...; skipped when NAME already ended at STEPS, resumed when it stopped.
 stage() {
     local name=$1 steps=$2
     shift 2
+    take_recorded "$name"
     local command=("$S" pretrain supervised --out "$OUT/$name" --steps "$steps" --workers "${WORKERS:-1}" "$@")
     if [ "${DRY_RUN:-0}" = 1 ]; then
         echo "${command[*]}"
@@ -116,7 +140,11 @@ declare -A FOLDER=([silhouette]=$SILHOUETTE_ARM [splat]=stage-10 [shaded]=G [pho
 HELD=${HELD_OUT:-articulated silhouette photo shaded splat}
 for held in $HELD; do
     [ -n "${FOLDER[$held]:-}" ] || { echo "held_out_arms.sh: no recorded arm for the renderer '$held'; HELD_OUT takes articulated, silhouette, photo, shaded, splat" >&2; exit 2; }
-    if [ "$held" = articulated ] && [ "$ARTICULATED_ARM" != A5 ]; then arm articulated-C; else arm "$held"; fi
+    # An arm recorded finished in this checkout needs none of the stages before it.
+    take_recorded "${FOLDER[$held]}"
+    if [ "$(python "$HERE/backbone_step.py" "$OUT/${FOLDER[$held]}")" = 0 ]; then
+        if [ "$held" = articulated ] && [ "$ARTICULATED_ARM" != A5 ]; then arm articulated-C; else arm "$held"; fi
+    fi
     export "START_FOR_$held=$OUT/${FOLDER[$held]}" "STEPS_FOR_$held=0"
 done
 [ "${DRY_RUN:-0}" = 1 ] || [ "${BUILD_ONLY:-0}" = 1 ] && exit 0

@@ -505,3 +505,43 @@ def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_wh
     for name, value, said in (("ARTICULATED_ARM", "C9", "ARTICULATED_ARM=C9"), ("SILHOUETTE_ARM", "G", "SILHOUETTE_ARM=G"), ("HELD_OUT", "stages-1-7", "'stages-1-7'")):
         wrong = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, name: value}, capture_output=True, text=True)
         assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and said in wrong.stderr
+
+
+def test_held_out_arms_takes_recorded_arms_and_refuses_changed_ones(tmp_path):
+    """benchmarks/record_arm.sh records a finished stage (the shipped backbone's files) and a stage stopped part-way
+    in ARMS; held_out_arms.sh then copies the finished arm in and pretrains none of its stages, copies the part-way
+    stage in and resumes it (its pretraining printed), leaves a folder that got further alone, and refuses a recorded
+    file changed since in one line, naming the folder."""
+    root = Path(__file__).resolve().parents[1]
+    script, recorder = root / "benchmarks" / "held_out_arms.sh", root / "benchmarks" / "record_arm.sh"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "ARMS": str(tmp_path / "arms"), "DRY_RUN": "1"}
+    built = tmp_path / "built"
+    (built / "P3").mkdir(parents=True)
+    for file in ("model.safetensors", "config.json", "pretrain.jsonl"):
+        (built / "P3" / file).write_bytes((Path(embedded_backbone()) / file).read_bytes())
+    (built / "C1").mkdir()
+    (built / "C1" / "resume.pt").write_bytes(b"state")
+    (built / "C1" / "pretrain.jsonl").write_text('{"step": 300}\n')
+    for name in ("P3", "C1"):
+        subprocess.run(["bash", str(recorder), str(built), name], env=env, check=True, capture_output=True)
+    assert sorted(p.name for p in (tmp_path / "arms" / "C1").iterdir()) == ["SHA256SUMS", "pretrain.jsonl", "resume.pt"]
+    nothing = subprocess.run(["bash", str(recorder), str(built), "G"], env=env, capture_output=True, text=True)
+    assert nothing.returncode == 2 and nothing.stderr.count("\n") == 1 and str(built / "G") in nothing.stderr
+
+    out = tmp_path / "out"
+    taken = subprocess.run(["bash", str(script), str(out)], env={**env, "HELD_OUT": "photo"}, capture_output=True, text=True)
+    assert taken.returncode == 0 and taken.stdout == "", taken.stderr
+    assert (out / "P3" / "model.safetensors").read_bytes() == (built / "P3" / "model.safetensors").read_bytes()
+    assert not (out / "P").exists() and not (out / "stages-1-7").exists()
+    # Part-way: arm C's first stage at step 300 of 5,000; the seven stages are still printed, C1 resumes.
+    resumed = subprocess.run(["bash", str(script), str(out)], env={**env, "HELD_OUT": "articulated", "ARTICULATED_ARM": "C7"}, capture_output=True, text=True)
+    assert resumed.returncode == 0 and len(resumed.stdout.splitlines()) == 7, resumed.stderr
+    assert (out / "C1" / "resume.pt").read_bytes() == b"state"
+    (out / "C1" / "pretrain.jsonl").write_text('{"step": 300}\n{"step": 400}\n')
+    (out / "C1" / "resume.pt").write_bytes(b"later")
+    subprocess.run(["bash", str(script), str(out)], env={**env, "HELD_OUT": "articulated", "ARTICULATED_ARM": "C7"}, check=True, capture_output=True)
+    assert (out / "C1" / "resume.pt").read_bytes() == b"later"
+    (tmp_path / "arms" / "P3" / "config.json").write_text("{}")
+    changed = subprocess.run(["bash", str(script), str(tmp_path / "fresh")], env={**env, "HELD_OUT": "photo"}, capture_output=True, text=True)
+    assert changed.returncode == 2 and changed.stderr.count("\n") == 1 and str(tmp_path / "arms" / "P3") in changed.stderr
+    assert not (tmp_path / "fresh" / "P3").exists()
