@@ -35,7 +35,19 @@ from spasmscope.model.loop import same_settings
 from spasmscope.model.config import RunConfig, TrainConfig, preset
 from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
 from spasmscope.model.weights import default_weights, embedded_backbone, load_backbone, load_model, read_model_config
-from spasmscope.pretrain.supervised import AUGMENT_TAG, COLOUR_TAG, ZOOM_TAG, DenseHead, PretrainConfig, StreamClips, easy_share, learning_rate, pretrain_supervised, pretraining_loss
+from spasmscope.pretrain.supervised import (
+    AUGMENT_TAG,
+    COLOUR_TAG,
+    ZOOM_TAG,
+    DenseHead,
+    PretrainConfig,
+    StreamClips,
+    easy_share,
+    learning_rate,
+    pretrain_supervised,
+    pretraining_loss,
+    training_threads,
+)
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, movement_rates, plan_clip, sample_clip, square_clip
 
@@ -425,6 +437,23 @@ def test_pretrain_writes_a_backbone_resumes_and_fine_tuning_accepts_it(tmp_path)
             assert p.abs().max() < 1e-3  # fresh head, near-zero logits
         else:
             assert torch.equal(p, a.state_dict()[name]), name
+
+
+def test_pretraining_on_a_cpu_leaves_each_drawing_worker_its_core_and_puts_the_threads_back(tmp_path):
+    """With one clip-drawing worker, training runs on the cores it leaves (at least one), as each log line records;
+    ``threads`` overrides that; torch's thread count after the run is the caller's again."""
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU, torch's own thread count is left as it is")
+    before = torch.get_num_threads()
+    recipe = PretrainConfig(steps=2, batch_size=2, warmup=1, val_clips=4, eval_every=1)
+    pretrain_supervised(tmp_path / "beside", TINY_RUN, recipe, StreamConfig(seed=12), workers=1)
+    lines = [json.loads(line) for line in (tmp_path / "beside" / "pretrain.jsonl").read_text().splitlines()]
+    assert [r["threads"] for r in lines] == [max(1, (os.cpu_count() or 1) - 1)] * 2
+    assert torch.get_num_threads() == before
+    pretrain_supervised(tmp_path / "alone", TINY_RUN, recipe, StreamConfig(seed=12), workers=0, threads=1)
+    assert {json.loads(line)["threads"] for line in (tmp_path / "alone" / "pretrain.jsonl").read_text().splitlines()} == {1}
+    assert torch.get_num_threads() == before
+    assert training_threads(0) == (os.cpu_count() or 1) and training_threads(64) == 1
 
 
 def test_the_shipped_backbone_loads_into_the_cpu_preset_only():

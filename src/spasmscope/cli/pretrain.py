@@ -41,6 +41,7 @@ def pretrain_supervised(
     bold_prints: Annotated[float, typer.Option(help="Share of clips whose sheet under the infant is printed in a colour of its own, not a shade of the sheet's (silhouette, splat and shaded renderers); 0: tone on tone.")] = 0.0,
     renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded, splat; implicit, which no shipped backbone has seen).")] = "articulated",
     workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
+    threads: Annotated[int | None, typer.Option(help="Torch threads of the training process (default: on a CPU, the cores the workers leave; on a GPU, torch's own).", min=1)] = None,
     val_clips: Annotated[int, typer.Option(help="Clips of the fixed validation stream scored every 100 steps (drawn once, before the first step).")] = 256,
 ) -> None:
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);
@@ -55,7 +56,7 @@ def pretrain_supervised(
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
                           startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety, pipeline_view=pipeline_view, bold_prints=bold_prints)  # fmt: skip
     with bars() as progress:
-        record = run_pretrain(out, load_config(preset, config), recipe, stream, weights, max(0, workers), progress)
+        record = run_pretrain(out, load_config(preset, config), recipe, stream, weights, max(0, workers), progress, threads)
     typer.echo(f"pretrained {steps} steps: validation AUC {record.get('val_auc', float('nan')):.3f}; backbone in {out} (use --weights {out})")
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ from torch import nn
 from spasmscope import atomic
 from spasmscope.errors import InputError
 from spasmscope.model.config import default_settings
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to ``n`` inside the block and put back after it; ``None`` leaves them as they are."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def append_record(log: Path, record: dict[str, Any]) -> None:

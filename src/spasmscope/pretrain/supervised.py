@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from spasmscope.data.batch import default_workers
 from spasmscope.data.preprocess import (
     ClipConfig,
     apply_augmentation,
@@ -233,6 +234,14 @@ def _weighted_mean(per_clip: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
     return (per_clip * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def training_threads(workers: int) -> int:
+    """Torch's threads for training on a CPU beside ``workers`` clip-drawing processes: the cores they leave, at least
+    one. Torch's default, one thread per core, puts a thread on each worker's core, and every parallel region then
+    waits for that thread (BENCHMARKS.md, 2026-12-06: one worker on 2 cores, 19.9 clips/s with one thread, 15.6 with
+    two)."""
+    return max(1, default_workers() - workers)
+
+
 def validation_set(stream: StreamConfig, clip: ClipConfig, n: int) -> tuple[torch.Tensor, np.ndarray]:
     """The fixed validation clips ``[n, 3, T, S, S]`` and labels ``[n]`` of a stream (its seed + 1,000,000)."""
     data = StreamClips(replace(stream, seed=stream.seed + VAL_SEED_OFFSET), clip, 0, n)
@@ -259,12 +268,15 @@ def pretrain_supervised(
     start_weights: str = "none",
     workers: int = 1,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Pretrain ``run.model`` on ``cfg.steps`` batches of ``stream`` and write a backbone folder ``out``
     (``model.safetensors`` + ``config.json`` + ``pretrain.jsonl``). Resumes from ``out/resume.pt`` when the
     same recipe was started there before. Returns the last log record.
 
-    ``progress`` counts optimiser steps (stage ``pretrain``).
+    ``workers`` processes draw the clips; ``threads`` are torch's threads in this process while it trains, by default
+    on a CPU the cores the workers leave (``training_threads``) and on a GPU torch's own. ``progress`` counts optimiser
+    steps (stage ``pretrain``).
     """
     if run.clip.temporal != "resize":
         raise InputError(None, f"[clip] temporal = {run.clip.temporal!r}", "pretraining draws temporal = 'resize' clips; remove that setting")
@@ -282,6 +294,8 @@ def pretrain_supervised(
     if cfg.movement > 0:
         dense.start_movements(movement_rates(stream, run.clip))
     dev, where = device(), device_name()
+    if threads is None and dev.type == "cpu":
+        threads = training_threads(workers)
     model.to(dev)
     dense.to(dev)
     named = [*model.named_parameters(), *(("dense." + n, p) for n, p in dense.named_parameters())]
@@ -300,23 +314,25 @@ def pretrain_supervised(
     model.train()
     record: dict[str, Any] = {}
     began, parts = time.perf_counter(), []
-    for batch in loader:
-        lr = learning_rate(cfg, step)
-        loop.set_learning_rate(opt, lr)
-        loss, part = pretraining_loss(model, dense, tuple(t.to(dev, non_blocking=True) for t in batch), cfg)
-        loop.check_finite(loss, f"step {step + 1}")
-        loop.update(opt, loss, params, cfg.grad_clip)
-        parts.append(part)
-        step += 1
-        advance()
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            seconds = time.perf_counter() - began
-            losses = {f"loss_{k}": float(np.mean([p[k] for p in parts])) for k in parts[0]}
-            record = {"step": step, "lr": lr, "easy": round(easy_share(cfg, step - 1), 3), **losses,
-                      "val_auc": _val_auc(model, val_x, val_y, 64), "clips_per_s": round(len(parts) * cfg.batch_size / seconds, 2), "device": where}  # fmt: skip
-            loop.append_record(out / LOG_FILE, record)
-            loop.save_resume(state_path, step, modules, opt, recipe, config)
-            began, parts = time.perf_counter(), []
+    with loop.torch_threads(threads):
+        for batch in loader:
+            lr = learning_rate(cfg, step)
+            loop.set_learning_rate(opt, lr)
+            loss, part = pretraining_loss(model, dense, tuple(t.to(dev, non_blocking=True) for t in batch), cfg)
+            loop.check_finite(loss, f"step {step + 1}")
+            loop.update(opt, loss, params, cfg.grad_clip)
+            parts.append(part)
+            step += 1
+            advance()
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                seconds = time.perf_counter() - began
+                losses = {f"loss_{k}": float(np.mean([p[k] for p in parts])) for k in parts[0]}
+                record = {"step": step, "lr": lr, "easy": round(easy_share(cfg, step - 1), 3), **losses,
+                          "val_auc": _val_auc(model, val_x, val_y, 64), "clips_per_s": round(len(parts) * cfg.batch_size / seconds, 2), "device": where,
+                          "threads": torch.get_num_threads()}  # fmt: skip
+                loop.append_record(out / LOG_FILE, record)
+                loop.save_resume(state_path, step, modules, opt, recipe, config)
+                began, parts = time.perf_counter(), []
 
     record = record or loop.last_record(out / LOG_FILE)  # everything was done before this call
     # The dense head is left behind; the one-logit head learnt "spasm or not" and ships with the backbone.
