@@ -6,9 +6,10 @@
 #   bash benchmarks/held_out_arms.sh OUT
 #
 # The arms (none saw the renderer it is measured on):
-#   silhouette   SILHOUETTE_ARM=stages-1-7 (default): the backbone of stages 1-7, articulated renderer alone (shipped at
-#                commit 9ad484b; MODEL_CARD.md). SILHOUETTE_ARM=S (RULE 16): stages 1-7 continued 5,300 steps on
-#                articulated, photo, shaded, splat, arm G's recipe with silhouette held out in place of shaded
+#   silhouette   SILHOUETTE_ARM=S (default; RULE 16 chose it on a second silhouette cohort, BENCHMARKS.md 2026-12-06):
+#                stages 1-7 continued 5,300 steps on articulated, photo, shaded, splat, arm G's recipe with silhouette
+#                held out in place of shaded (recorded in benchmarks/arms/S). SILHOUETTE_ARM=stages-1-7: the backbone
+#                of stages 1-7, articulated renderer alone (shipped at commit 9ad484b; MODEL_CARD.md)
 #   splat        stage 10: articulated, silhouette, photo, shaded (shipped at commit e77cf6a)
 #   shaded       arm G (RULE 10): stages 1-7 continued 5,300 steps on articulated, silhouette, photo, splat
 #   photo        arm P3 (RULES 10b-12): stages 1-7 continued 2,400 + 2,600 + 2,600 steps on articulated, silhouette,
@@ -131,10 +132,10 @@ case $ARTICULATED_ARM in
 A5 | C7 | C8) ;;
 *) echo "held_out_arms.sh: ARTICULATED_ARM=$ARTICULATED_ARM is not a recorded arm; give A5, C7 or C8" >&2; exit 2 ;;
 esac
-SILHOUETTE_ARM=${SILHOUETTE_ARM:-stages-1-7}
+SILHOUETTE_ARM=${SILHOUETTE_ARM:-S}
 case $SILHOUETTE_ARM in
-stages-1-7 | S) ;;
-*) echo "held_out_arms.sh: SILHOUETTE_ARM=$SILHOUETTE_ARM is not a recorded arm; give stages-1-7 or S" >&2; exit 2 ;;
+S | stages-1-7) ;;
+*) echo "held_out_arms.sh: SILHOUETTE_ARM=$SILHOUETTE_ARM is not a recorded arm; give S or stages-1-7" >&2; exit 2 ;;
 esac
 declare -A FOLDER=([silhouette]=$SILHOUETTE_ARM [splat]=stage-10 [shaded]=G [photo]=P3 [articulated]=$ARTICULATED_ARM)
 HELD=${HELD_OUT:-articulated silhouette photo shaded splat}

@@ -59,7 +59,10 @@ def test_every_documented_command_runs(tmp_path):
     go("pretrain", "mae", long, "--out", "mae", "--weights", "default", "--steps", "2", "--batch-size", "2")
     # A relative --out, as the README shows it: the bench's manifests live in temporary folders.
     go("bench", "--minutes", "0.1", "--no-paper", "--repeats", "1", "--speed-seconds", "6", "--out", "bench-out", timeout=900)
-    go("demo", "--out", "demo", "--children", "5", "--healthy", "2", timeout=900)
+    # One epoch a fit: the demo's own four are `make demo`'s to time; here it is a check that every stage runs.
+    go("demo", "--out", "demo", "--children", "5", "--healthy", "2", "--epochs", "1", timeout=900)
+    logs = sorted((tmp_path / "demo").glob("cv/fold-*/train.jsonl")) + [tmp_path / "demo" / "model" / "train.jsonl"]
+    assert len(logs) == 6 and all(len(log.read_text().splitlines()) == 1 for log in logs)
 
     for made in ("probe.csv", "table1.csv", "cv/report.html", "model/model.safetensors", "external/metrics.json", "screened/report.html",
                  "scored/event_metrics.json", "reviewed/manifest.csv", "backbone/model.safetensors", "mae/model.safetensors", "bench-out/room-720p-6s.mp4",

@@ -498,16 +498,23 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
 
 
 def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_when_asked(tmp_path):
-    """benchmarks/held_out_arms.sh: BUILD_ONLY=1 takes the silhouette row's arm (stages 1-7) out of the git history,
-    checked against its SHA-256, and starts no cross-validation; DRY_RUN=1 prints the shaded row's pretraining,
-    which continues that arm, and the articulated and silhouette rows' arms that ARTICULATED_ARM and SILHOUETTE_ARM
-    name; a name it does not know is refused in one line."""
+    """benchmarks/held_out_arms.sh: BUILD_ONLY=1 takes the silhouette row's arm S as this checkout records it, and
+    with SILHOUETTE_ARM=stages-1-7 that older arm out of the git history, each checked against its SHA-256, and
+    starts no cross-validation; with no arm recorded, DRY_RUN=1 prints the shaded row's pretraining, which continues
+    stages 1-7, and the articulated and silhouette rows' arms that ARTICULATED_ARM and SILHOUETTE_ARM name; a name it
+    does not know is refused in one line."""
     root = Path(__file__).resolve().parents[1]
     if subprocess.run(["git", "-C", str(root), "cat-file", "-e", "9ad484b"], capture_output=True).returncode:
         pytest.skip("the commit of stages 1-7 is not in this checkout's history (a shallow clone)")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HELD_OUT": "silhouette"}
     script = root / "benchmarks" / "held_out_arms.sh"
-    built = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "BUILD_ONLY": "1"}, capture_output=True, text=True)
+    recorded = subprocess.run(["bash", str(script), str(tmp_path / "recorded")], env={**env, "BUILD_ONLY": "1"}, capture_output=True, text=True)
+    assert recorded.returncode == 0, recorded.stderr
+    digest = hashlib.sha256((tmp_path / "recorded" / "S" / "model.safetensors").read_bytes()).hexdigest()
+    assert digest == "f2a2ad76fdab88032653b4d53fff00064459ed187d97a3deb59ec871838cf893"
+    assert not (tmp_path / "recorded" / "stages-1-7").exists()  # a finished arm needs no stage before it
+    env["ARMS"] = str(tmp_path / "no-arms")  # from here on, the recipes as they pretrain with nothing recorded
+    built = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "BUILD_ONLY": "1", "SILHOUETTE_ARM": "stages-1-7"}, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     digest = hashlib.sha256((tmp_path / "stages-1-7" / "model.safetensors").read_bytes()).hexdigest()
     assert digest == "0332bc265ae36975a4908159c8b901401a7d3179f19faa56e31b3c941b6546c8"
@@ -525,12 +532,14 @@ def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_wh
         assert dry.returncode == 0 and len(commands) == stages, dry.stderr
         assert "--weights none" in commands[0] and f"--weights {tmp_path}/C{stages - 1}" in commands[-1]
         assert all("--renderers silhouette,photo,shaded,splat" in c for c in commands)
-    # The silhouette row's arm S (RULE 16): stages 1-7 continued on the four other renderers; the default builds none.
-    dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "SILHOUETTE_ARM": "S"}, capture_output=True, text=True)
+    # The silhouette row's arm S (RULE 16, the default): stages 1-7 continued on the four other renderers; stages 1-7
+    # itself builds none.
+    dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1"}, capture_output=True, text=True)
     (command,) = dry.stdout.splitlines()
     assert dry.returncode == 0 and f"--out {tmp_path}/S --steps 5300" in command and f"--weights {tmp_path}/stages-1-7" in command
     assert "--renderers articulated,photo,shaded,splat" in command
-    assert subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1"}, capture_output=True, text=True).stdout == ""
+    older = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "SILHOUETTE_ARM": "stages-1-7"}, capture_output=True, text=True)
+    assert older.returncode == 0 and older.stdout == ""
     for name, value, said in (("ARTICULATED_ARM", "C9", "ARTICULATED_ARM=C9"), ("SILHOUETTE_ARM", "G", "SILHOUETTE_ARM=G"), ("HELD_OUT", "stages-1-7", "'stages-1-7'")):
         wrong = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, name: value}, capture_output=True, text=True)
         assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and said in wrong.stderr

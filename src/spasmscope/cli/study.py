@@ -131,13 +131,14 @@ def demo(
     children: Annotated[int, typer.Option(help="Children with spasms in the synthetic derivation cohort.")] = 20,
     healthy: Annotated[int, typer.Option(help="Healthy infants (train-only) in the derivation cohort.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic cohorts.")] = 0,
+    epochs: Annotated[int | None, typer.Option(help="Change the preset's number of epochs in every fit (fewer: a quicker check that it runs, weaker figures).")] = None,
 ) -> None:
     """The study on embedded synthetic cohorts: synth -> cv -> train -> evaluate on an external cohort -> reports."""
     from spasmscope.study.demo import run_demo
     from spasmscope.synth import SynthConfig
 
     with bars() as progress:
-        result = run_demo(out, SynthConfig(children=children, healthy=healthy, seed=seed), progress)
+        result = run_demo(out, SynthConfig(children=children, healthy=healthy, seed=seed), progress, epochs)
     typer.echo("== child-level 5-fold cross-validation")
     print_metrics(result.cv.metrics, out / "cv", result.cv.report)
     typer.echo("== final model on every derivation and healthy row, scored on the external cohort at the fixed threshold")

@@ -31,13 +31,14 @@ def external_cohort(derivation: SynthConfig) -> SynthConfig:
                    cohort="external", healthy_cohort="external-healthy", id_prefix="x", wide_fraction=0.3, night_fraction=0.25)  # fmt: skip
 
 
-def run_demo(out: Path, derivation: SynthConfig = SynthConfig(), progress: Progress | None = None) -> DemoResult:
+def run_demo(out: Path, derivation: SynthConfig = SynthConfig(), progress: Progress | None = None, epochs: int | None = None) -> DemoResult:
     """Draw both cohorts under ``out``, cross-validate the ``cpu`` preset from the shipped backbone (``out/cv``),
-    train the final model (``out/model``) and evaluate it on the external cohort (``out/external-eval``)."""
+    train the final model (``out/model``) and evaluate it on the external cohort (``out/external-eval``).
+    ``epochs`` replaces the preset's passes over the training rows in every fit (None: the preset's)."""
     cache = out / "cache"
     manifest = generate(derivation, out / "cohort", progress=progress)
     external = generate(external_cohort(derivation), out / "external", progress=progress)
-    cfg = load_config("cpu")
+    cfg = load_config("cpu", epochs=epochs)
     weights = resolve_weights(None, cfg)
     derivation_rows = read_manifest(manifest, require_labels=True)
     cv = cross_validate(derivation_rows, out / "cv", cfg, weights=weights, cache_root=cache, progress=progress)
