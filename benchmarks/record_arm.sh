@@ -9,6 +9,8 @@
 # path, as its recipe names it. SHA256SUMS lists the files, and held_out_arms.sh refuses them if they change. A
 # stage recorded before is replaced. Record a stage that is not running (its log and resume point agree then).
 set -euo pipefail
+# Every step reads stages through spasmscope (backbone_step.py): without the environment, say so in one line.
+python -c "import spasmscope" 2>/dev/null || { echo "record_arm.sh: python cannot import spasmscope; activate the project's environment (source .venv/bin/activate) and run it again" >&2; exit 2; }
 OUT=${1:?usage: record_arm.sh OUT NAME}
 NAME=${2:?usage: record_arm.sh OUT NAME}
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -583,3 +583,19 @@ def test_held_out_arms_takes_recorded_arms_and_refuses_changed_ones(tmp_path):
     changed = subprocess.run(["bash", str(script), str(tmp_path / "fresh")], env={**env, "HELD_OUT": "photo"}, capture_output=True, text=True)
     assert changed.returncode == 2 and changed.stderr.count("\n") == 1 and str(tmp_path / "arms" / "P3") in changed.stderr
     assert not (tmp_path / "fresh" / "P3").exists()
+
+
+@pytest.mark.parametrize("script", ["record_arm.sh", "held_out_arms.sh"])
+def test_arm_scripts_outside_the_environment_say_so_in_one_line(script, tmp_path):
+    """Run with a python that cannot import spasmscope (the project's environment not active), each script stops
+    with one line naming the fix, exit 2, and leaves nothing behind, where it used to half-copy a stage."""
+    root = Path(__file__).resolve().parents[1]
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").symlink_to(sys.base_prefix + "/bin/python3")  # the interpreter the environment was made from
+    env = {**os.environ, "PATH": f"{bare}{os.pathsep}/usr/bin{os.pathsep}/bin", "ARMS": str(tmp_path / "arms"), "PYTHONPATH": ""}
+    env.pop("VIRTUAL_ENV", None)
+    r = subprocess.run(["bash", str(root / "benchmarks" / script), str(tmp_path / "out"), "C1"], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "source .venv/bin/activate" in r.stderr, r.stderr
+    assert not (tmp_path / "arms").exists() and not (tmp_path / "out").exists()
+
