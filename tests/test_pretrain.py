@@ -598,4 +598,3 @@ def test_arm_scripts_outside_the_environment_say_so_in_one_line(script, tmp_path
     r = subprocess.run(["bash", str(root / "benchmarks" / script), str(tmp_path / "out"), "C1"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "source .venv/bin/activate" in r.stderr, r.stderr
     assert not (tmp_path / "arms").exists() and not (tmp_path / "out").exists()
-
