@@ -1,11 +1,11 @@
 """Speed and memory against their limits, measured side by side in one run on one machine (issue "Benchmarks").
 Prints one JSON object; with ``--write`` appends a dated entry to BENCHMARKS.md. Also ``spasmscope bench``.
 
-    .venv/bin/python benchmarks/run.py [--out bench-out] [--minutes 60] [--no-paper] [--write]
+    .venv/bin/python benchmarks/run.py [--out bench-out] [--minutes 60] [--no-paper] [--batch 1 4 16] [--write]
 
 1. decode limit: frames/s of PyAV decoding a 720p H.264 30 fps file (threaded decoder, no conversion);
 2. prepare: segments/s of ``prepare`` (cpu preset clips), and its frames/s as a share of the decode limit;
-3. model: clips/s forward for the cpu and paper presets at batch 1, 4, 16, and forward + backward;
+3. model: clips/s forward for the cpu and paper presets at batch 1, 4, 16 (``--batch``), and forward + backward;
 4. screen: seconds of recording screened per second end to end, and its steady rate (fixed start-up costs
    removed by differencing a 3-minute and a 1-minute run) against the bound of its stages measured alone (on a
    CPU they share the cores: 1 / (1/decode + 1/preprocess + 1/model), in windows/s);
@@ -92,9 +92,9 @@ def bench_prepare(video: Path, segments: int) -> dict:
     return {"segments": segments, "segments_per_s": round(segments / seconds, 2), "frames_per_s": round(segments * 150 / seconds, 1)}
 
 
-def bench_model(presets: list[str], repeats: int) -> list[dict]:
+def bench_model(presets: list[str], repeats: int, batches: tuple[int, ...] = (1, 4, 16)) -> list[dict]:
     """Each measurement in a fresh process (benchmarks/model.py), so memory and threads are its own."""
-    plan = [(p, b, m) for p in presets for b in (1, 4, 16) for m in ("score", "train")]
+    plan = [(p, b, m) for p in presets for b in batches for m in ("score", "train")]
     plan = [(p, b, m) for p, b, m in plan if not (p == "paper" and m == "train" and b == 16)]  # ~40 GB: beyond 24 GB
     rows = []
     for p, b, m in plan:
@@ -242,7 +242,7 @@ def bench_training(video: Path, segments: int) -> dict:
     return out
 
 
-def run(out: Path, minutes: float, paper: bool, repeats: int, speed_s: float = 180.0) -> dict:
+def run(out: Path, minutes: float, paper: bool, repeats: int, speed_s: float = 180.0, batches: tuple[int, ...] = (1, 4, 16)) -> dict:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
@@ -260,7 +260,7 @@ def run(out: Path, minutes: float, paper: bool, repeats: int, speed_s: float = 1
     segments = max(1, min(24, int(speed_s // 5)))  # 5-s segments of the speed video for prepare and training
     p = bench_prepare(v720, segments)
     result["prepare"] = {**p, "share_of_decode_limit": round(p["frames_per_s"] / limit, 3)}
-    result["model"] = bench_model(["cpu", "paper"] if paper else ["cpu"], repeats)
+    result["model"] = bench_model(["cpu", "paper"] if paper else ["cpu"], repeats, batches)
     stages = bench_stages(v720, model_dir)
     e2e = screen_in_child(model_dir, v720, out / "screen-720p")
     # A run's fixed costs (loading the model, hashing the file, the first batch) weigh a few seconds on a 3-minute
@@ -309,11 +309,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--minutes", type=float, default=60.0, help="length of the long recording for the memory figure")
     ap.add_argument("--no-paper", action="store_true", help="skip the paper preset's model figures (minutes on a CPU)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", nargs="+", type=int, default=[1, 4, 16], help="batch sizes of the model figures (each pass in a fresh process)")
     ap.add_argument("--speed-seconds", type=float, default=180.0, help="length of the 720p video of the speed figures (a third as long for the fixed cost)")
     ap.add_argument("--write", action="store_true", help="append the figures to BENCHMARKS.md")
     args = ap.parse_args(argv)
     # Resolved here: the stages hand the path to manifests written in temporary folders, which resolve relative paths from there.
-    result = run(args.out.resolve(), args.minutes, not args.no_paper, args.repeats, args.speed_seconds)
+    if min(args.batch) < 1:
+        ap.error(f"--batch {min(args.batch)} is not a batch size: give whole numbers of clips, 1 or more")
+    result = run(args.out.resolve(), args.minutes, not args.no_paper, args.repeats, args.speed_seconds, tuple(args.batch))
     print(json.dumps(result, indent=1))
     if args.write:
         write_entry(result, HERE.parent / "BENCHMARKS.md")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -58,7 +59,8 @@ def test_every_documented_command_runs(tmp_path):
     go("pretrain", "supervised", "--out", "backbone", "--steps", "2", "--batch-size", "2", "--workers", "0", "--val-clips", "16", "--renderers", "articulated,silhouette", "--invariance", "1", "--movement", "1")
     go("pretrain", "mae", long, "--out", "mae", "--weights", "default", "--steps", "2", "--batch-size", "2")
     # A relative --out, as the README shows it: the bench's manifests live in temporary folders.
-    go("bench", "--minutes", "0.1", "--no-paper", "--repeats", "1", "--speed-seconds", "6", "--out", "bench-out", timeout=900)
+    bench = go("bench", "--minutes", "0.1", "--no-paper", "--repeats", "1", "--batch", "4", "--speed-seconds", "6", "--out", "bench-out", timeout=900)
+    assert {(row["batch"], row["mode"]) for row in json.loads(bench.stdout)["model"]} == {(4, "score"), (4, "train")}
     # One epoch a fit: the demo's own four are `make demo`'s to time; here it is a check that every stage runs.
     go("demo", "--out", "demo", "--children", "5", "--healthy", "2", "--epochs", "1", timeout=900)
     logs = sorted((tmp_path / "demo").glob("cv/fold-*/train.jsonl")) + [tmp_path / "demo" / "model" / "train.jsonl"]
