@@ -31,7 +31,7 @@
 # and `python` on the PATH).
 set -euo pipefail
 # Every step reads stages through spasmscope (backbone_step.py): without the environment, say so in one line.
-python -c "import spasmscope" 2>/dev/null || { echo "held_out_arms.sh: python cannot import spasmscope; activate the project's environment (source .venv/bin/activate) and run it again" >&2; exit 2; }
+. "$(dirname "$0")/needs_env.sh"
 OUT=${1:?usage: held_out_arms.sh OUT}
 HERE=$(cd "$(dirname "$0")" && pwd)
 S=${SPASMSCOPE:-spasmscope}

@@ -28,6 +28,7 @@
 # summary; resumable (each pretraining and each CV resumes where it stopped). Run it with the project's environment
 # active (`spasmscope` and `python` on the PATH).
 set -euo pipefail
+. "$(dirname "$0")/needs_env.sh"
 OUT=${1:?usage: leave_one_renderer_out.sh OUT [STEPS] [SEED]}
 STEPS=${2:-5000}
 SEED=${3:-21}

@@ -11,6 +11,7 @@
 # arm "mae": MAE-pretrain the shipped backbone on 1 first, then the same.
 # Prints one JSON line with both external AUCs; everything it writes stays in OUT (resumable per step).
 set -euo pipefail
+. "$(dirname "$0")/needs_env.sh"
 OUT=${1:-mae-effect}
 STEPS=${2:-300}
 LR=${3:-3e-4}

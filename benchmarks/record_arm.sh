@@ -10,7 +10,7 @@
 # stage recorded before is replaced. Record a stage that is not running (its log and resume point agree then).
 set -euo pipefail
 # Every step reads stages through spasmscope (backbone_step.py): without the environment, say so in one line.
-python -c "import spasmscope" 2>/dev/null || { echo "record_arm.sh: python cannot import spasmscope; activate the project's environment (source .venv/bin/activate) and run it again" >&2; exit 2; }
+. "$(dirname "$0")/needs_env.sh"
 OUT=${1:?usage: record_arm.sh OUT NAME}
 NAME=${2:?usage: record_arm.sh OUT NAME}
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -11,6 +11,7 @@
 # Arms: "shipped" (the default: the shipped backbone and its spasm head) and "none" (`--weights none`), same
 # recipe, folds and segments. Prints one JSON line per seed and a summary line; resumable per cohort and arm.
 set -euo pipefail
+. "$(dirname "$0")/needs_env.sh"
 OUT=${1:-shifted-look}
 shift || true
 SEEDS=${*:-7 8 9 10 11 12}

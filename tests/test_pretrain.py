@@ -585,10 +585,11 @@ def test_held_out_arms_takes_recorded_arms_and_refuses_changed_ones(tmp_path):
     assert not (tmp_path / "fresh" / "P3").exists()
 
 
-@pytest.mark.parametrize("script", ["record_arm.sh", "held_out_arms.sh"])
+@pytest.mark.parametrize("script", ["record_arm.sh", "held_out_arms.sh", "leave_one_renderer_out.sh", "shifted_look.sh", "mae_effect.sh"])
 def test_arm_scripts_outside_the_environment_say_so_in_one_line(script, tmp_path):
-    """Run with a python that cannot import spasmscope (the project's environment not active), each script stops
-    with one line naming the fix, exit 2, and leaves nothing behind, where it used to half-copy a stage."""
+    """Run with a python that cannot import spasmscope (the project's environment not active), each benchmark script
+    that runs the project's Python stops with one line naming the fix, exit 2, and leaves nothing behind, where
+    record_arm.sh used to half-copy a stage."""
     root = Path(__file__).resolve().parents[1]
     bare = tmp_path / "bin"
     bare.mkdir()
