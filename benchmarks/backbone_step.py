@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from spasmscope.model.weights import CONFIG_FILE, MODEL_FILE
+from spasmscope.model.folder import CONFIG_FILE, MODEL_FILE  # names only: torch is not loaded for a step count
 
 
 def final_step(folder: Path) -> int:

@@ -599,3 +599,25 @@ def test_arm_scripts_outside_the_environment_say_so_in_one_line(script, tmp_path
     r = subprocess.run(["bash", str(root / "benchmarks" / script), str(tmp_path / "out"), "C1"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "source .venv/bin/activate" in r.stderr, r.stderr
     assert not (tmp_path / "arms").exists() and not (tmp_path / "out").exists()
+
+
+def test_backbone_step_reads_a_folder_from_its_files_without_loading_torch(tmp_path):
+    """benchmarks/backbone_step.py, which the arm scripts run before every stage, reads how far a folder got: the
+    shipped backbone's final step (its config.json) and the renderers of its last stage, the last step of a log, 0 for
+    an empty folder. It loads no torch, which took seconds a call."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "backbone_step.py"
+    shipped = json.loads((embedded_backbone() / "config.json").read_text())
+    (tmp_path / "part").mkdir()
+    (tmp_path / "part" / "pretrain.jsonl").write_text('{"step": 100}\n{"step": 200}\n')
+    # The script run as the scripts run it, then asked whether torch came in with it.
+    probe = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); print('torch' in sys.modules)"
+
+    def step(*args: str) -> list[str]:
+        r = subprocess.run([sys.executable, "-c", probe, str(script), *args], capture_output=True, text=True, check=True)
+        return r.stdout.splitlines()
+
+    assert step(str(embedded_backbone())) == [str(shipped["final"]["step"]), "False"]
+    assert step(str(embedded_backbone()), "--renderers") == [" ".join(shipped["stream"]["renderers"]), "False"]
+    assert step(str(tmp_path / "part"), "--logged") == ["200", "False"]
+    assert step(str(tmp_path / "part")) == ["0", "False"]
+    assert step(str(tmp_path / "none"), "--logged") == ["0", "False"]

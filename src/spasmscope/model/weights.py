@@ -21,10 +21,9 @@ from spasmscope import __version__, atomic
 from spasmscope.digests import sha256
 from spasmscope.errors import InputError
 from spasmscope.model.config import RunConfig
+from spasmscope.model.folder import CONFIG_FILE, MODEL_FILE
 from spasmscope.model.hiera import HEAD_KEYS, OFFICIAL_LICENCE, Hiera, load_official_state, resize_position_embeddings, widen_for_motion
 
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 # The Kinetics-400 fine-tuned checkpoint the paper used (official release, checkpoint "mae_k400_ft_k400").
 HUB_URL = "https://dl.fbaipublicfiles.com/hiera/hiera_base_16x224.pth"
 HUB_FILE = "hiera_base_16x224.pth"
