@@ -49,8 +49,10 @@ def cv(
     ray: RayOpt = None,
 ) -> None:
     """Child-level k-fold cross-validation as in the paper; a killed run resumes at its unfinished folds."""
-    from spasmscope.cluster import ray_module
     from spasmscope.data.manifest import read_manifest
+
+    rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
+    from spasmscope.cluster import ray_module
     from spasmscope.model import distributed
     from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights
@@ -61,7 +63,7 @@ def cv(
         ray_module()  # says how to install Ray before any work is done
     distributed.start_from_env()  # under torchrun: each fold's training over the processes
     with bars(distributed.is_main()) as progress:
-        result = cross_validate(read_manifest(manifest, require_labels=True), out, cfg, folds, tuple(train_only), resolve_weights(weights, cfg), cache,
+        result = cross_validate(rows, out, cfg, folds, tuple(train_only), resolve_weights(weights, cfg), cache,
                                 workers_or_all(workers), strict, table1, progress, ray)  # fmt: skip
     if distributed.is_main():
         report_skipped(result.skipped.items)
@@ -87,6 +89,8 @@ def train(
 ) -> None:
     """Train the final model on all rows (derivation and train-only cohorts)."""
     from spasmscope.data.manifest import read_manifest
+
+    rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
     from spasmscope.model import distributed
     from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights
@@ -95,7 +99,7 @@ def train(
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     distributed.start_from_env()  # under torchrun: one training over the processes
     with bars(distributed.is_main()) as progress:
-        records, skipped = train_final(read_manifest(manifest, require_labels=True), out, cfg, resolve_weights(weights, cfg), cache,
+        records, skipped = train_final(rows, out, cfg, resolve_weights(weights, cfg), cache,
                                        workers_or_all(workers), strict, progress, calibrate_with)  # fmt: skip
     if distributed.is_main():
         report_skipped(skipped.items)
@@ -116,10 +120,12 @@ def evaluate(
 ) -> None:
     """Score an external cohort with a trained model at the fixed threshold."""
     from spasmscope.data.manifest import read_manifest
+
+    rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
     from spasmscope.study.validate import evaluate as run_evaluate
 
     with bars() as progress:
-        result = run_evaluate(model, read_manifest(manifest, require_labels=True), out, threshold, cache, workers_or_all(workers), strict, table1, progress)
+        result = run_evaluate(model, rows, out, threshold, cache, workers_or_all(workers), strict, table1, progress)
     report_skipped(result.skipped.items)
     print_metrics(result.metrics, out, result.report)
     finish(result.skipped.items)
