@@ -313,9 +313,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--speed-seconds", type=float, default=180.0, help="length of the 720p video of the speed figures (a third as long for the fixed cost)")
     ap.add_argument("--write", action="store_true", help="append the figures to BENCHMARKS.md")
     args = ap.parse_args(argv)
-    # Resolved here: the stages hand the path to manifests written in temporary folders, which resolve relative paths from there.
     if min(args.batch) < 1:
         ap.error(f"--batch {min(args.batch)} is not a batch size: give whole numbers of clips, 1 or more")
+    # Resolved here: the stages hand the path to manifests written in temporary folders, which resolve relative paths from there.
     result = run(args.out.resolve(), args.minutes, not args.no_paper, args.repeats, args.speed_seconds, tuple(args.batch))
     print(json.dumps(result, indent=1))
     if args.write:
