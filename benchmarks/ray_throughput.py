@@ -51,7 +51,8 @@ from pathlib import Path
 from spasmscope.data.video import probe
 from spasmscope.data.windows import WindowConfig, windows_of
 from spasmscope.model.weights import load_model
-from spasmscope.screening.screen import ScreenConfig, score_windows
+from spasmscope.screening.recording import score_windows
+from spasmscope.screening.screen import ScreenConfig
 torch.set_num_threads(1)  # one worker's cost: a Ray task or actor holds one CPU
 model, run, meta = load_model(Path(sys.argv[1]))
 info = probe(sys.argv[2])

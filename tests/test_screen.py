@@ -3,6 +3,8 @@ resume, and the command line on good and bad input."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -34,7 +36,8 @@ from spasmscope.model.hiera import Hiera, HieraConfig
 from spasmscope.model.inference import score_clips
 from spasmscope.model.weights import save_model
 from spasmscope.screening.events import merge_close
-from spasmscope.screening.screen import ScreenConfig, screen, screen_video
+from spasmscope.screening.recording import screen_video
+from spasmscope.screening.screen import ScreenConfig, screen
 
 TINY = HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 
@@ -577,6 +580,16 @@ def test_screen_of_one_bad_file_is_one_line(files, model_dir, tmp_path, name, wo
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in r.stderr
     assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_screen_reports_an_unreadable_file_before_torch_loads(files, model_dir, tmp_path):
+    # The command as the console script runs it, in a fresh interpreter: then sys.modules says what it loaded.
+    code = ("import sys\nfrom spasmscope.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n"
+            "    print(e.code, 'torch' in sys.modules, 'scipy.stats' in sys.modules)")  # fmt: skip
+    args = ["screen", str(model_dir), str(files / "text.mp4"), "--out", str(tmp_path / "run")]
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["2", "False", "False"], (r.stdout, r.stderr)
+    assert "text.mp4" in r.stderr and "not a readable video" in r.stderr and not (tmp_path / "run").exists()
 
 
 def test_screen_batch_skips_bad_files_and_screens_the_rest(files, model_dir, tmp_path):

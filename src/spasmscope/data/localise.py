@@ -29,7 +29,6 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-from scipy.stats import median_abs_deviation
 
 from spasmscope.errors import SettingError
 
@@ -158,7 +157,7 @@ class MotionLocaliser:
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         # A window's working arrays are tens of MB; allocating them anew each window cost as much time in page
-        # faults as the arithmetic (screening has glibc map large blocks fresh, see screen.map_frame_buffers).
+        # faults as the arithmetic (screening has glibc map large blocks fresh, see recording.map_frame_buffers).
         a = self._scratch.get(name)
         if a is None or a.shape != shape or a.dtype != dtype:
             a = self._scratch[name] = np.empty(shape, dtype)
@@ -402,6 +401,9 @@ def camera_shift(frames: np.ndarray, lag: int) -> float:
 def noise_floor(moved: np.ndarray) -> float:
     """The grey level under which a map of differences ``moved`` (any shape) is sensor and codec noise: its median
     plus three robust standard deviations (1.4826 x MAD), as most of a view does not move."""
+    # Imported here: scipy.stats takes a second to load, and commands that only check their input never get here.
+    from scipy.stats import median_abs_deviation
+
     return float(np.median(moved)) + 3 * 1.4826 * float(median_abs_deviation(moved, axis=None))
 
 

@@ -4,7 +4,7 @@ CPU tasks and scored by a pool of actors that each hold the model once (a GPU ea
 A chunk is a run of consecutive windows, ``chunk_minutes`` of them; the chunks of a recording partition its
 windows (``chunks``), so every window is computed once. A chunk's localiser first watches the windows before it
 that a front-to-back pass would still remember (``windows.windows_of``), so crops and visibility are the serial
-run's. Scoring is ``screen.score_windows``, the serial run's, on batches of ``ScreenConfig.batch_size``.
+run's. Scoring is ``recording.score_windows``, the serial run's, on batches of ``ScreenConfig.batch_size``.
 
 The driver collects a recording's chunks and hands back its table once all are in; the caller writes it, so a
 recording's ``windows.csv`` is written once, whole, or not at all. A chunk that fails (a worker killed, a file
@@ -26,7 +26,8 @@ from spasmscope.data.segments import SEGMENT_S, window_spans
 from spasmscope.data.video import VideoInfo
 from spasmscope.data.windows import Window, WindowConfig, windows_of
 from spasmscope.progress import Advance
-from spasmscope.screening.screen import WINDOW_COLUMNS, ScreenConfig, map_frame_buffers, score_windows
+from spasmscope.screening.recording import map_frame_buffers, score_windows
+from spasmscope.screening.screen import WINDOW_COLUMNS, ScreenConfig
 
 ATTEMPTS = 2  # a chunk is computed at most twice
 

@@ -1,15 +1,13 @@
 """Screening whole recordings (METHOD §6 event level, §7, §8): 5-s windows every ``hop`` seconds, the infant
 found and cropped, a quality gate, the model's score, and the detections a clinician should review.
 
-One pass over each file: frames are decoded in order at a working size (no seeking), windows are cut from a
-ring buffer of the last five seconds, so memory does not grow with the recording's length. Decoding,
-localisation and preprocessing run in a producer thread (PyAV, OpenCV and torch release the interpreter
-lock while they work) while the model scores the previous batch.
-
 A window is ``valid=0`` with its ``reason`` when it cannot be read (the file ends or breaks before it), is
 too dark, has its lighting switched (its mean grey level jumps between sampled instants: a sudden change of the
 whole picture is no spasm, yet drove the most confident false alarms of a 60-minute video-EEG recording), or
 shows no infant (visibility below the limit); it is not scored, and counts as deficiency time.
+
+Every recording is probed before the model and its libraries load, so a file that cannot be read is reported
+at once; each readable one is then screened in one pass (``screening.recording``).
 
 Outputs of ``screen`` under ``--out``: ``windows.csv``, ``events.csv``, ``timelines/*.png``, ``report.html``,
 and ``recordings/*/windows.csv`` per finished recording, so an interrupted run resumes at the first
@@ -18,31 +16,26 @@ recording it had not finished.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
-import torch
 
 from spasmscope import __version__, atomic
 from spasmscope.data.batch import Skipped, probe_all
-from spasmscope.data.localise import (
-    CROP_VERSION,
-)
+from spasmscope.data.localise import CROP_VERSION
 from spasmscope.data.segments import SEGMENT_S, window_spans
-from spasmscope.data.video import picture_note, probe
-from spasmscope.data.windows import Window, WindowConfig, in_background, windows_of
+from spasmscope.data.video import picture_note
+from spasmscope.data.windows import WindowConfig
 from spasmscope.digests import content_digest
 from spasmscope.errors import InputError, SettingError
-from spasmscope.model.config import RunConfig
-from spasmscope.model.hiera import Hiera
-from spasmscope.model.inference import device, score_clips
-from spasmscope.model.scores import temper
-from spasmscope.progress import Advance, Progress, counter
+from spasmscope.progress import Progress, counter
 from spasmscope.screening.events import detections
+
+if TYPE_CHECKING:
+    from spasmscope.model.config import RunConfig
 
 WINDOW_COLUMNS = ["video", "start", "end", "score", "valid", "reason", "visibility", "crop_x", "crop_y", "crop_w", "crop_h",
                   "width", "height", "fps", "bitrate", "brightness", "night_stat", "night", "motion", "sharpness"]  # fmt: skip
@@ -71,67 +64,6 @@ class ScreenConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def map_frame_buffers() -> None:
-    """Make glibc map every allocation of 128 KiB or more and unmap it when freed. By default glibc raises that
-    threshold after the first large free and serves later frame buffers from its heap, which fragments and stays
-    at its peak: screening an hour then needed 20-40% more memory than a minute. No-op where libc is not glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 128 * 1024)
-    except (OSError, AttributeError):
-        pass
-
-
-@torch.no_grad()
-def score_windows(model: Hiera, run: RunConfig, batch: list[Window], cfg: ScreenConfig, temperature: float = 1.0) -> None:
-    """Score ``batch`` (windows with clips; ``cfg.batch_size`` at most) with ``model`` on ``device()``: each row's
-    ``score`` becomes the mean probability over its clips, tempered by the model's ``temperature``."""
-    clips = [w.clip for w in batch]
-    counts = [len(c) for c in clips]
-    p = score_clips(model, np.concatenate(clips), cfg.flips(run))
-    means = temper(np.array([chunk.mean() for chunk in np.split(p, np.cumsum(counts)[:-1])]), temperature)
-    for w, score in zip(batch, means, strict=True):
-        w.row["score"] = round(float(score), 6)
-
-
-@torch.no_grad()
-def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, advance: Advance | None = None, temperature: float = 1.0) -> pd.DataFrame:
-    """Screen one recording: one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
-
-    ``advance(n)`` (a ``progress.counter``) is called with the number of windows finished. Raises ``VideoError`` when the file cannot be
-    opened at all; a file that breaks later gets its remaining windows marked unreadable.
-    """
-    map_frame_buffers()
-    info = probe(path)
-    model.to(device()).eval()
-    items = in_background(windows_of(info.path, info, cfg.windows, run.clip, cfg.windows.localiser()), depth=2 * cfg.batch_size)
-    rows: list[dict] = []
-    pending: list[Window] = []
-
-    def flush() -> None:
-        score_windows(model, run, pending, cfg, temperature)
-        if advance is not None:
-            advance(len(pending))
-        pending.clear()
-
-    try:
-        for item in items:
-            rows.append(item.row)
-            if item.clip is not None:
-                pending.append(item)
-            elif advance is not None:
-                advance(1)
-            if len(pending) >= cfg.batch_size:
-                flush()
-        if pending:
-            flush()
-    finally:
-        items.close()
-    return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
 
 
 # --- a screening run over several recordings ---------------------------------------------------------
@@ -176,17 +108,21 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     chunks of ``chunk_minutes`` (``screening.on_ray``); a recording that fails there twice is skipped."""
     from spasmscope.data.manifest import read_events
     from spasmscope.digests import sha256
-    from spasmscope.model.weights import MODEL_FILE, load_model
+    from spasmscope.model.folder import MODEL_FILE
     from spasmscope.screening.events import align_videos
     from spasmscope.screening.report import write_screen_report
 
     reference = None if events is None else align_videos(read_events(events), videos, events.parent)
-    model, run, meta = load_model(model_dir)
-    model_sha = sha256(Path(model_dir) / MODEL_FILE)
     skipped = Skipped()
     infos = probe_all(videos, strict, skipped)
     if not infos:
         raise InputError(videos[0] if len(videos) == 1 else None, "no readable recording", "check the files listed above")
+    # Torch and the model load only now: a file that cannot be read is reported without waiting for them.
+    from spasmscope.model.weights import load_model
+    from spasmscope.screening.recording import screen_video
+
+    model, run, meta = load_model(model_dir)
+    model_sha = sha256(Path(model_dir) / MODEL_FILE)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / "screen.json", {"spasmscope": __version__, "model": str(model_dir), "model_sha256": model_sha, "config": cfg.as_dict(), "videos": videos})
     finished = {p: out / "recordings" / recording_key(p, cfg, model_sha) / "windows.csv" for p in infos}
