@@ -170,7 +170,7 @@ def test_screen_on_ray_equals_the_serial_run_when_a_worker_is_killed(recordings,
 
 def test_ray_is_optional(small_cohort, tmp_path):
     # Importing spasmscope and running its commands imports no Ray.
-    r = subprocess.run([sys.executable, "-c", "import sys, spasmscope.cli, spasmscope.study.validate, spasmscope.screening.screen; print('ray' in sys.modules)"],
+    r = subprocess.run([sys.executable, "-c", "import sys, spasmscope.cli, spasmscope.study.validate, spasmscope.screening.screen, spasmscope.screening.recording; print('ray' in sys.modules)"],
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
     # Where Ray is not installed (a package named ray that fails to import stands in), --ray says how to install it.

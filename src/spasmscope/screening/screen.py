@@ -66,9 +66,6 @@ class ScreenConfig:
         return asdict(self)
 
 
-# --- a screening run over several recordings ---------------------------------------------------------
-
-
 def read_windows(path: Path) -> pd.DataFrame:
     """A ``windows.csv`` of a screening run, as it was written (empty ``reason`` for valid windows)."""
     if not Path(path).is_file():
