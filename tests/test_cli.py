@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -122,6 +124,30 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
     one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--augment", "-0.5"), "augment_p=-0.5")
     one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--val-clips", "0"), "val_clips=0")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        (["pretrain", "supervised", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+        (["pretrain", "mae", "{video}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+        (["cv", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+        (["train", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+        (["score-events", "{missing}", "{manifest}", "--out", "{out}"], ["nothere.pth", "windows file not found"]),
+    ],
+)
+def test_a_missing_input_is_told_before_torch_loads(folder, tmp_path, command, words):
+    # The command as the console script runs it, in a fresh interpreter: then sys.modules says what it loaded.
+    manifest = tmp_path / "ok.csv"
+    manifest.write_text(f"video,child,start,label\n{folder / 'good.mp4'},c1,0,1\n")
+    names = {"out": tmp_path / "run", "missing": tmp_path / "nothere.pth", "video": folder / "good.mp4", "manifest": manifest}
+    code = ("import sys\nfrom spasmscope.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n"
+            "    print(e.code, *(m in sys.modules for m in ('torch', 'sklearn', 'matplotlib')))")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code, *(a.format(**names) for a in command)], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["2", "False", "False", "False"], (r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and all(w in lines[0] for w in words), r.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_probe_videos_writes_video_and_segment_rows(folder, tmp_path):

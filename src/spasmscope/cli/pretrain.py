@@ -46,6 +46,9 @@ def pretrain_supervised(
 ) -> None:
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);
     resumable: run the same command again after an interruption."""
+    from spasmscope.model.folder import check_weights
+
+    check_weights(weights)  # before torch loads: a mistyped path is told in a second, not three
     from spasmscope.model.config import load_config
     from spasmscope.pretrain.supervised import PretrainConfig
     from spasmscope.pretrain.supervised import pretrain_supervised as run_pretrain
@@ -78,6 +81,9 @@ def pretrain_mae(
 ) -> None:
     """Masked-autoencoder pretraining on unlabeled recordings (Hiera's own method): adapt a backbone to your
     cameras before fine-tuning; resumable: run the same command again after an interruption."""
+    from spasmscope.model.folder import check_weights
+
+    check_weights(weights)  # before torch loads, as in `pretrain supervised`
     from spasmscope.model.config import load_config
     from spasmscope.pretrain.mae import MaeConfig, pretrain_on_recordings
 

@@ -75,11 +75,11 @@ def score_events(
 ) -> None:
     """Event-level scoring of a screening run against annotated spasms (sensitivity, precision, F1, false alarms per
     24 h, latency, deficiency time; spasm and cluster level), a threshold sweep, and SzCORE/BIDS detection files."""
+    if (events is None) == (events_file is None):
+        raise InputError(None, "give the annotated spasms once", "name the events CSV after WINDOWS, or give --events FILE (e.g. reviewed/events.csv)")
     from spasmscope.screening.events import EventParams
     from spasmscope.screening.scoring import score_run
 
-    if (events is None) == (events_file is None):
-        raise InputError(None, "give the annotated spasms once", "name the events CSV after WINDOWS, or give --events FILE (e.g. reviewed/events.csv)")
     params = EventParams(threshold=threshold, merge_gap=merge_gap, tolerance_start=tolerance_start, tolerance_end=tolerance_end,
                          max_duration=max_duration, cluster_gap=cluster_gap)  # fmt: skip
     metrics = score_run(windows, events or events_file, out, params, target_fa_per_24h, movements)

@@ -51,7 +51,10 @@ def cv(
     """Child-level k-fold cross-validation as in the paper; a killed run resumes at its unfinished folds."""
     from spasmscope.data.manifest import read_manifest
 
+    from spasmscope.model.folder import check_weights
+
     rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
+    check_weights(weights)
     from spasmscope.cluster import ray_module
     from spasmscope.model import distributed
     from spasmscope.model.config import load_config
@@ -89,8 +92,10 @@ def train(
 ) -> None:
     """Train the final model on all rows (derivation and train-only cohorts)."""
     from spasmscope.data.manifest import read_manifest
+    from spasmscope.model.folder import check_weights
 
     rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
+    check_weights(weights)
     from spasmscope.model import distributed
     from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights

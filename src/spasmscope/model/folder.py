@@ -1,5 +1,23 @@
-"""The files a spasmscope model folder holds, by name. Kept apart from ``weights`` so that what only reads a
-folder's files (``benchmarks/backbone_step.py``, run before every pretraining stage) does not wait for torch."""
+"""The files a spasmscope model folder holds, by name, and the weights ``--weights`` names. Kept apart from
+``weights`` so that what only reads a folder's files (``benchmarks/backbone_step.py``, run before every pretraining
+stage) or checks a command's arguments does not wait for torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spasmscope.errors import InputError
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+
+# The sources ``--weights`` names by word (random weights, the shipped backbone, the official download); anything
+# else is a path.
+NAMED_WEIGHTS = ("none", "default", "hub")
+
+
+def check_weights(spec: str | None) -> None:
+    """Refuse a ``--weights`` path that does not exist (``spec`` None or a named source passes): a command calls it
+    before torch loads, so a mistyped path is told at once."""
+    if spec is not None and spec not in NAMED_WEIGHTS and not Path(spec).exists():
+        raise InputError(Path(spec), "weights not found", "give an official Hiera .pth file, a folder with config.json and model.safetensors, 'hub' or 'none'")

@@ -21,7 +21,7 @@ from spasmscope import __version__, atomic
 from spasmscope.digests import sha256
 from spasmscope.errors import InputError
 from spasmscope.model.config import RunConfig
-from spasmscope.model.folder import CONFIG_FILE, MODEL_FILE
+from spasmscope.model.folder import CONFIG_FILE, MODEL_FILE, check_weights
 from spasmscope.model.hiera import HEAD_KEYS, OFFICIAL_LICENCE, Hiera, load_official_state, resize_position_embeddings, widen_for_motion
 
 # The Kinetics-400 fine-tuned checkpoint the paper used (official release, checkpoint "mae_k400_ft_k400").
@@ -108,9 +108,8 @@ def load_backbone(model: Hiera, spec: str) -> dict[str, Any]:
     elif spec == "hub":
         path = download_official()
     else:
+        check_weights(spec)
         path = Path(spec)
-        if not path.exists():
-            raise InputError(path, "weights not found", "give an official Hiera .pth file, a folder with config.json and model.safetensors, 'hub' or 'none'")
     if path.is_dir():
         state = load_file(str(_folder_weights(path)))
     elif path.suffix == ".safetensors":

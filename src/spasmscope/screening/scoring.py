@@ -9,9 +9,7 @@ import numpy as np
 
 from spasmscope import atomic
 from spasmscope.data.manifest import read_events, read_movements
-from spasmscope.data.movements import spasm_against_movements
 from spasmscope.screening.events import EventParams, align_videos, choose_threshold, detections, recording_durations, score_events, sweep, szcore_tsv, window_truth
-from spasmscope.screening.report import sweep_figure
 from spasmscope.screening.screen import read_windows
 
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)  # the thresholds of sweep.csv and sweep.png
@@ -29,6 +27,8 @@ def score_run(windows: Path, events: Path, out: Path, params: EventParams, targe
     reference = align_videos(read_events(events), videos, events.parent)
     metrics = score_events(table, reference, params)
     if movements is not None:
+        from spasmscope.data.movements import spasm_against_movements  # scikit-learn's second of import, only when asked
+
         moved = align_videos(read_movements(movements), videos, movements.parent)
         metrics["by_movement"] = spasm_against_movements(window_truth(table, reference), moved, params.threshold)
     sweep_table = sweep(table, reference, params, SWEEP_THRESHOLDS)
@@ -39,6 +39,8 @@ def score_run(windows: Path, events: Path, out: Path, params: EventParams, targe
         metrics["chosen_threshold"] = chosen
     atomic.write_json(out / "event_metrics.json", metrics)
     atomic.write_csv(out / "sweep.csv", sweep_table)
+    from spasmscope.screening.report import sweep_figure  # matplotlib, after the inputs are read and scored
+
     atomic.write_bytes(out / "sweep.png", sweep_figure(sweep_table, chosen))
     for video, duration in recording_durations(table).items():
         found = detections(table[table["video"] == video], params.threshold, params.merge_gap)
