@@ -124,6 +124,9 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
     one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--augment", "-0.5"), "augment_p=-0.5")
     one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--val-clips", "0"), "val_clips=0")
     assert not (tmp_path / "b").exists()
+    # The demo checks its recipe before it draws its cohorts (minutes of work on this machine).
+    one_line_error(run_cli("demo", "--out", str(tmp_path / "d"), "--epochs", "0"), "epochs=0")
+    assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize(
@@ -134,9 +137,12 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
         (["cv", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
         (["train", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
         (["score-events", "{missing}", "{manifest}", "--out", "{out}"], ["nothere.pth", "windows file not found"]),
+        (["pretrain", "supervised", "--out", "{out}", "--renderers", "photo,crayon"], ["renderer='crayon'"]),
+        (["pretrain", "supervised", "--out", "{out}", "--invariance", "1", "--renderers", "photo"], ["invariance=1.0", "two renderers"]),
+        (["pretrain", "mae", "{video}", "--out", "{out}", "--mask-ratio", "1"], ["mask_ratio=1.0"]),
     ],
 )
-def test_a_missing_input_is_told_before_torch_loads(folder, tmp_path, command, words):
+def test_a_bad_input_is_told_before_torch_loads(folder, tmp_path, command, words):
     # The command as the console script runs it, in a fresh interpreter: then sys.modules says what it loaded.
     manifest = tmp_path / "ok.csv"
     manifest.write_text(f"video,child,start,label\n{folder / 'good.mp4'},c1,0,1\n")

@@ -15,7 +15,8 @@ from spasmscope.data.preprocess import ClipConfig
 from spasmscope.model.config import RunConfig, TrainConfig
 from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
 from spasmscope.model.weights import load_backbone, load_model, read_model_config, save_model
-from spasmscope.pretrain.mae import Decoder, MaeConfig, mae_loss, pretrain_mae, random_mask, unit_targets
+from spasmscope.pretrain.mae import Decoder, mae_loss, pretrain_mae, random_mask, unit_targets
+from spasmscope.pretrain.recipe import MaeConfig
 
 TINY = HieraConfig(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 TINY_RUN = RunConfig("cpu", TINY, ClipConfig(frames=8, size=64), TrainConfig())

@@ -40,7 +40,6 @@ from spasmscope.pretrain.supervised import (
     COLOUR_TAG,
     ZOOM_TAG,
     DenseHead,
-    PretrainConfig,
     StreamClips,
     easy_share,
     learning_rate,
@@ -48,6 +47,7 @@ from spasmscope.pretrain.supervised import (
     pretraining_loss,
     training_threads,
 )
+from spasmscope.pretrain.recipe import PretrainConfig
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, movement_rates, plan_clip, sample_clip, square_clip
 

@@ -47,17 +47,19 @@ def pretrain_supervised(
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);
     resumable: run the same command again after an interruption."""
     from spasmscope.model.folder import check_weights
-
-    check_weights(weights)  # before torch loads: a mistyped path is told in a second, not three
-    from spasmscope.model.config import load_config
-    from spasmscope.pretrain.supervised import PretrainConfig
-    from spasmscope.pretrain.supervised import pretrain_supervised as run_pretrain
+    from spasmscope.pretrain.recipe import PretrainConfig, check_pairs
     from spasmscope.synth.stream import StreamConfig
 
+    # The recipe, the stream and the weights are checked before torch loads: a bad setting is told in a second.
     recipe = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, curriculum=curriculum, augment_p=augment, colour_p=colour, zoom_p=zoom, degrade_p=degrade, texture_p=texture,
                             invariance=invariance, movement=movement, val_clips=val_clips)  # fmt: skip
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
                           startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety, pipeline_view=pipeline_view, bold_prints=bold_prints)  # fmt: skip
+    check_pairs(recipe, stream.renderers)
+    check_weights(weights)
+    from spasmscope.model.config import load_config
+    from spasmscope.pretrain.supervised import pretrain_supervised as run_pretrain
+
     with bars() as progress:
         record = run_pretrain(out, load_config(preset, config), recipe, stream, weights, max(0, workers), progress, threads)
     typer.echo(f"pretrained {steps} steps: validation AUC {record.get('val_auc', float('nan')):.3f}; backbone in {out} (use --weights {out})")
@@ -82,12 +84,13 @@ def pretrain_mae(
     """Masked-autoencoder pretraining on unlabeled recordings (Hiera's own method): adapt a backbone to your
     cameras before fine-tuning; resumable: run the same command again after an interruption."""
     from spasmscope.model.folder import check_weights
+    from spasmscope.pretrain.recipe import MaeConfig
 
-    check_weights(weights)  # before torch loads, as in `pretrain supervised`
+    recipe = MaeConfig(steps=steps, batch_size=batch_size, lr=lr, mask_ratio=mask_ratio, seed=seed)  # before torch loads, as in `pretrain supervised`
+    check_weights(weights)
     from spasmscope.model.config import load_config
-    from spasmscope.pretrain.mae import MaeConfig, pretrain_on_recordings
+    from spasmscope.pretrain.mae import pretrain_on_recordings
 
-    recipe = MaeConfig(steps=steps, batch_size=batch_size, lr=lr, mask_ratio=mask_ratio, seed=seed)
     with bars() as progress:
         record, n_clips, skipped = pretrain_on_recordings(inputs, out, load_config(preset, config), recipe, weights, hop, cache, workers_or_all(workers), progress)
     report_skipped(skipped.items)

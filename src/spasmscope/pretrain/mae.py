@@ -18,7 +18,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,39 +34,15 @@ from spasmscope.data.manifest import read_inputs
 from spasmscope.data.preprocess import normalise
 from spasmscope.data.segments import SEGMENT_S, window_spans
 from spasmscope.data.windows import WindowConfig, windows_of
-from spasmscope.errors import InputError, SettingError
+from spasmscope.errors import InputError
 from spasmscope.model import loop
 from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import HEAD_KEYS, Hiera
 from spasmscope.model.inference import device, device_name
 from spasmscope.model.weights import KEPT_HEAD, SPASM_HEAD, load_backbone, save_model
 from spasmscope.pretrain.supervised import LOG_FILE, STATE_FILE  # same files as supervised pretraining
+from spasmscope.pretrain.recipe import MaeConfig
 from spasmscope.progress import Progress, counter
-
-
-@dataclass(frozen=True)
-class MaeConfig:
-    """The recipe of an MAE pretraining run."""
-
-    steps: int = 1000  # optimiser steps
-    batch_size: int = 16
-    lr: float = 3e-4  # peak, AdamW with linear warm-up and cosine decay
-    warmup: int = 50
-    weight_decay: float = 0.05  # AdamW, on matrices and kernels (model.loop.decays)
-    grad_clip: float = 1.0  # max gradient norm
-    mask_ratio: float = 0.75  # share of mask units hidden (Hiera video: 0.9; a 64-pixel clip has only 32 units)
-    decoder_dim: int = 128
-    decoder_depth: int = 2
-    decoder_heads: int = 4
-    target_pool: int = 4  # each hidden unit's pixels are averaged in pool x pool blocks before normalising
-    seed: int = 0
-    eval_every: int = 50  # steps between log lines and checkpoints
-
-    def __post_init__(self) -> None:
-        if not 0 < self.mask_ratio < 1:
-            raise SettingError(f"mask_ratio={self.mask_ratio}", "hide a share of the mask units strictly between 0 and 1")
-        if min(self.steps, self.batch_size, self.eval_every, self.decoder_depth) < 1 or not self.lr > 0:
-            raise SettingError(f"steps={self.steps}, batch_size={self.batch_size}, lr={self.lr}", "each must be positive")
 
 
 def random_mask(batch: int, units: int, ratio: float, generator: torch.Generator) -> torch.Tensor:

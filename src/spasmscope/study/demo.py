@@ -35,11 +35,11 @@ def run_demo(out: Path, derivation: SynthConfig = SynthConfig(), progress: Progr
     """Draw both cohorts under ``out``, cross-validate the ``cpu`` preset from the shipped backbone (``out/cv``),
     train the final model (``out/model``) and evaluate it on the external cohort (``out/external-eval``).
     ``epochs`` replaces the preset's passes over the training rows in every fit (None: the preset's)."""
+    cfg = load_config("cpu", epochs=epochs)  # before the cohorts: a bad --epochs is told at once, not after minutes
+    weights = resolve_weights(None, cfg)
     cache = out / "cache"
     manifest = generate(derivation, out / "cohort", progress=progress)
     external = generate(external_cohort(derivation), out / "external", progress=progress)
-    cfg = load_config("cpu", epochs=epochs)
-    weights = resolve_weights(None, cfg)
     derivation_rows = read_manifest(manifest, require_labels=True)
     cv = cross_validate(derivation_rows, out / "cv", cfg, weights=weights, cache_root=cache, progress=progress)
     train_final(derivation_rows, out / "model", cfg, weights, cache_root=cache, progress=progress)
