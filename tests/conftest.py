@@ -87,6 +87,25 @@ def make_video(
     return path
 
 
+# Files that are not readable videos, each with the words its one-line error must hold (``write_bad_videos``).
+BAD_VIDEOS = [
+    ("missing.mp4", ["missing.mp4", "file not found"]),
+    ("empty.mp4", ["empty.mp4", "empty (0 bytes)"]),
+    ("truncated.mp4", ["truncated.mp4", "truncated"]),
+    ("text.mp4", ["text.mp4", "not a readable video"]),
+    ("audio.mp4", ["audio.mp4", "no video stream"]),
+]
+
+
+def write_bad_videos(folder: Path, good: Path) -> None:
+    """Write ``BAD_VIDEOS`` but the missing one into ``folder``; the truncated file is the first half of ``good``."""
+    (folder / "empty.mp4").write_bytes(b"")
+    data = good.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (folder / "text.mp4").write_text("not a video\n" * 50)
+    make_audio_only(folder / "audio.mp4")
+
+
 def make_audio_only(path: Path) -> Path:
     import av
 

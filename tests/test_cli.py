@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_audio_only, make_video, run_cli
+from conftest import BAD_VIDEOS, make_video, run_cli, write_bad_videos
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +16,7 @@ def folder(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     make_video(d / "good.mp4", 30 * 11)  # 11 s
     make_video(d / "good2.mp4", 30 * 6)
-    (d / "empty.mp4").write_bytes(b"")
-    data = (d / "good.mp4").read_bytes()
-    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
-    (d / "text.mp4").write_text("not a video\n" * 50)
-    make_audio_only(d / "audio.mp4")
+    write_bad_videos(d, d / "good.mp4")
     return d
 
 
@@ -49,16 +45,7 @@ def one_line_error(r, *words):
         assert w in lines[0], lines[0]
 
 
-@pytest.mark.parametrize(
-    ("name", "words"),
-    [
-        ("missing.mp4", ["missing.mp4", "file not found"]),
-        ("empty.mp4", ["empty.mp4", "empty (0 bytes)"]),
-        ("truncated.mp4", ["truncated.mp4", "truncated"]),
-        ("text.mp4", ["text.mp4", "not a readable video"]),
-        ("audio.mp4", ["audio.mp4", "no video stream"]),
-    ],
-)
+@pytest.mark.parametrize(("name", "words"), BAD_VIDEOS)
 def test_probe_of_a_bad_video_is_one_line(folder, tmp_path, name, words):
     one_line_error(run_cli("probe", str(folder / name), "--out", str(tmp_path / "t.csv")), *words)
 

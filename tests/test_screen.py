@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_audio_only, make_video, run_cli
+from conftest import BAD_VIDEOS, make_video, run_cli, write_bad_videos
 
 from spasmscope.data.cache import SegmentCache, load_clips, prepare
 from spasmscope.data.detector import OnnxDetector, decode_yolo, letterbox
@@ -556,24 +556,11 @@ def test_screen_with_the_onnx_detector_through_the_cli(tmp_path, model_dir, long
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("screen_cli")
     make_video(d / "good.mp4", 30 * 8, width=160, height=96)
-    (d / "empty.mp4").write_bytes(b"")
-    data = (d / "good.mp4").read_bytes()
-    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
-    (d / "text.mp4").write_text("not a video\n" * 50)
-    make_audio_only(d / "audio.mp4")
+    write_bad_videos(d, d / "good.mp4")
     return d
 
 
-@pytest.mark.parametrize(
-    ("name", "words"),
-    [
-        ("missing.mp4", ["missing.mp4", "file not found"]),
-        ("empty.mp4", ["empty.mp4", "empty (0 bytes)"]),
-        ("truncated.mp4", ["truncated.mp4", "truncated"]),
-        ("text.mp4", ["text.mp4", "not a readable video"]),
-        ("audio.mp4", ["audio.mp4", "no video stream"]),
-    ],
-)
+@pytest.mark.parametrize(("name", "words"), BAD_VIDEOS)
 def test_screen_of_one_bad_file_is_one_line(files, model_dir, tmp_path, name, words):
     r = run_cli("screen", str(model_dir), str(files / name), "--out", str(tmp_path / "run"))
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -593,7 +580,7 @@ def test_screen_reports_an_unreadable_file_before_torch_loads(files, model_dir, 
 
 
 def test_screen_batch_skips_bad_files_and_screens_the_rest(files, model_dir, tmp_path):
-    bad = ["missing.mp4", "empty.mp4", "truncated.mp4", "text.mp4", "audio.mp4"]
+    bad = [name for name, _ in BAD_VIDEOS]
     r = run_cli("screen", str(model_dir), str(files / "good.mp4"), *(str(files / b) for b in bad), "--out", str(tmp_path / "run"), "--crop", "none")
     assert r.returncode == 3, r.stderr
     skipped = [line for line in r.stderr.splitlines() if line.startswith("skipped:")]
