@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 def _config(small: bool):
     from spasmscope.data.preprocess import ClipConfig
     from spasmscope.model.config import RunConfig, TrainConfig, preset
-    from spasmscope.model.hiera import HieraConfig
+    from spasmscope.model.architecture import HieraConfig
 
     if small:
         return RunConfig("cpu", HieraConfig(input_size=(8, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1)), ClipConfig(frames=8, size=32), TrainConfig())

@@ -179,6 +179,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
+def cli_loading(*args: str, modules: tuple[str, ...]) -> tuple[int, set[str], str]:
+    """Run the command line as its console script does, in a fresh interpreter: its exit code, which of ``modules``
+    it loaded (``sys.modules`` after it ends), and its stderr."""
+    code = ("import sys\nfrom spasmscope.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n"
+            f"    print(e.code, *(m for m in {modules!r} if m in sys.modules))")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    words = r.stdout.split()
+    assert words, (r.stdout, r.stderr)
+    return int(words[0]), set(words[1:]), r.stderr
+
+
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory) -> Path:
     """A small synthetic cohort (3 children with spasms, 2 healthy), written once per test session."""
@@ -197,8 +208,9 @@ def screened(tmp_path_factory) -> Path:
 
     from spasmscope.data.preprocess import ClipConfig
     from spasmscope.data.windows import WindowConfig
+    from spasmscope.model.architecture import HieraConfig
     from spasmscope.model.config import RunConfig, TrainConfig
-    from spasmscope.model.hiera import Hiera, HieraConfig
+    from spasmscope.model.hiera import Hiera
     from spasmscope.model.weights import save_model
     from spasmscope.screening.screen import ScreenConfig, screen
     from spasmscope.synth import SynthConfig, generate

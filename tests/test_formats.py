@@ -14,8 +14,9 @@ from media import Case, ffmpeg_read, write
 from spasmscope.data.preprocess import ClipConfig
 from spasmscope.data.video import DecodeStats, picture_note, probe, read_segment
 from spasmscope.data.windows import WindowConfig
+from spasmscope.model.architecture import HieraConfig
 from spasmscope.model.config import RunConfig, TrainConfig
-from spasmscope.model.hiera import Hiera, HieraConfig
+from spasmscope.model.hiera import Hiera
 from spasmscope.model.weights import save_model
 
 VFR = tuple(float(t) for t in np.cumsum([0] + [0.033 if k % 3 else 0.066 for k in range(1, 75)]))

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from spasmscope.model.hiera import VARIANTS, Hiera, HieraConfig, load_official_state, variant
+from spasmscope.model.architecture import VARIANTS, HieraConfig, variant
+from spasmscope.model.hiera import Hiera, load_official_state
 from spasmscope.model.scores import probability
 
 

@@ -12,9 +12,11 @@ import torch
 from conftest import interrupt_after, run_cli
 
 from spasmscope.data.preprocess import ClipConfig
+from spasmscope.model.architecture import HieraConfig
 from spasmscope.model.config import RunConfig, TrainConfig
-from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
-from spasmscope.model.weights import load_backbone, load_model, read_model_config, save_model
+from spasmscope.model.folder import read_model_config
+from spasmscope.model.hiera import HEAD_KEYS, Hiera
+from spasmscope.model.weights import load_backbone, load_model, save_model
 from spasmscope.pretrain.mae import Decoder, mae_loss, pretrain_mae, random_mask, unit_targets
 from spasmscope.pretrain.recipe import MaeConfig
 

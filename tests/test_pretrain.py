@@ -31,10 +31,13 @@ from spasmscope.data.preprocess import (
     sample_zoom,
 )
 from spasmscope.errors import InputError
-from spasmscope.model.loop import same_settings
+from spasmscope.model.architecture import HieraConfig
 from spasmscope.model.config import RunConfig, TrainConfig, preset
-from spasmscope.model.hiera import HEAD_KEYS, Hiera, HieraConfig
-from spasmscope.model.weights import default_weights, embedded_backbone, load_backbone, load_model, read_model_config
+from spasmscope.model.folder import read_model_config
+from spasmscope.model.hiera import HEAD_KEYS, Hiera
+from spasmscope.model.loop import same_settings
+from spasmscope.model.weights import default_weights, embedded_backbone, load_backbone, load_model
+from spasmscope.pretrain.recipe import PretrainConfig
 from spasmscope.pretrain.supervised import (
     AUGMENT_TAG,
     COLOUR_TAG,
@@ -47,7 +50,6 @@ from spasmscope.pretrain.supervised import (
     pretraining_loss,
     training_threads,
 )
-from spasmscope.pretrain.recipe import PretrainConfig
 from spasmscope.synth.look import N_POSE
 from spasmscope.synth.stream import StreamConfig, movement_rates, plan_clip, sample_clip, square_clip
 

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -112,8 +111,9 @@ def recordings(tmp_path_factory):
     import torch
 
     from spasmscope.data.preprocess import ClipConfig
+    from spasmscope.model.architecture import HieraConfig
     from spasmscope.model.config import RunConfig, TrainConfig
-    from spasmscope.model.hiera import Hiera, HieraConfig
+    from spasmscope.model.hiera import Hiera
     from spasmscope.model.weights import save_model
     from spasmscope.synth import SynthConfig, generate
 

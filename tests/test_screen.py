@@ -3,8 +3,6 @@ resume, and the command line on good and bad input."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -12,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import BAD_VIDEOS, make_video, run_cli, write_bad_videos
+from conftest import BAD_VIDEOS, cli_loading, make_video, run_cli, write_bad_videos
 
 from spasmscope.data.cache import SegmentCache, load_clips, prepare
 from spasmscope.data.detector import OnnxDetector, decode_yolo, letterbox
@@ -31,8 +29,9 @@ from spasmscope.data.preprocess import ClipConfig, clip_taps, crop_clip, decode_
 from spasmscope.data.segments import window_spans
 from spasmscope.data.video import iter_frames, probe, read_frames, read_segment
 from spasmscope.data.windows import WindowConfig, windows_of
+from spasmscope.model.architecture import HieraConfig
 from spasmscope.model.config import RunConfig, TrainConfig
-from spasmscope.model.hiera import Hiera, HieraConfig
+from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import score_clips
 from spasmscope.model.weights import save_model
 from spasmscope.screening.events import merge_close
@@ -570,13 +569,10 @@ def test_screen_of_one_bad_file_is_one_line(files, model_dir, tmp_path, name, wo
 
 
 def test_screen_reports_an_unreadable_file_before_torch_loads(files, model_dir, tmp_path):
-    # The command as the console script runs it, in a fresh interpreter: then sys.modules says what it loaded.
-    code = ("import sys\nfrom spasmscope.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n"
-            "    print(e.code, 'torch' in sys.modules, 'scipy.stats' in sys.modules)")  # fmt: skip
     args = ["screen", str(model_dir), str(files / "text.mp4"), "--out", str(tmp_path / "run")]
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
-    assert r.stdout.split() == ["2", "False", "False"], (r.stdout, r.stderr)
-    assert "text.mp4" in r.stderr and "not a readable video" in r.stderr and not (tmp_path / "run").exists()
+    code, loaded, stderr = cli_loading(*args, modules=("torch", "scipy.stats", "matplotlib"))
+    assert (code, loaded) == (2, set()), stderr
+    assert "text.mp4" in stderr and "not a readable video" in stderr and not (tmp_path / "run").exists()
 
 
 def test_screen_batch_skips_bad_files_and_screens_the_rest(files, model_dir, tmp_path):

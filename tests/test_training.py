@@ -12,8 +12,9 @@ from safetensors.torch import save_file
 
 from spasmscope.data.preprocess import ClipConfig, normalise
 from spasmscope.errors import InputError
+from spasmscope.model.architecture import HieraConfig
 from spasmscope.model.config import RunConfig, TrainConfig, load_config, preset
-from spasmscope.model.hiera import Hiera, HieraConfig
+from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import predict, score_clips
 from spasmscope.model.weights import download_official, load_backbone, load_model, save_model
 from spasmscope.study.train import fit, learning_rate, set_trainable

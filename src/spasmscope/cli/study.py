@@ -50,18 +50,18 @@ def cv(
 ) -> None:
     """Child-level k-fold cross-validation as in the paper; a killed run resumes at its unfinished folds."""
     from spasmscope.data.manifest import read_manifest
-
+    from spasmscope.model.config import load_config
     from spasmscope.model.folder import check_weights
 
-    rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
+    # The manifest, the settings and the weights are checked before torch loads: a mistake is told in a second.
+    rows = read_manifest(manifest, require_labels=True)
+    cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     check_weights(weights)
     from spasmscope.cluster import ray_module
     from spasmscope.model import distributed
-    from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights
     from spasmscope.study.validate import cross_validate
 
-    cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     if ray is not None:
         ray_module()  # says how to install Ray before any work is done
     distributed.start_from_env()  # under torchrun: each fold's training over the processes
@@ -92,16 +92,17 @@ def train(
 ) -> None:
     """Train the final model on all rows (derivation and train-only cohorts)."""
     from spasmscope.data.manifest import read_manifest
+    from spasmscope.model.config import load_config
     from spasmscope.model.folder import check_weights
 
-    rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
+    # Checked before torch loads, as in `cv`.
+    rows = read_manifest(manifest, require_labels=True)
+    cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     check_weights(weights)
     from spasmscope.model import distributed
-    from spasmscope.model.config import load_config
     from spasmscope.model.weights import resolve_weights
     from spasmscope.study.validate import train_final
 
-    cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     distributed.start_from_env()  # under torchrun: one training over the processes
     with bars(distributed.is_main()) as progress:
         records, skipped = train_final(rows, out, cfg, resolve_weights(weights, cfg), cache,
@@ -125,8 +126,11 @@ def evaluate(
 ) -> None:
     """Score an external cohort with a trained model at the fixed threshold."""
     from spasmscope.data.manifest import read_manifest
+    from spasmscope.model.folder import read_model_config
 
-    rows = read_manifest(manifest, require_labels=True)  # before torch loads: a bad manifest is told in a second, not five
+    # Checked before torch loads, as in `cv`.
+    read_model_config(model)
+    rows = read_manifest(manifest, require_labels=True)
     from spasmscope.study.validate import evaluate as run_evaluate
 
     with bars() as progress:
@@ -145,11 +149,15 @@ def demo(
     epochs: Annotated[int | None, typer.Option(help="Change the preset's number of epochs in every fit (fewer: a quicker check that it runs, weaker figures).")] = None,
 ) -> None:
     """The study on embedded synthetic cohorts: synth -> cv -> train -> evaluate on an external cohort -> reports."""
-    from spasmscope.study.demo import run_demo
+    from spasmscope.model.config import load_config
     from spasmscope.synth import SynthConfig
 
+    # The cohorts and the recipe are checked before torch loads and before minutes of drawing.
+    cohort, cfg = SynthConfig(children=children, healthy=healthy, seed=seed), load_config("cpu", epochs=epochs)
+    from spasmscope.study.demo import run_demo
+
     with bars() as progress:
-        result = run_demo(out, SynthConfig(children=children, healthy=healthy, seed=seed), progress, epochs)
+        result = run_demo(out, cohort, cfg, progress)
     typer.echo("== child-level 5-fold cross-validation")
     print_metrics(result.cv.metrics, out / "cv", result.cv.report)
     typer.echo("== final model on every derivation and healthy row, scored on the external cohort at the fixed threshold")

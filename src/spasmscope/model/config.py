@@ -15,7 +15,7 @@ from typing import Any
 
 from spasmscope.data.preprocess import ClipConfig
 from spasmscope.errors import InputError, SettingError
-from spasmscope.model.hiera import HieraConfig, variant
+from spasmscope.model.architecture import HieraConfig, variant
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FREEZE = ("none", "backbone", "early")

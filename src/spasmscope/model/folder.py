@@ -4,7 +4,10 @@ stage) or checks a command's arguments does not wait for torch."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 from spasmscope.errors import InputError
 
@@ -21,3 +24,15 @@ def check_weights(spec: str | None) -> None:
     before torch loads, so a mistyped path is told at once."""
     if spec is not None and spec not in NAMED_WEIGHTS and not Path(spec).exists():
         raise InputError(Path(spec), "weights not found", "give an official Hiera .pth file, a folder with config.json and model.safetensors, 'hub' or 'none'")
+
+
+def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``config.json`` of a spasmscope model folder, or an ``InputError`` saying what the folder lacks."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not (folder / MODEL_FILE).is_file() or not path.is_file():
+        raise InputError(folder, f"is not a spasmscope model (needs {MODEL_FILE} and {CONFIG_FILE})", "give the --out folder of `spasmscope train`")
+    meta = json.loads(path.read_text())
+    if "spasmscope" not in meta:
+        raise InputError(path, "is not a spasmscope model config", "give the --out folder of `spasmscope train`")
+    return meta

@@ -21,7 +21,7 @@ from spasmscope import __version__, atomic
 from spasmscope.digests import sha256
 from spasmscope.errors import InputError
 from spasmscope.model.config import RunConfig
-from spasmscope.model.folder import CONFIG_FILE, MODEL_FILE, check_weights
+from spasmscope.model.folder import CONFIG_FILE, MODEL_FILE, check_weights, read_model_config
 from spasmscope.model.hiera import HEAD_KEYS, OFFICIAL_LICENCE, Hiera, load_official_state, resize_position_embeddings, widen_for_motion
 
 # The Kinetics-400 fine-tuned checkpoint the paper used (official release, checkpoint "mae_k400_ft_k400").
@@ -64,18 +64,6 @@ def save_model(folder: str | os.PathLike, model: Hiera, cfg: RunConfig, extra: d
     with atomic.atomic_path(folder / MODEL_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "spasmscope": __version__})
     atomic.write_json(folder / CONFIG_FILE, {"spasmscope": __version__, "config": cfg.as_dict(), **extra})
-
-
-def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The ``config.json`` of a spasmscope model folder, or an ``InputError`` saying what the folder lacks."""
-    folder = Path(folder)
-    path = folder / CONFIG_FILE
-    if not (folder / MODEL_FILE).is_file() or not path.is_file():
-        raise InputError(folder, f"is not a spasmscope model (needs {MODEL_FILE} and {CONFIG_FILE})", "give the --out folder of `spasmscope train`")
-    meta = json.loads(path.read_text())
-    if "spasmscope" not in meta:
-        raise InputError(path, "is not a spasmscope model config", "give the --out folder of `spasmscope train`")
-    return meta
 
 
 def load_model(folder: str | os.PathLike) -> tuple[Hiera, RunConfig, dict[str, Any]]:

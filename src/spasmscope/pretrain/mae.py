@@ -40,8 +40,8 @@ from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import HEAD_KEYS, Hiera
 from spasmscope.model.inference import device, device_name
 from spasmscope.model.weights import KEPT_HEAD, SPASM_HEAD, load_backbone, save_model
-from spasmscope.pretrain.supervised import LOG_FILE, STATE_FILE  # same files as supervised pretraining
 from spasmscope.pretrain.recipe import MaeConfig
+from spasmscope.pretrain.supervised import LOG_FILE, STATE_FILE  # same files as supervised pretraining
 from spasmscope.progress import Progress, counter
 
 

@@ -105,18 +105,19 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     chunks of ``chunk_minutes`` (``screening.on_ray``); a recording that fails there twice is skipped."""
     from spasmscope.data.manifest import read_events
     from spasmscope.digests import sha256
-    from spasmscope.model.folder import MODEL_FILE
+    from spasmscope.model.folder import MODEL_FILE, read_model_config
     from spasmscope.screening.events import align_videos
-    from spasmscope.screening.report import write_screen_report
 
+    read_model_config(model_dir)  # a folder that holds no model is told before any recording is probed
     reference = None if events is None else align_videos(read_events(events), videos, events.parent)
     skipped = Skipped()
     infos = probe_all(videos, strict, skipped)
     if not infos:
         raise InputError(videos[0] if len(videos) == 1 else None, "no readable recording", "check the files listed above")
-    # Torch and the model load only now: a file that cannot be read is reported without waiting for them.
+    # Torch, the model and matplotlib load only now: a file that cannot be read is reported without waiting for them.
     from spasmscope.model.weights import load_model
     from spasmscope.screening.recording import screen_video
+    from spasmscope.screening.report import write_screen_report
 
     model, run, meta = load_model(model_dir)
     model_sha = sha256(Path(model_dir) / MODEL_FILE)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from spasmscope.data.manifest import read_manifest
-from spasmscope.model.config import load_config
+from spasmscope.model.config import RunConfig, load_config
 from spasmscope.model.weights import resolve_weights
 from spasmscope.progress import Progress
 from spasmscope.study.validate import RunResult, cross_validate, evaluate, train_final
@@ -31,11 +31,10 @@ def external_cohort(derivation: SynthConfig) -> SynthConfig:
                    cohort="external", healthy_cohort="external-healthy", id_prefix="x", wide_fraction=0.3, night_fraction=0.25)  # fmt: skip
 
 
-def run_demo(out: Path, derivation: SynthConfig = SynthConfig(), progress: Progress | None = None, epochs: int | None = None) -> DemoResult:
-    """Draw both cohorts under ``out``, cross-validate the ``cpu`` preset from the shipped backbone (``out/cv``),
-    train the final model (``out/model``) and evaluate it on the external cohort (``out/external-eval``).
-    ``epochs`` replaces the preset's passes over the training rows in every fit (None: the preset's)."""
-    cfg = load_config("cpu", epochs=epochs)  # before the cohorts: a bad --epochs is told at once, not after minutes
+def run_demo(out: Path, derivation: SynthConfig = SynthConfig(), cfg: RunConfig | None = None, progress: Progress | None = None) -> DemoResult:
+    """Draw both cohorts under ``out``, cross-validate ``cfg`` (None: the ``cpu`` preset) from the shipped backbone
+    (``out/cv``), train the final model (``out/model``) and evaluate it on the external cohort (``out/external-eval``)."""
+    cfg = load_config("cpu") if cfg is None else cfg
     weights = resolve_weights(None, cfg)
     cache = out / "cache"
     manifest = generate(derivation, out / "cohort", progress=progress)
