@@ -140,6 +140,17 @@ def test_a_bad_input_is_told_before_torch_loads(folder, tmp_path, command, words
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", [["cv", "--folds", "2"], ["train"]])
+def test_weights_that_do_not_load_are_told_before_any_segment_is_prepared(folder, tmp_path, command):
+    # Preparing a cohort takes minutes to hours; a file that is not a checkpoint must not wait for it.
+    manifest = tmp_path / "ok.csv"
+    manifest.write_text(f"video,child,start,label\n{folder / 'good.mp4'},c1,0,1\n{folder / 'good.mp4'},c2,5,1\n{folder / 'good2.mp4'},c3,0,0\n")
+    (tmp_path / "bad.pth").write_text("not a checkpoint\n")
+    r = run_cli(command[0], str(manifest), "--out", str(tmp_path / "run"), "--weights", str(tmp_path / "bad.pth"), *command[1:])
+    one_line_error(r, "bad.pth", "cannot be read as a PyTorch checkpoint")
+    assert not (tmp_path / "run").exists()
+
+
 def test_probe_videos_writes_video_and_segment_rows(folder, tmp_path):
     out = tmp_path / "t.csv"
     r = run_cli("probe", str(folder / "good.mp4"), str(folder / "good2.mp4"), "--out", str(out))
