@@ -126,13 +126,18 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
         (["train", "{manifest}", "--out", "{out}", "--config", "{missing}"], ["nothere.pth", "config file not found"]),
         (["evaluate", "{folder}", "{manifest}", "--out", "{out}"], [" is not a spasmscope model"]),
         (["screen", "{folder}", "{video}", "--out", "{out}"], [" is not a spasmscope model"]),
+        (["evaluate", "{broken}", "{manifest}", "--out", "{out}"], ["config.json", "is not a spasmscope model config"]),
         (["demo", "--out", "{out}", "--epochs", "0"], ["epochs=0"]),
     ],
 )
 def test_a_bad_input_is_told_before_torch_loads(folder, tmp_path, command, words):
     manifest = tmp_path / "ok.csv"
     manifest.write_text(f"video,child,start,label\n{folder / 'good.mp4'},c1,0,1\n")
-    names = {"out": tmp_path / "run", "missing": tmp_path / "nothere.pth", "video": folder / "good.mp4", "manifest": manifest, "folder": folder}
+    broken = tmp_path / "broken"  # a model folder whose config.json was cut short
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes(b"")
+    (broken / "config.json").write_text('{"spasmscope": "0.1.0", "config": {')
+    names = {"out": tmp_path / "run", "missing": tmp_path / "nothere.pth", "video": folder / "good.mp4", "manifest": manifest, "folder": folder, "broken": broken}
     code, loaded, stderr = cli_loading(*(a.format(**names) for a in command), modules=("torch", "sklearn", "matplotlib"))
     assert (code, loaded) == (2, set()), stderr
     lines = [line for line in stderr.splitlines() if line.strip()]

@@ -32,7 +32,10 @@ def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
     path = folder / CONFIG_FILE
     if not (folder / MODEL_FILE).is_file() or not path.is_file():
         raise InputError(folder, f"is not a spasmscope model (needs {MODEL_FILE} and {CONFIG_FILE})", "give the --out folder of `spasmscope train`")
-    meta = json.loads(path.read_text())
-    if "spasmscope" not in meta:
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):  # a copy cut short, or another file under the name
+        meta = {}
+    if not isinstance(meta, dict) or "spasmscope" not in meta:
         raise InputError(path, "is not a spasmscope model config", "give the --out folder of `spasmscope train`")
     return meta

@@ -2,7 +2,8 @@
 official ``hiera-transformer`` 0.1.4 release (same parameter names and token order, so its
 checkpoints load), with a one-logit head.
 
-Built bottom-up: token unrolling -> mask-unit attention -> block -> model -> variants.
+Built bottom-up: token unrolling -> mask-unit attention -> block -> model. Its settings and the official
+variants are in ``spasmscope.model.architecture``.
 
 Shapes: input ``[B, 3, T, H, W] float`` (Kinetics-normalised); tokens ``[B, N, C]``; features
 ``[B, C_last]``; logits ``[B]``. The model returns logits, never probabilities: ``probability()`` in
