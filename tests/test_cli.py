@@ -127,6 +127,7 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
         (["evaluate", "{folder}", "{manifest}", "--out", "{out}"], [" is not a spasmscope model"]),
         (["screen", "{folder}", "{video}", "--out", "{out}"], [" is not a spasmscope model"]),
         (["evaluate", "{broken}", "{manifest}", "--out", "{out}"], ["config.json", "is not a spasmscope model config"]),
+        (["review", "export", "{folder}", "--out", "{out}"], ["is not a run to review"]),
         (["demo", "--out", "{out}", "--epochs", "0"], ["epochs=0"]),
     ],
 )

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 
 from spasmscope import atomic
 from spasmscope.data.segments import SEGMENT_S
@@ -85,6 +84,8 @@ def _agreement(decided: pd.DataFrame) -> dict | None:
     reviewers = list(dict.fromkeys(decided["reviewer"]))
     if len(reviewers) < 2:
         return None
+    from sklearn.metrics import cohen_kappa_score  # a second of import, paid only when two reviewers decided
+
     a, b = (decided[decided["reviewer"] == r].set_index("item")["decision"] for r in reviewers[:2])
     both = a.index.intersection(b.index)
     kappa = float(cohen_kappa_score(a[both], b[both])) if len(both) and len(set(a[both]) | set(b[both])) > 1 else None
