@@ -348,7 +348,7 @@ def test_screening_scores_windows_as_the_model_was_set_to_score(small_cohort, mo
     run = RunConfig("cpu", TINY, ClipConfig(frames=8, size=32), TrainConfig(test_flips=model_flips))
     info = probe(read_manifest(small_cohort / "manifest.csv").rows["path"].iloc[0])
     cfg = ScreenConfig(WindowConfig(hop=5.0, crop="none", min_visibility=0.0, dark_level=0.0), views=views)
-    rows = screen_video(model, run, str(info.path), cfg)
+    rows = screen_video(model, run, info, cfg)
     clips = [w.clip for w in windows_of(info.path, info, cfg.windows, run.clip, None) if w.clip is not None]
     expected = [float(score_clips(model, c, flips).mean()) for c in clips]
     scored = rows["score"].dropna().to_numpy()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spasmscope.data.video import probe
+from spasmscope.data.video import VideoInfo
 from spasmscope.data.windows import Window, in_background, windows_of
 from spasmscope.model.config import RunConfig
 from spasmscope.model.hiera import Hiera
@@ -50,14 +50,14 @@ def score_windows(model: Hiera, run: RunConfig, batch: list[Window], cfg: Screen
 
 
 @torch.no_grad()
-def screen_video(model: Hiera, run: RunConfig, path: str, cfg: ScreenConfig, advance: Advance | None = None, temperature: float = 1.0) -> pd.DataFrame:
-    """Screen one recording: one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
+def screen_video(model: Hiera, run: RunConfig, info: VideoInfo, cfg: ScreenConfig, advance: Advance | None = None, temperature: float = 1.0) -> pd.DataFrame:
+    """Screen one recording, as ``probe`` read it (``info``; the probe of a long recording reads all its packets, so
+    it is done once, before the model loads): one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
 
     ``advance(n)`` (a ``progress.counter``) is called with the number of windows finished. Raises ``VideoError`` when the file cannot be
     opened at all; a file that breaks later gets its remaining windows marked unreadable.
     """
     map_frame_buffers()
-    info = probe(path)
     model.to(device()).eval()
     items = in_background(windows_of(info.path, info, cfg.windows, run.clip, cfg.windows.localiser()), depth=2 * cfg.batch_size)
     rows: list[dict] = []

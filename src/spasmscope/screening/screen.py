@@ -132,7 +132,7 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     todo = [p for p in infos if p not in tables]
     if ray is None:
         for path in todo:
-            tables[path] = screen_video(model, run, path, cfg, advance, meta.get("temperature", 1.0))
+            tables[path] = screen_video(model, run, infos[path], cfg, advance, meta.get("temperature", 1.0))
             atomic.write_csv(finished[path], tables[path])  # a recording is finished once this file exists
     else:
         from spasmscope.screening.on_ray import recordings_on_ray
