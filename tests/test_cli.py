@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from conftest import BAD_VIDEOS, cli_loading, make_video, run_cli, write_bad_videos
 
+from spasmscope.model.weights import embedded_backbone
+
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
@@ -128,6 +130,8 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
         (["screen", "{folder}", "{video}", "--out", "{out}"], [" is not a spasmscope model"]),
         (["evaluate", "{broken}", "{manifest}", "--out", "{out}"], ["config.json", "is not a spasmscope model config"]),
         (["review", "export", "{folder}", "--out", "{out}"], ["is not a run to review"]),
+        (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{missing}"], ["nothere.pth", "ONNX detector file not found"]),
+        (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{manifest}"], ["ok.csv", "is not a loadable ONNX model"]),
         (["demo", "--out", "{out}", "--epochs", "0"], ["epochs=0"]),
     ],
 )
@@ -138,7 +142,8 @@ def test_a_bad_input_is_told_before_torch_loads(folder, tmp_path, command, words
     broken.mkdir()
     (broken / "model.safetensors").write_bytes(b"")
     (broken / "config.json").write_text('{"spasmscope": "0.1.0", "config": {')
-    names = {"out": tmp_path / "run", "missing": tmp_path / "nothere.pth", "video": folder / "good.mp4", "manifest": manifest, "folder": folder, "broken": broken}
+    names = {"out": tmp_path / "run", "missing": tmp_path / "nothere.pth", "video": folder / "good.mp4", "manifest": manifest, "folder": folder, "broken": broken,
+             "model": embedded_backbone()}  # fmt: skip
     code, loaded, stderr = cli_loading(*(a.format(**names) for a in command), modules=("torch", "sklearn", "matplotlib"))
     assert (code, loaded) == (2, set()), stderr
     lines = [line for line in stderr.splitlines() if line.strip()]

@@ -109,6 +109,8 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     from spasmscope.screening.events import align_videos
 
     read_model_config(model_dir)  # a folder that holds no model is told before any recording is probed
+    if cfg.windows.detector:
+        cfg.windows.localiser()  # and so is a detector that does not load; each recording's pass loads its own
     reference = None if events is None else align_videos(read_events(events), videos, events.parent)
     skipped = Skipped()
     infos = probe_all(videos, strict, skipped)
