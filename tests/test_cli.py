@@ -124,6 +124,7 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
         (["pretrain", "supervised", "--out", "{out}", "--renderers", "photo,crayon"], ["renderer='crayon'"]),
         (["pretrain", "supervised", "--out", "{out}", "--invariance", "1", "--renderers", "photo"], ["invariance=1.0", "two renderers"]),
         (["pretrain", "mae", "{video}", "--out", "{out}", "--mask-ratio", "1"], ["mask_ratio=1.0"]),
+        (["pretrain", "mae", "{video}", "--out", "{out}", "--preset", "huge"], ["unknown preset 'huge'"]),
         (["cv", "{manifest}", "--out", "{out}", "--preset", "huge"], ["unknown preset 'huge'"]),
         (["train", "{manifest}", "--out", "{out}", "--config", "{missing}"], ["nothere.pth", "config file not found"]),
         (["evaluate", "{folder}", "{manifest}", "--out", "{out}"], [" is not a spasmscope model"]),

@@ -46,6 +46,7 @@ def pretrain_supervised(
 ) -> None:
     """Supervised pretraining on labelled synthetic clips drawn on the fly (a new child and recording per clip);
     resumable: run the same command again after an interruption."""
+    from spasmscope.model.config import load_config
     from spasmscope.model.folder import check_weights
     from spasmscope.pretrain.recipe import PretrainConfig, check_pairs
     from spasmscope.synth.stream import StreamConfig
@@ -56,12 +57,12 @@ def pretrain_supervised(
     stream = StreamConfig(seed=seed, wide_fraction=wide_fraction, night_fraction=night_fraction, renderers=tuple(r.strip() for r in renderers.split(",") if r.strip()),
                           startle_rate=startle_rate, mimic_rate=mimic_rate, spasm_variety=spasm_variety, pipeline_view=pipeline_view, bold_prints=bold_prints)  # fmt: skip
     check_pairs(recipe, stream.renderers)
+    run = load_config(preset, config)
     check_weights(weights)
-    from spasmscope.model.config import load_config
     from spasmscope.pretrain.supervised import pretrain_supervised as run_pretrain
 
     with bars() as progress:
-        record = run_pretrain(out, load_config(preset, config), recipe, stream, weights, max(0, workers), progress, threads)
+        record = run_pretrain(out, run, recipe, stream, weights, max(0, workers), progress, threads)
     typer.echo(f"pretrained {steps} steps: validation AUC {record.get('val_auc', float('nan')):.3f}; backbone in {out} (use --weights {out})")
 
 
@@ -83,16 +84,18 @@ def pretrain_mae(
 ) -> None:
     """Masked-autoencoder pretraining on unlabeled recordings (Hiera's own method): adapt a backbone to your
     cameras before fine-tuning; resumable: run the same command again after an interruption."""
+    from spasmscope.model.config import load_config
     from spasmscope.model.folder import check_weights
     from spasmscope.pretrain.recipe import MaeConfig
 
-    recipe = MaeConfig(steps=steps, batch_size=batch_size, lr=lr, mask_ratio=mask_ratio, seed=seed)  # before torch loads, as in `pretrain supervised`
+    # Checked before torch loads, as in `pretrain supervised`.
+    recipe = MaeConfig(steps=steps, batch_size=batch_size, lr=lr, mask_ratio=mask_ratio, seed=seed)
+    run = load_config(preset, config)
     check_weights(weights)
-    from spasmscope.model.config import load_config
     from spasmscope.pretrain.mae import pretrain_on_recordings
 
     with bars() as progress:
-        record, n_clips, skipped = pretrain_on_recordings(inputs, out, load_config(preset, config), recipe, weights, hop, cache, workers_or_all(workers), progress)
+        record, n_clips, skipped = pretrain_on_recordings(inputs, out, run, recipe, weights, hop, cache, workers_or_all(workers), progress)
     report_skipped(skipped.items)
     typer.echo(f"MAE pretraining on {n_clips} windows: {steps} steps, final reconstruction loss {record.get('loss', float('nan')):.4f}; backbone in {out} (use --weights {out})")
     finish(skipped.items)
