@@ -51,8 +51,8 @@ def score_windows(model: Hiera, run: RunConfig, batch: list[Window], cfg: Screen
 
 @torch.no_grad()
 def screen_video(model: Hiera, run: RunConfig, info: VideoInfo, cfg: ScreenConfig, advance: Advance | None = None, temperature: float = 1.0) -> pd.DataFrame:
-    """Screen one recording, as ``probe`` read it (``info``; the probe of a long recording reads all its packets, so
-    it is done once, before the model loads): one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
+    """Screen one recording, as ``probe`` read it (``info``: ``screen`` probes every file once, before the model
+    loads): one row per window (``WINDOW_COLUMNS``), scores for the valid ones.
 
     ``advance(n)`` (a ``progress.counter``) is called with the number of windows finished. Raises ``VideoError`` when the file cannot be
     opened at all; a file that breaks later gets its remaining windows marked unreadable.
