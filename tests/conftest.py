@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -179,15 +181,46 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
-def cli_loading(*args: str, modules: tuple[str, ...]) -> tuple[int, set[str], str]:
-    """Run the command line as its console script does, in a fresh interpreter: its exit code, which of ``modules``
-    it loaded (``sys.modules`` after it ends), and its stderr."""
-    code = ("import sys\nfrom spasmscope.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n"
-            f"    print(e.code, *(m for m in {modules!r} if m in sys.modules))")  # fmt: skip
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
-    words = r.stdout.split()
-    assert words, (r.stdout, r.stderr)
-    return int(words[0]), set(words[1:]), r.stderr
+class CliRun(NamedTuple):
+    """What one command of ``cli_runs`` did."""
+
+    code: int  # exit status
+    loaded: set[str]  # the modules asked about that were loaded when it ended
+    stderr: str
+
+_CLI_RUNS = """
+import json, sys, traceback
+from spasmscope.cli import main
+commands, modules, mark = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+done = []
+for args in commands:
+    print(mark, file=sys.stderr, flush=True)
+    sys.argv = ["spasmscope", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except Exception:  # a traceback, as the console script would print it; the next command still runs
+        traceback.print_exc()
+        code = 1
+    sys.stderr.flush()
+    done.append([code, [m for m in modules if m in sys.modules]])
+print(json.dumps(done))
+"""
+
+
+def cli_runs(commands: list[list[str]], modules: tuple[str, ...] = ()) -> list[CliRun]:
+    """Run each command line in turn through the console script's ``main``, in one fresh interpreter (one start-up
+    for them all, where each takes most of a second): for each, its exit status, which of ``modules`` were loaded when
+    it ended (``sys.modules``) and its stderr. A module one command loads stays loaded for the commands after it."""
+    mark = "=== next command ==="
+    r = subprocess.run([sys.executable, "-c", _CLI_RUNS, json.dumps(commands), json.dumps(list(modules)), mark], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr[-3000:]
+    done = json.loads(r.stdout.strip().splitlines()[-1])
+    errs = r.stderr.split(mark + "\n")[1:]
+    assert len(done) == len(errs) == len(commands), r.stderr[-3000:]
+    return [CliRun(code, set(loaded), err) for (code, loaded), err in zip(done, errs, strict=True)]
 
 
 @pytest.fixture(scope="session")

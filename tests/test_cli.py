@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import BAD_VIDEOS, cli_loading, make_video, run_cli, write_bad_videos
+from conftest import BAD_VIDEOS, CliRun, cli_runs, make_video, run_cli, write_bad_videos
 
 from spasmscope.model.weights import embedded_backbone
 
@@ -45,9 +45,19 @@ def one_line_error(r, *words):
         assert w in lines[0], lines[0]
 
 
-@pytest.mark.parametrize(("name", "words"), BAD_VIDEOS)
-def test_probe_of_a_bad_video_is_one_line(folder, tmp_path, name, words):
-    one_line_error(run_cli("probe", str(folder / name), "--out", str(tmp_path / "t.csv")), *words)
+def one_line_errors(runs: list[CliRun], words: list[list[str]]) -> None:
+    """``one_line_error`` for each of ``cli_runs``' commands, all checked before any failure is reported."""
+    wrong = []
+    for k, (run, expected) in enumerate(zip(runs, words, strict=True)):
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        if run.code != 2 or len(lines) != 1 or not all(w in lines[0] for w in expected):
+            wrong.append(f"command {k} (expected exit 2 and one line with {expected}): exit {run.code}, stderr {run.stderr[-800:]!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_probe_of_a_bad_video_is_one_line(folder, tmp_path):
+    runs = cli_runs([["probe", str(folder / name), "--out", str(tmp_path / f"t{k}.csv")] for k, (name, _) in enumerate(BAD_VIDEOS)])
+    one_line_errors(runs, [words for _, words in BAD_VIDEOS])
 
 
 MANIFEST_ERRORS = [
@@ -61,16 +71,15 @@ MANIFEST_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "words"), MANIFEST_ERRORS)
-@pytest.mark.parametrize("command", ["prepare", "probe"])
-def test_bad_manifest_is_one_line_before_work(folder, tmp_path, text, words, command):
-    manifest = folder / f"m_{abs(hash(text))}.csv"
-    manifest.write_text(text)
-    cache = tmp_path / "cache"
-    args = ["prepare", str(manifest), "--cache", str(cache), "--size", "32", "--workers", "1"] if command == "prepare" else ["probe", str(manifest), "--out", str(tmp_path / "t.csv")]
-    r = run_cli(*args)
-    one_line_error(r, manifest.name, *words)
-    assert not list(cache.rglob("*.npy"))  # refused before any work
+def test_bad_manifest_is_one_line_before_work(folder, tmp_path):
+    commands, words = [], []
+    for k, (text, expected) in enumerate(MANIFEST_ERRORS):
+        manifest = folder / f"m_{k}.csv"
+        manifest.write_text(text)
+        commands += [["prepare", str(manifest), "--cache", str(tmp_path / "cache"), "--size", "32", "--workers", "1"], ["probe", str(manifest), "--out", str(tmp_path / "t.csv")]]
+        words += [[manifest.name, *expected]] * 2
+    one_line_errors(cli_runs(commands), words)
+    assert not list((tmp_path / "cache").rglob("*.npy")) and not (tmp_path / "t.csv").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("command", ["prepare", "probe"])
@@ -105,51 +114,54 @@ def test_batch_skips_bad_videos_and_finishes(folder, tmp_path, command):
 def test_bad_option_values_are_one_line(folder, tmp_path):
     manifest = folder / "ok.csv"
     manifest.write_text("video,child,start\ngood.mp4,c1,0\n")
-    one_line_error(run_cli("prepare", str(manifest), "--cache", str(tmp_path / "c"), "--spatial", "zoom"), "spatial='zoom'", "squash")
-    one_line_error(run_cli("synth", str(tmp_path / "s"), "--children", "0", "--healthy", "0"), "empty cohort")
-    one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--curriculum", "2"), "curriculum=2.0")
-    one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--augment", "-0.5"), "augment_p=-0.5")
-    one_line_error(run_cli("pretrain", "supervised", "--out", str(tmp_path / "b"), "--val-clips", "0"), "val_clips=0")
+    cases = [
+        (["prepare", str(manifest), "--cache", str(tmp_path / "c"), "--spatial", "zoom"], ["spatial='zoom'", "squash"]),
+        (["synth", str(tmp_path / "s"), "--children", "0", "--healthy", "0"], ["empty cohort"]),
+        (["pretrain", "supervised", "--out", str(tmp_path / "b"), "--curriculum", "2"], ["curriculum=2.0"]),
+        (["pretrain", "supervised", "--out", str(tmp_path / "b"), "--augment", "-0.5"], ["augment_p=-0.5"]),
+        (["pretrain", "supervised", "--out", str(tmp_path / "b"), "--val-clips", "0"], ["val_clips=0"]),
+    ]
+    one_line_errors(cli_runs([args for args, _ in cases]), [words for _, words in cases])
     assert not (tmp_path / "b").exists()
 
 
-@pytest.mark.parametrize(
-    ("command", "words"),
-    [
-        (["pretrain", "supervised", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
-        (["pretrain", "mae", "{video}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
-        (["cv", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
-        (["train", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
-        (["score-events", "{missing}", "{manifest}", "--out", "{out}"], ["nothere.pth", "windows file not found"]),
-        (["pretrain", "supervised", "--out", "{out}", "--renderers", "photo,crayon"], ["renderer='crayon'"]),
-        (["pretrain", "supervised", "--out", "{out}", "--invariance", "1", "--renderers", "photo"], ["invariance=1.0", "two renderers"]),
-        (["pretrain", "mae", "{video}", "--out", "{out}", "--mask-ratio", "1"], ["mask_ratio=1.0"]),
-        (["pretrain", "mae", "{video}", "--out", "{out}", "--preset", "huge"], ["unknown preset 'huge'"]),
-        (["cv", "{manifest}", "--out", "{out}", "--preset", "huge"], ["unknown preset 'huge'"]),
-        (["train", "{manifest}", "--out", "{out}", "--config", "{missing}"], ["nothere.pth", "config file not found"]),
-        (["evaluate", "{folder}", "{manifest}", "--out", "{out}"], [" is not a spasmscope model"]),
-        (["screen", "{folder}", "{video}", "--out", "{out}"], [" is not a spasmscope model"]),
-        (["evaluate", "{broken}", "{manifest}", "--out", "{out}"], ["config.json", "is not a spasmscope model config"]),
-        (["review", "export", "{folder}", "--out", "{out}"], ["is not a run to review"]),
-        (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{missing}"], ["nothere.pth", "ONNX detector file not found"]),
-        (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{manifest}"], ["ok.csv", "is not a loadable ONNX model"]),
-        (["demo", "--out", "{out}", "--epochs", "0"], ["epochs=0"]),
-    ],
-)
-def test_a_bad_input_is_told_before_torch_loads(folder, tmp_path, command, words):
+# Commands given one bad input each, and words their one-line error must hold ({out} is each command's own folder).
+BAD_INPUTS = [
+    (["pretrain", "supervised", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+    (["pretrain", "mae", "{video}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+    (["cv", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+    (["train", "{manifest}", "--out", "{out}", "--weights", "{missing}"], ["nothere.pth", "weights not found"]),
+    (["score-events", "{missing}", "{manifest}", "--out", "{out}"], ["nothere.pth", "windows file not found"]),
+    (["pretrain", "supervised", "--out", "{out}", "--renderers", "photo,crayon"], ["renderer='crayon'"]),
+    (["pretrain", "supervised", "--out", "{out}", "--invariance", "1", "--renderers", "photo"], ["invariance=1.0", "two renderers"]),
+    (["pretrain", "mae", "{video}", "--out", "{out}", "--mask-ratio", "1"], ["mask_ratio=1.0"]),
+    (["pretrain", "mae", "{video}", "--out", "{out}", "--preset", "huge"], ["unknown preset 'huge'"]),
+    (["cv", "{manifest}", "--out", "{out}", "--preset", "huge"], ["unknown preset 'huge'"]),
+    (["train", "{manifest}", "--out", "{out}", "--config", "{missing}"], ["nothere.pth", "config file not found"]),
+    (["evaluate", "{folder}", "{manifest}", "--out", "{out}"], [" is not a spasmscope model"]),
+    (["screen", "{folder}", "{video}", "--out", "{out}"], [" is not a spasmscope model"]),
+    (["evaluate", "{broken}", "{manifest}", "--out", "{out}"], ["config.json", "is not a spasmscope model config"]),
+    (["review", "export", "{folder}", "--out", "{out}"], ["is not a run to review"]),
+    (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{missing}"], ["nothere.pth", "ONNX detector file not found"]),
+    (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{manifest}"], ["ok.csv", "is not a loadable ONNX model"]),
+    (["demo", "--out", "{out}", "--epochs", "0"], ["epochs=0"]),
+]
+
+
+def test_a_bad_input_is_told_before_torch_loads(folder, tmp_path):
     manifest = tmp_path / "ok.csv"
     manifest.write_text(f"video,child,start,label\n{folder / 'good.mp4'},c1,0,1\n")
     broken = tmp_path / "broken"  # a model folder whose config.json was cut short
     broken.mkdir()
     (broken / "model.safetensors").write_bytes(b"")
     (broken / "config.json").write_text('{"spasmscope": "0.1.0", "config": {')
-    names = {"out": tmp_path / "run", "missing": tmp_path / "nothere.pth", "video": folder / "good.mp4", "manifest": manifest, "folder": folder, "broken": broken,
-             "model": embedded_backbone()}  # fmt: skip
-    code, loaded, stderr = cli_loading(*(a.format(**names) for a in command), modules=("torch", "sklearn", "matplotlib"))
-    assert (code, loaded) == (2, set()), stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and all(w in lines[0] for w in words), stderr
-    assert not (tmp_path / "run").exists()
+    names = {"missing": tmp_path / "nothere.pth", "video": folder / "good.mp4", "manifest": manifest, "folder": folder, "broken": broken, "model": embedded_backbone()}
+    commands = [[a.format(out=tmp_path / f"run{k}", **names) for a in args] for k, (args, _) in enumerate(BAD_INPUTS)]
+    runs = cli_runs(commands, modules=("torch", "sklearn", "matplotlib"))
+    one_line_errors(runs, [[w.format(**names) for w in words] for _, words in BAD_INPUTS])
+    # No command loads them (once one did, it would stay loaded for the rest: the first to load one is named).
+    assert all(not run.loaded for run in runs), next((c, r.loaded) for c, r in zip(commands, runs, strict=True) if r.loaded)
+    assert not list(tmp_path.glob("run*"))
 
 
 @pytest.mark.parametrize("command", [["cv", "--folds", "2"], ["train"]])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import BAD_VIDEOS, cli_loading, make_video, run_cli, write_bad_videos
+from conftest import BAD_VIDEOS, cli_runs, make_video, run_cli, write_bad_videos
 
 from spasmscope.data.cache import SegmentCache, load_clips, prepare
 from spasmscope.data.detector import OnnxDetector, decode_yolo, letterbox
@@ -570,9 +570,9 @@ def test_screen_of_one_bad_file_is_one_line(files, model_dir, tmp_path, name, wo
 
 def test_screen_reports_an_unreadable_file_before_torch_loads(files, model_dir, tmp_path):
     args = ["screen", str(model_dir), str(files / "text.mp4"), "--out", str(tmp_path / "run")]
-    code, loaded, stderr = cli_loading(*args, modules=("torch", "scipy.stats", "matplotlib"))
-    assert (code, loaded) == (2, set()), stderr
-    assert "text.mp4" in stderr and "not a readable video" in stderr and not (tmp_path / "run").exists()
+    (run,) = cli_runs([args], modules=("torch", "scipy.stats", "matplotlib"))
+    assert (run.code, run.loaded) == (2, set()), run.stderr
+    assert "text.mp4" in run.stderr and "not a readable video" in run.stderr and not (tmp_path / "run").exists()
 
 
 def test_screen_batch_skips_bad_files_and_screens_the_rest(files, model_dir, tmp_path):
