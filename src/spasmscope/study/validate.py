@@ -110,7 +110,7 @@ def _new_model(cfg: RunConfig, weights: str, seed: int) -> tuple[Hiera, dict]:
     return model, load_backbone(model, weights)
 
 
-def _check_weights(cfg: RunConfig, weights: str) -> None:
+def _load_weights_once(cfg: RunConfig, weights: str) -> None:
     """Load ``weights`` into a model of ``cfg`` once and drop it, before any segment is decoded: a file that is not a
     checkpoint, or weights of another size, is told in seconds, not after the cohort is prepared (minutes to hours)."""
     _new_model(cfg, weights, cfg.train.seed)
@@ -137,7 +137,7 @@ def cross_validate(
     if k < 2:
         raise SettingError(f"folds={k}", "cross-validation needs at least 2 folds")
     _folds(manifest.rows, manifest.path, k, train_only, cfg.train.seed)  # before decoding: unreadable rows only lower the count
-    _check_weights(cfg, weights)
+    _load_weights_once(cfg, weights)
     with distributed.main_first():
         segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     folds = _folds(segs.rows, manifest.path, k, train_only, cfg.train.seed)
@@ -211,7 +211,7 @@ def train_final(
     ``calibrate_with`` (a ``cv`` run folder of the same config), a temperature is fitted on that run's
     cross-validated predictions and stored with the model, so its scores mean what they say."""
     temperature = _temperature(calibrate_with, cfg) if calibrate_with is not None else None
-    _check_weights(cfg, weights)
+    _load_weights_once(cfg, weights)
     with distributed.main_first():
         segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     model, source = _new_model(cfg, weights, cfg.train.seed)
