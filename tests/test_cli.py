@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import numpy as np
@@ -36,23 +37,20 @@ def test_help_shows_the_config_tables_by_name():
     assert "[model], [clip] and [train] tables" in text, text
 
 
-def one_line_error(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-
-
 def one_line_errors(runs: list[CliRun], words: list[list[str]]) -> None:
-    """``one_line_error`` for each of ``cli_runs``' commands, all checked before any failure is reported."""
+    """Each command exited 2 with one line on stderr, no traceback, holding its ``words``; every command is checked
+    before any failure is reported."""
     wrong = []
     for k, (run, expected) in enumerate(zip(runs, words, strict=True)):
         lines = [line for line in run.stderr.splitlines() if line.strip()]
-        if run.code != 2 or len(lines) != 1 or not all(w in lines[0] for w in expected):
+        if run.code != 2 or len(lines) != 1 or "Traceback" in run.stderr or not all(w in lines[0] for w in expected):
             wrong.append(f"command {k} (expected exit 2 and one line with {expected}): exit {run.code}, stderr {run.stderr[-800:]!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
+    """``one_line_errors`` for one command run by ``run_cli``."""
+    one_line_errors([CliRun(r.returncode, set(), r.stderr)], [list(words)])
 
 
 def test_probe_of_a_bad_video_is_one_line(folder, tmp_path):
