@@ -157,3 +157,27 @@ def test_a_killed_writers_leftovers_are_cleared_and_nothing_else(tmp_path):
     assert os.path.exists(left) and not (tmp_path / "predictions.csv").exists()
     assert [p.name for p in atomic.clear_leftovers(tmp_path)] == [os.path.basename(left)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.json"]
+
+
+def test_jobs_run_in_this_process_leave_its_threads_as_they_are():
+    import torch
+
+    from spasmscope.data.batch import run_jobs
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for workers, jobs in ((1, [3, 4, 5]), (2, [6])):
+            done: list[tuple[int, int]] = []
+            run_jobs(os.getpid().__add__, jobs, workers, lambda job, result, error: done.append((job, result - os.getpid())))
+            assert done == [(j, j) for j in jobs]  # each job ran here: its result carries this process's id
+            assert torch.get_num_threads() == 2  # training after a one-worker prepare keeps its threads
+        pool: list[int] = []
+        run_jobs(_pid, [0, 1, 2, 3], 2, lambda job, result, error: pool.append(result))
+        assert len(pool) == 4 and os.getpid() not in pool and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def _pid(_job: int) -> int:
+    return os.getpid()

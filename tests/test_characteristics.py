@@ -136,3 +136,33 @@ def test_cohort_table_medians_iqr_and_counts():
     assert list(text.columns) == ["a", "b"] and "children" in text.index and "[" in text.loc["brightness", "a"]
     night = seg[seg.cohort == "a"].night.mean()
     assert text.loc["night", "a"] == f"{100 * night:.0f}%"
+
+
+def test_visibility_read_from_the_cache_is_the_one_found_by_localising_again(small_cohort, tmp_path):
+    from dataclasses import replace
+
+    from spasmscope.data.cache import SegmentCache, prepare
+    from spasmscope.data.characteristics import characterise
+    from spasmscope.data.manifest import read_manifest
+    from spasmscope.data.preprocess import ClipConfig
+
+    m = pd.read_csv(small_cohort / "manifest.csv")
+    one = m[m.video == m.video.iloc[0]].assign(video=lambda d: [str(small_cohort / v) for v in d.video])
+    one.to_csv(tmp_path / "one.csv", index=False)
+    manifest = read_manifest(tmp_path / "one.csv")
+    cut = ClipConfig(frames=8, size=32, crop_infant=True)
+    prepare(manifest, tmp_path / "cache", cut, workers=1)
+    localised = SegmentCache(tmp_path / "cache", cut).localised(manifest)
+    assert len(localised) == len(manifest.rows) >= 2
+    found, _ = characterise(manifest.videos, manifest=manifest, workers=1)
+    reused, _ = characterise(manifest.videos, manifest=manifest, workers=1, localised=localised)
+    pd.testing.assert_frame_equal(reused, found)  # the whole table, visibility included, as when every segment is localised again
+
+    # A kept figure is what the row reports; one the localiser found at another size is found again.
+    (first, kept), (second, other) = list(localised.items())[:2]
+    planted = {first: replace(kept, visibility=0.123), second: replace(other, visibility=0.456, size=(64, 36))}
+    rows = characterise(manifest.videos, manifest=manifest, workers=1, localised=planted)[0].set_index(["path", "start", "end"])["visibility"]
+    assert rows[first] == 0.123 and rows[second] == round(other.visibility, 4) != 0.456
+    # Nothing is kept for entries that were not cut around the infant.
+    prepare(manifest, tmp_path / "whole", ClipConfig(frames=8, size=32), workers=1)
+    assert SegmentCache(tmp_path / "whole", ClipConfig(frames=8, size=32)).localised(manifest) == {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -102,11 +102,11 @@ def run_jobs(
     """Call ``fn(job)`` for every job on ``workers`` processes; ``on_done(job, result, error)`` runs in
     this process as each finishes (``VideoError`` is passed as ``error``, other errors propagate).
 
-    At most ``2 * workers`` jobs are in flight, so memory does not grow with the number of jobs.
+    At most ``2 * workers`` jobs are in flight, so memory does not grow with the number of jobs. With one worker, or
+    a list of one job, the jobs run in this process, as they are: its threads are left as they are, for the
+    training that may follow, and no pool is started for a single job.
     """
-    jobs = iter(jobs)
-    if workers <= 1:
-        _one_thread()
+    if workers <= 1 or (isinstance(jobs, Sized) and len(jobs) <= 1):
         for job in jobs:
             try:
                 result = fn(job)
@@ -115,6 +115,7 @@ def run_jobs(
             else:
                 on_done(job, result, None)
         return
+    jobs = iter(jobs)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),)) as pool:
         pending: dict[Future, Any] = {}
         for job in _take(jobs, 2 * workers):

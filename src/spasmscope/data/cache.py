@@ -5,6 +5,10 @@ the key hashes the video's content, the segment's start and end, and the ``ClipC
 temporal and spatial modes, and whether the infant is cropped, with the crop's version). Content, not
 path: a renamed or copied file hits the cache, and an edited file misses it. Entries are written
 atomically, so a killed ``prepare`` leaves whole entries only and a re-run does just the missing ones.
+
+An entry cut around the infant keeps, beside it in ``<key>.json``, what the localiser made of the segment (its
+visibility and the size it looked at): Table 1 reads it there instead of decoding the segment and localising
+again (METHOD §7, §8).
 """
 
 from __future__ import annotations
@@ -78,9 +82,33 @@ class SegmentCache:
         p = self.path(key)
         return np.load(p) if p.exists() else None
 
-    def put(self, key: str, clips: np.ndarray) -> None:
+    def put(self, key: str, clips: np.ndarray, localised: Localised | None = None) -> None:
+        """Store an entry; what the localiser found (``localised``) goes first, so a finished ``.npy`` has it."""
+        if localised is not None:
+            atomic.write_json(self.path(key).with_suffix(".json"), {"visibility": localised.visibility, "size": list(localised.size)})
         with atomic.atomic_path(self.path(key)) as tmp, open(tmp, "wb") as f:
             np.save(f, clips)
+
+    def localised(self, manifest: Manifest) -> dict[tuple[str, float, float], Localised]:
+        """What the localiser found in each segment of ``manifest`` (path, start, end) that was prepared cut around
+        the infant; segments of other entries, and of entries made before it was kept, are left out."""
+        found: dict[tuple[str, float, float], Localised] = {}
+        for row in manifest.rows.itertuples(index=False):
+            if not os.path.exists(row.path):
+                continue
+            side = self.path(self.key(self.digest(row.path), row.start, row.end)).with_suffix(".json")
+            if side.exists():
+                d = json.loads(side.read_text())
+                found[(row.path, float(row.start), float(row.end))] = Localised(float(d["visibility"]), (int(d["size"][0]), int(d["size"][1])))
+        return found
+
+
+@dataclass(frozen=True)
+class Localised:
+    """What the localiser made of a segment decoded at ``size`` (width, height): how sure it is the infant is in view."""
+
+    visibility: float  # 0-1
+    size: tuple[int, int]  # upright decode size the localiser looked at
 
 
 @dataclass(frozen=True)
@@ -95,7 +123,10 @@ class _Job:
 
 
 def _decode_job(job: _Job) -> None:
-    SegmentCache(job.root, job.cfg).put(job.key, segment_clips(job.video, job.start, job.end, job.size, job.cfg))
+    from spasmscope.data.video import read_segment
+
+    clips, localised = localised_clips(read_segment(job.video, job.start, job.end, size=job.size), job.cfg)
+    SegmentCache(job.root, job.cfg).put(job.key, clips, localised)
 
 
 def segment_clips(video: str, start: float, end: float, size: tuple[int, int], cfg: ClipConfig) -> np.ndarray:
@@ -110,12 +141,18 @@ def frames_to_clips(frames: np.ndarray, cfg: ClipConfig) -> np.ndarray:
     """A segment's frames ``[N, H, W, 3] uint8`` (30 fps, at the size ``segment_clips`` decodes at) -> model clips
     ``[K, T, S, S, 3] uint8``: cut around the infant (``cfg.crop_infant``), steadied and resized as every decoded
     segment is. Frames drawn by the generator go through it too, to measure what decoding adds."""
+    return localised_clips(frames, cfg)[0]
+
+
+def localised_clips(frames: np.ndarray, cfg: ClipConfig) -> tuple[np.ndarray, Localised | None]:
+    """``frames_to_clips``, and what the localiser found when ``cfg.crop_infant`` has it cut the segment (else None)."""
     if not cfg.crop_infant:
         # The whole frame, already at its decode size: crop_clip only steadies it (cfg.steady) and makes the clips.
-        return crop_clip(frames, (0, 0, frames.shape[2], frames.shape[1]), cfg)
+        return crop_clip(frames, (0, 0, frames.shape[2], frames.shape[1]), cfg), None
     from spasmscope.data.localise import MotionLocaliser
 
-    return crop_clip(frames, MotionLocaliser().update(frames, TARGET_FPS).crop, cfg)
+    found = MotionLocaliser().update(frames, TARGET_FPS)
+    return crop_clip(frames, found.crop, cfg), Localised(float(found.visibility), (frames.shape[2], frames.shape[1]))
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ so a characteristic costs a fixed number of decoded frames whatever the length o
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,6 +25,9 @@ import numpy as np
 from spasmscope.data.segments import consecutive_spans
 from spasmscope.data.video import TARGET_FPS, VideoInfo, picture_note, read_frames
 from spasmscope.progress import Progress, counter
+
+if TYPE_CHECKING:
+    from spasmscope.data.cache import Localised
 
 # Mean per-pixel variance across R, G, B (grey levels squared) below which a recording counts as
 # infrared night video. Colour video of a scene lit by day or lamps lies well above 20 (a muted scene
@@ -138,8 +143,10 @@ def video_row(info: VideoInfo) -> dict:
     return row
 
 
-def segment_row(info: VideoInfo, start: float, end: float) -> dict:
-    """One table row for a segment: the video's technical fields plus the segment's visual ones."""
+def segment_row(info: VideoInfo, start: float, end: float, known: tuple[float, tuple[int, int]] | None = None) -> dict:
+    """One table row for a segment: the video's technical fields plus the segment's visual ones. ``known`` is the
+    localiser's visibility of ``[start, end)`` and the decode size it looked at, from the segment cache: used when
+    that is the size ``segment_visibility`` decodes at, so the segment is not localised twice."""
     row = {
         "level": "segment",
         "path": info.path,
@@ -151,18 +158,26 @@ def segment_row(info: VideoInfo, start: float, end: float) -> dict:
         "bitrate": info.bitrate,
     }
     row.update(_visual_fields(span_visual(info.path, start, min(end, info.duration), PAIRS_PER_SEGMENT)))
-    row["visibility"] = round(segment_visibility(info, start, min(end, info.duration)), 4)
+    # A segment that overruns the video is localised on its frames up to the end, which the cache's entry is not.
+    same = known is not None and tuple(known[1]) == visibility_size(info) and end <= info.duration
+    row["visibility"] = round(known[0] if same else segment_visibility(info, start, min(end, info.duration)), 4)
     return row
+
+
+def visibility_size(info: VideoInfo) -> tuple[int, int]:
+    """The upright decode size ``segment_visibility`` localises at: the working size screening uses."""
+    from spasmscope.data.preprocess import ClipConfig, working_size
+
+    return working_size(info.width, info.height, ClipConfig(size=64))
 
 
 def segment_visibility(info: VideoInfo, start: float, end: float) -> float:
     """How sure the built-in localiser is that an infant is in view in ``[start, end)`` (0-1; METHOD §8), from
     the segment at the working size screening uses."""
     from spasmscope.data.localise import MotionLocaliser
-    from spasmscope.data.preprocess import ClipConfig, working_size
     from spasmscope.data.video import read_segment
 
-    frames = read_segment(info.path, start, end, size=working_size(info.width, info.height, ClipConfig(size=64)))
+    frames = read_segment(info.path, start, end, size=visibility_size(info))
     return MotionLocaliser().update(frames, TARGET_FPS).visibility
 
 
@@ -273,19 +288,22 @@ def _num(x: float) -> str:
 # --- over files and manifests --------------------------------------------------------------------
 
 
-def _characterise_video(job: tuple[str, list[tuple[float, float]]]) -> list[dict]:
+def _characterise_video(job: tuple[str, list[tuple[float, float, tuple | None]]]) -> list[dict]:
     from spasmscope.data.video import probe
 
     path, spans = job
     info = probe(path)
-    return [video_row(info)] + [segment_row(info, s, e) for s, e in spans]
+    return [video_row(info)] + [segment_row(info, s, e, known) for s, e, known in spans]
 
 
-def characterise(videos: list[str], manifest=None, workers: int | None = None, strict: bool = False, progress: Progress | None = None):
+def characterise(videos: list[str], manifest=None, workers: int | None = None, strict: bool = False, progress: Progress | None = None,
+                 localised: Mapping[tuple[str, float, float], Localised] | None = None):  # fmt: skip
     """The characteristics table: a ``video`` row per file and a ``segment`` row per segment.
 
     With a ``manifest`` (``spasmscope.data.manifest.Manifest``) the segments are its rows and carry its
     columns; otherwise each video is cut into consecutive 5-s segments. Returns ``(table, skipped)``.
+    ``localised`` maps a manifest row's (path, start, end) to what the localiser found when it was prepared
+    (``SegmentCache.localised``: ``visibility`` and ``size``), which the row's visibility reuses where it can.
     ``progress`` counts videos (stage ``measure videos``).
     """
     import pandas as pd
@@ -295,9 +313,15 @@ def characterise(videos: list[str], manifest=None, workers: int | None = None, s
     skipped = Skipped()
     if manifest is not None:
         infos = probe_manifest(manifest, strict, skipped)
-        jobs = [(v, list(zip(r["start"], r["end"], strict=True))) for v, r in manifest.rows.groupby("path", sort=False) if v in infos]
+        found = localised or {}
+
+        def known(v: str, s: float, e: float) -> tuple | None:
+            f = found.get((v, float(s), float(e)))
+            return None if f is None else (f.visibility, f.size)
+
+        jobs = [(v, [(s, e, known(v, s, e)) for s, e in zip(r["start"], r["end"], strict=True)]) for v, r in manifest.rows.groupby("path", sort=False) if v in infos]
     else:
-        jobs = [(v, consecutive_spans(info.duration)) for v, info in probe_all(videos, strict, skipped).items()]
+        jobs = [(v, [(s, e, None) for s, e in consecutive_spans(info.duration)]) for v, info in probe_all(videos, strict, skipped).items()]
     rows: list[dict] = []
     advance = counter(progress, "measure videos", len(jobs))
 

@@ -167,7 +167,7 @@ def cross_validate(
         return RunResult(predictions, metrics, segs.skipped, out / "report.html")
     atomic.write_csv(out / PREDICTIONS, predictions)
     atomic.write_json(out / METRICS, metrics)
-    return _finish(manifest, out, predictions, metrics, segs.skipped, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
+    return _finish(manifest, out, predictions, metrics, segs, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
 
 
 def _folds(rows: pd.DataFrame, path: Path, k: int, train_only: tuple[str, ...], seed: int) -> pd.Series:
@@ -262,14 +262,14 @@ def evaluate(
     threshold = cfg.train.threshold if threshold is None else threshold
     metrics = summarise(predictions, threshold, seed=cfg.train.seed)
     atomic.write_json(out / METRICS, metrics)
-    return _finish(manifest, out, predictions, metrics, segs.skipped, f"External evaluation: {manifest.path.name}", table1, workers, progress)
+    return _finish(manifest, out, predictions, metrics, segs, f"External evaluation: {manifest.path.name}", table1, workers, progress)
 
 
-def _finish(manifest: Manifest, out: Path, predictions: pd.DataFrame, metrics: dict, skipped: Skipped, title: str, table1: bool,
+def _finish(manifest: Manifest, out: Path, predictions: pd.DataFrame, metrics: dict, segs: Segments, title: str, table1: bool,
             workers: int | None, progress: Progress | None) -> RunResult:  # fmt: skip
     """Table 1 and the factor analysis (with ``table1``), then the report, of a run whose predictions and metrics
-    are written."""
+    are written from ``segs``."""
     if table1:
-        write_table1(manifest, out, metrics["threshold"], workers, progress)
-    return RunResult(predictions, metrics, skipped, write_report(out, title))
+        write_table1(manifest, out, metrics["threshold"], workers, progress, cache=segs.cache)
+    return RunResult(predictions, metrics, segs.skipped, write_report(out, title))
 
