@@ -143,6 +143,8 @@ BAD_INPUTS = [
     (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{missing}"], ["nothere.pth", "ONNX detector file not found"]),
     (["screen", "{model}", "{video}", "--out", "{out}", "--detector", "{manifest}"], ["ok.csv", "is not a loadable ONNX model"]),
     (["demo", "--out", "{out}", "--epochs", "0"], ["epochs=0"]),
+    (["train", "{manifest}", "--out", "{out}", "--calibrate-with", "{folder}"], ["is not a finished cv run"]),
+    (["review", "{folder}", "--no-browser"], ["is not a run to review"]),
 ]
 
 

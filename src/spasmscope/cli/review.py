@@ -35,6 +35,10 @@ def review_open(
 ) -> None:
     """The review station: a page on this machine only (127.0.0.1, a token in its address) to accept, reject or mark
     the detections with the keyboard; every decision is saved at once in RUN/review.sqlite. Ctrl-C stops it."""
+    from spasmscope.review.items import check_run
+
+    for run in runs:
+        check_run(run)  # before the page's modules (matplotlib among them) load: a wrong folder is told in a second
     from spasmscope.review.server import serve
 
     serve(runs, reviewer, port, browser, recordings, announce=lambda address: typer.echo(f"review at {address}  (Ctrl-C stops; decisions are saved as you go)", err=False))

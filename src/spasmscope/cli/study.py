@@ -99,6 +99,10 @@ def train(
     rows = read_manifest(manifest, require_labels=True)
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     check_weights(weights)
+    if calibrate_with is not None:
+        from spasmscope.study.runs import check_cv_run
+
+        check_cv_run(calibrate_with, cfg)
     from spasmscope.model import distributed
     from spasmscope.model.weights import resolve_weights
     from spasmscope.study.validate import train_final

@@ -31,12 +31,10 @@ from spasmscope.progress import Progress, counter
 from spasmscope.study.folds import TRAIN_ONLY, assign_folds, fold_rows
 from spasmscope.study.metrics import summarise
 from spasmscope.study.report import write_report
+from spasmscope.study.runs import METRICS, PREDICTIONS, RUN_FILE, check_cv_run
 from spasmscope.study.table1 import write_table1
 from spasmscope.study.train import fit
 
-RUN_FILE = "run.json"
-PREDICTIONS = "predictions.csv"
-METRICS = "metrics.json"
 
 
 @dataclass(frozen=True)
@@ -232,12 +230,8 @@ def train_final(
 def _temperature(run: Path, cfg: RunConfig) -> float:
     """The temperature fitted on the cross-validated predictions of the ``cv`` run folder ``run``, which must have
     been made with the config ``cfg``: a temperature fits the recipe whose scores it was fitted on."""
-    predictions, meta = run / PREDICTIONS, run / RUN_FILE
-    if not predictions.is_file() or not meta.is_file() or json.loads(meta.read_text()).get("command") != "cv":
-        raise InputError(run, "is not a finished cv run (no predictions.csv and run.json of `spasmscope cv`)", "give the --out folder of a finished `spasmscope cv`")
-    if json.loads(meta.read_text())["config"] != json.loads(json.dumps(cfg.as_dict())):
-        raise InputError(run, "was made with another config than this model's", "calibrate with a cv run of the same preset, --config and options")
-    table = pd.read_csv(predictions)
+    check_cv_run(run, cfg)
+    table = pd.read_csv(run / PREDICTIONS)
     return fit_temperature(table["score"].to_numpy(), table["label"].to_numpy())
 
 

@@ -1,0 +1,23 @@
+"""A study run folder's own files, and what a finished run is checked for before torch loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from spasmscope.errors import InputError
+from spasmscope.model.config import RunConfig
+
+RUN_FILE = "run.json"
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+
+
+def check_cv_run(run: Path, cfg: RunConfig) -> None:
+    """``run`` is a finished ``cv`` run folder made with ``cfg``, or a one-line error: a temperature fits the recipe
+    whose scores it was fitted on."""
+    predictions, meta = run / PREDICTIONS, run / RUN_FILE
+    if not predictions.is_file() or not meta.is_file() or json.loads(meta.read_text()).get("command") != "cv":
+        raise InputError(run, "is not a finished cv run (no predictions.csv and run.json of `spasmscope cv`)", "give the --out folder of a finished `spasmscope cv`")
+    if json.loads(meta.read_text())["config"] != json.loads(json.dumps(cfg.as_dict())):
+        raise InputError(run, "was made with another config than this model's", "calibrate with a cv run of the same preset, --config and options")
