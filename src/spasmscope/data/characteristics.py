@@ -143,10 +143,10 @@ def video_row(info: VideoInfo) -> dict:
     return row
 
 
-def segment_row(info: VideoInfo, start: float, end: float, known: tuple[float, tuple[int, int]] | None = None) -> dict:
-    """One table row for a segment: the video's technical fields plus the segment's visual ones. ``known`` is the
-    localiser's visibility of ``[start, end)`` and the decode size it looked at, from the segment cache: used when
-    that is the size ``segment_visibility`` decodes at, so the segment is not localised twice."""
+def segment_row(info: VideoInfo, start: float, end: float, known: Localised | None = None) -> dict:
+    """One table row for a segment: the video's technical fields plus the segment's visual ones. ``known`` is what
+    the localiser found in ``[start, end)`` when the segment was prepared (``SegmentCache.localised``): its visibility
+    is used when it was found at the size ``segment_visibility`` decodes at, so the segment is not localised twice."""
     row = {
         "level": "segment",
         "path": info.path,
@@ -159,8 +159,8 @@ def segment_row(info: VideoInfo, start: float, end: float, known: tuple[float, t
     }
     row.update(_visual_fields(span_visual(info.path, start, min(end, info.duration), PAIRS_PER_SEGMENT)))
     # A segment that overruns the video is localised on its frames up to the end, which the cache's entry is not.
-    same = known is not None and tuple(known[1]) == visibility_size(info) and end <= info.duration
-    row["visibility"] = round(known[0] if same else segment_visibility(info, start, min(end, info.duration)), 4)
+    same = known is not None and tuple(known.size) == visibility_size(info) and end <= info.duration
+    row["visibility"] = round(known.visibility if same else segment_visibility(info, start, min(end, info.duration)), 4)
     return row
 
 
@@ -288,7 +288,7 @@ def _num(x: float) -> str:
 # --- over files and manifests --------------------------------------------------------------------
 
 
-def _characterise_video(job: tuple[str, list[tuple[float, float, tuple | None]]]) -> list[dict]:
+def _characterise_video(job: tuple[str, list[tuple[float, float, Localised | None]]]) -> list[dict]:
     from spasmscope.data.video import probe
 
     path, spans = job
@@ -314,12 +314,8 @@ def characterise(videos: list[str], manifest=None, workers: int | None = None, s
     if manifest is not None:
         infos = probe_manifest(manifest, strict, skipped)
         found = localised or {}
-
-        def known(v: str, s: float, e: float) -> tuple | None:
-            f = found.get((v, float(s), float(e)))
-            return None if f is None else (f.visibility, f.size)
-
-        jobs = [(v, [(s, e, known(v, s, e)) for s, e in zip(r["start"], r["end"], strict=True)]) for v, r in manifest.rows.groupby("path", sort=False) if v in infos]
+        jobs = [(v, [(s, e, found.get((v, float(s), float(e)))) for s, e in zip(r["start"], r["end"], strict=True)])
+                for v, r in manifest.rows.groupby("path", sort=False) if v in infos]  # fmt: skip
     else:
         jobs = [(v, [(s, e, None) for s, e in consecutive_spans(info.duration)]) for v, info in probe_all(videos, strict, skipped).items()]
     rows: list[dict] = []
