@@ -145,6 +145,11 @@ BAD_INPUTS = [
     (["demo", "--out", "{out}", "--epochs", "0"], ["epochs=0"]),
     (["train", "{manifest}", "--out", "{out}", "--calibrate-with", "{folder}"], ["is not a finished cv run"]),
     (["review", "{folder}", "--no-browser"], ["is not a run to review"]),
+    (["cv", "{manifest}", "--out", "{out}", "--folds", "1"], ["folds=1", "at least 2 folds"]),
+    (["evaluate", "{model}", "{manifest}", "--out", "{out}", "--threshold", "2"], ["threshold=2.0"]),
+    (["demo", "--out", "{out}", "--children", "1"], ["children=1", "5-fold"]),
+    (["synth", "{out}", "--children", "-1", "--healthy", "2"], ["children=-1"]),
+    (["synth", "{out}", "--long-minutes", "-1"], ["long_minutes=-1.0"]),
 ]
 
 

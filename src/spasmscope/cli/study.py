@@ -52,11 +52,13 @@ def cv(
     from spasmscope.data.manifest import read_manifest
     from spasmscope.model.config import load_config
     from spasmscope.model.folder import check_weights
+    from spasmscope.study.folds import check_fold_count
 
     # The manifest, the settings and the weights are checked before torch loads: a mistake is told in a second.
     rows = read_manifest(manifest, require_labels=True)
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     check_weights(weights)
+    check_fold_count(folds)
     from spasmscope.cluster import ray_module
     from spasmscope.model import distributed
     from spasmscope.model.weights import resolve_weights
@@ -130,9 +132,12 @@ def evaluate(
 ) -> None:
     """Score an external cohort with a trained model at the fixed threshold."""
     from spasmscope.data.manifest import read_manifest
+    from spasmscope.model.config import check_threshold
     from spasmscope.model.folder import read_model_config
 
     # Checked before torch loads, as in `cv`.
+    if threshold is not None:
+        check_threshold(threshold)
     read_model_config(model)
     rows = read_manifest(manifest, require_labels=True)
     from spasmscope.study.validate import evaluate as run_evaluate
@@ -154,15 +159,17 @@ def demo(
 ) -> None:
     """The study on embedded synthetic cohorts: synth -> cv -> train -> evaluate on an external cohort -> reports."""
     from spasmscope.model.config import load_config
+    from spasmscope.study.folds import FOLDS, check_fold_count
     from spasmscope.synth import SynthConfig
 
-    # The cohorts and the recipe are checked before torch loads and before minutes of drawing.
+    # The cohorts, the folds and the recipe are checked before torch loads and before minutes of drawing.
     cohort, cfg = SynthConfig(children=children, healthy=healthy, seed=seed), load_config("cpu", epochs=epochs)
+    check_fold_count(FOLDS, children)
     from spasmscope.study.demo import run_demo
 
     with bars() as progress:
         result = run_demo(out, cohort, cfg, progress)
-    typer.echo("== child-level 5-fold cross-validation")
+    typer.echo(f"== child-level {FOLDS}-fold cross-validation")
     print_metrics(result.cv.metrics, out / "cv", result.cv.report)
     typer.echo("== final model on every derivation and healthy row, scored on the external cohort at the fixed threshold")
     print_metrics(result.external.metrics, out / "external-eval", result.external.report)

@@ -53,8 +53,13 @@ class TrainConfig:
             raise SettingError(f"optimizer={self.optimizer!r}", f"choose one of {', '.join(OPTIMIZERS)}")
         if self.freeze not in FREEZE:
             raise SettingError(f"freeze={self.freeze!r}", f"choose one of {', '.join(FREEZE)}")
-        if not 0.0 < self.threshold < 1.0:
-            raise SettingError(f"threshold={self.threshold}", "a probability threshold must be strictly between 0 and 1")
+        check_threshold(self.threshold)
+
+
+def check_threshold(threshold: float) -> None:
+    """A decision threshold is a probability strictly between 0 and 1, or a ``SettingError``."""
+    if not 0.0 < threshold < 1.0:
+        raise SettingError(f"threshold={threshold}", "a probability threshold must be strictly between 0 and 1")
 
 
 @dataclass(frozen=True)

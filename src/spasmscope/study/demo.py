@@ -14,6 +14,7 @@ from spasmscope.data.manifest import read_manifest
 from spasmscope.model.config import RunConfig, load_config
 from spasmscope.model.weights import resolve_weights
 from spasmscope.progress import Progress
+from spasmscope.study.folds import FOLDS, check_fold_count
 from spasmscope.study.validate import RunResult, cross_validate, evaluate, train_final
 from spasmscope.synth import SynthConfig, generate
 
@@ -33,14 +34,15 @@ def external_cohort(derivation: SynthConfig) -> SynthConfig:
 
 def run_demo(out: Path, derivation: SynthConfig = SynthConfig(), cfg: RunConfig | None = None, progress: Progress | None = None) -> DemoResult:
     """Draw both cohorts under ``out``, cross-validate ``cfg`` (None: the ``cpu`` preset) from the shipped backbone
-    (``out/cv``), train the final model (``out/model``) and evaluate it on the external cohort (``out/external-eval``)."""
+    (``out/cv``, ``FOLDS`` folds), train the final model (``out/model``) and evaluate it on the external cohort (``out/external-eval``)."""
+    check_fold_count(FOLDS, derivation.children)  # before minutes of drawing
     cfg = load_config("cpu") if cfg is None else cfg
     weights = resolve_weights(None, cfg)
     cache = out / "cache"
     manifest = generate(derivation, out / "cohort", progress=progress)
     external = generate(external_cohort(derivation), out / "external", progress=progress)
     derivation_rows = read_manifest(manifest, require_labels=True)
-    cv = cross_validate(derivation_rows, out / "cv", cfg, weights=weights, cache_root=cache, progress=progress)
+    cv = cross_validate(derivation_rows, out / "cv", cfg, FOLDS, weights=weights, cache_root=cache, progress=progress)
     train_final(derivation_rows, out / "model", cfg, weights, cache_root=cache, progress=progress)
     evaluated = evaluate(out / "model", read_manifest(external, require_labels=True), out / "external-eval", cache_root=cache, progress=progress)
     return DemoResult(cv, evaluated)

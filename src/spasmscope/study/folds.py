@@ -6,7 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spasmscope.errors import SettingError
+
 TRAIN_ONLY = -1  # fold of a train-only row: it is in every training fold and never tested
+FOLDS = 5  # the paper's child-level folds: `cv`'s default, and the demo's
+
+
+def check_fold_count(k: int, children: int | None = None) -> None:
+    """``k`` folds are at least 2, and ``children`` with spasms (when known before a cohort is read or drawn) are
+    enough to test one in each, or a ``SettingError``."""
+    if k < 2:
+        raise SettingError(f"folds={k}", "cross-validation needs at least 2 folds")
+    if children is not None and children < k:
+        raise SettingError(f"children={children}", f"{k}-fold cross-validation tests at least one child with spasms in each fold: ask for {k} or more")
 
 
 def assign_folds(rows: pd.DataFrame, k: int, train_only: tuple[str, ...], seed: int) -> pd.Series:

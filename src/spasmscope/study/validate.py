@@ -20,15 +20,15 @@ from spasmscope import __version__, atomic
 from spasmscope.data.batch import Skipped
 from spasmscope.data.cache import SegmentCache, load_clips, prepare
 from spasmscope.data.manifest import Manifest
-from spasmscope.errors import InputError, SettingError
+from spasmscope.errors import InputError
 from spasmscope.model import distributed
-from spasmscope.model.config import RunConfig
+from spasmscope.model.config import RunConfig, check_threshold
 from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import LoadClips, predict
 from spasmscope.model.scores import fit_temperature
 from spasmscope.model.weights import load_backbone, load_model, save_model
 from spasmscope.progress import Progress, counter
-from spasmscope.study.folds import TRAIN_ONLY, assign_folds, fold_rows
+from spasmscope.study.folds import FOLDS, TRAIN_ONLY, assign_folds, check_fold_count, fold_rows
 from spasmscope.study.metrics import summarise
 from spasmscope.study.report import write_report
 from spasmscope.study.runs import METRICS, PREDICTIONS, RUN_FILE, check_cv_run
@@ -118,7 +118,7 @@ def cross_validate(
     manifest: Manifest,
     out: Path,
     cfg: RunConfig,
-    k: int = 5,
+    k: int = FOLDS,
     train_only: tuple[str, ...] = ("healthy",),
     weights: str = "none",
     cache_root: Path | None = None,
@@ -132,8 +132,7 @@ def cross_validate(
     ``out/metrics.json``, with ``table1`` Table 1 and the factor analysis, and ``out/report.html``. Resumes at the
     folds without predictions. With ``ray`` (an address, ``cluster.connect``) each of those folds is a Ray task;
     the run folder is the same."""
-    if k < 2:
-        raise SettingError(f"folds={k}", "cross-validation needs at least 2 folds")
+    check_fold_count(k)
     _folds(manifest.rows, manifest.path, k, train_only, cfg.train.seed)  # before decoding: unreadable rows only lower the count
     _load_weights_once(cfg, weights)
     with distributed.main_first():
@@ -242,8 +241,8 @@ def evaluate(
 ) -> RunResult:
     """Score an external cohort with a trained model at its fixed threshold (``threshold`` overrides it); writes
     predictions, metrics, with ``table1`` Table 1 and the factor analysis, and the report."""
-    if threshold is not None and not 0 < threshold < 1:
-        raise SettingError(f"threshold={threshold}", "give a probability strictly between 0 and 1")
+    if threshold is not None:
+        check_threshold(threshold)
     model, cfg, meta = load_model(model_dir)
     segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
     scores = predict(model, segs.loader(np.arange(len(segs.rows))), len(segs.rows), flips=cfg.train.test_flips, progress=progress,

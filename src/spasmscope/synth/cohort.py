@@ -62,6 +62,13 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         renderer(self.renderer)
+        for name in ("children", "healthy", "long_count"):
+            if getattr(self, name) < 0:
+                raise SettingError(f"{name}={getattr(self, name)}", f"give {name} as 0 or more")
+        if self.children + self.healthy == 0:
+            raise SettingError("children=0, healthy=0 make an empty cohort", "ask for at least one child")
+        if not self.long_minutes >= 0:
+            raise SettingError(f"long_minutes={self.long_minutes}", "give the long recordings' length in minutes, 0 for none")
         for name in ("startle_rate", "mimic_rate", "spasm_variety", "wide_fraction", "night_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"{name}={getattr(self, name)} is not a share", f"give {name} between 0 and 1")
@@ -90,8 +97,6 @@ class VideoPlan:
 
 def plan_cohort(cfg: SynthConfig) -> list[VideoPlan]:
     """Decide every child, recording, segment label and spasm time from ``cfg.seed``."""
-    if cfg.children < 0 or cfg.healthy < 0 or cfg.children + cfg.healthy == 0:
-        raise InputError(None, f"--children {cfg.children} --healthy {cfg.healthy} make an empty cohort", "ask for at least one child")
     rng = np.random.default_rng(cfg.seed)
     seeds = iter(np.random.SeedSequence(cfg.seed).spawn(10_000 + 10 * (cfg.children + cfg.healthy)))
     plans: list[VideoPlan] = []
