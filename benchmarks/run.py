@@ -315,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if min(args.batch) < 1:
         ap.error(f"--batch {min(args.batch)} is not a batch size: give whole numbers of clips, 1 or more")
+    if not (args.minutes > 0 and args.speed_seconds > 0 and args.repeats >= 1):
+        ap.error(f"--minutes {args.minutes:g} --speed-seconds {args.speed_seconds:g} --repeats {args.repeats}: the recordings' lengths must be positive and the repeats 1 or more")
     # Resolved here: the stages hand the path to manifests written in temporary folders, which resolve relative paths from there.
     result = run(args.out.resolve(), args.minutes, not args.no_paper, args.repeats, args.speed_seconds, tuple(args.batch))
     print(json.dumps(result, indent=1))

@@ -146,6 +146,8 @@ BAD_INPUTS = [
     (["train", "{manifest}", "--out", "{out}", "--calibrate-with", "{folder}"], ["is not a finished cv run"]),
     (["review", "{folder}", "--no-browser"], ["is not a run to review"]),
     (["cv", "{manifest}", "--out", "{out}", "--folds", "1"], ["folds=1", "at least 2 folds"]),
+    (["cv", "{manifest}", "--out", "{out}"], ["ok.csv", "1 children with spasms", "5-fold"]),
+    (["train", "{manifest}", "--out", "{out}", "--preset", "paper"], ["the paper preset fine-tunes", "--weights hub"]),
     (["evaluate", "{model}", "{manifest}", "--out", "{out}", "--threshold", "2"], ["threshold=2.0"]),
     (["demo", "--out", "{out}", "--children", "1"], ["children=1", "5-fold"]),
     (["synth", "{out}", "--children", "-1", "--healthy", "2"], ["children=-1"]),

@@ -52,13 +52,14 @@ def cv(
     from spasmscope.data.manifest import read_manifest
     from spasmscope.model.config import load_config
     from spasmscope.model.folder import check_weights
-    from spasmscope.study.folds import check_fold_count
+    from spasmscope.study.folds import check_fold_count, manifest_folds
 
     # The manifest, the settings and the weights are checked before torch loads: a mistake is told in a second.
     rows = read_manifest(manifest, require_labels=True)
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
-    check_weights(weights)
+    check_weights(weights, cfg.preset)
     check_fold_count(folds)
+    manifest_folds(rows.rows, rows.path, folds, tuple(train_only), cfg.train.seed)  # enough children with spasms to test
     from spasmscope.cluster import ray_module
     from spasmscope.model import distributed
     from spasmscope.model.weights import resolve_weights
@@ -100,7 +101,7 @@ def train(
     # Checked before torch loads, as in `cv`.
     rows = read_manifest(manifest, require_labels=True)
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
-    check_weights(weights)
+    check_weights(weights, cfg.preset)
     if calibrate_with is not None:
         from spasmscope.study.runs import check_cv_run
 

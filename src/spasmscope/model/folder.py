@@ -19,9 +19,15 @@ CONFIG_FILE = "config.json"
 NAMED_WEIGHTS = ("none", "default", "hub")
 
 
-def check_weights(spec: str | None) -> None:
-    """Refuse a ``--weights`` path that does not exist (``spec`` None or a named source passes): a command calls it
-    before torch loads, so a mistyped path is told at once."""
+def check_weights(spec: str | None, preset: str | None = None) -> None:
+    """Refuse a ``--weights`` path that does not exist (``spec`` None or a named source passes), and no ``--weights``
+    for the ``paper`` preset (fine-tuning a random Hiera-B would not be the paper's method): a command calls it before
+    torch loads, so a mistake is told at once."""
+    if spec is None and preset == "paper":
+        raise InputError(
+            None, "the paper preset fine-tunes the Kinetics-400 Hiera-B weights, and none were given",
+            "pass --weights hub (downloads 200 MB once, CC BY-NC 4.0), --weights FILE.pth, or --weights none to start from random weights",
+        )  # fmt: skip
     if spec is not None and spec not in NAMED_WEIGHTS and not Path(spec).exists():
         raise InputError(Path(spec), "weights not found", "give an official Hiera .pth file, a folder with config.json and model.safetensors, 'hub' or 'none'")
 

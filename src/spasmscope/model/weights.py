@@ -192,11 +192,5 @@ def download_official(url: str = HUB_URL, dest_dir: Path | None = None) -> Path:
 def resolve_weights(spec: str | None, cfg: RunConfig) -> str:
     """``--weights`` as given; when not given, the shipped backbone for a ``cpu``-sized model, and for the paper
     preset a refusal (fine-tuning random Hiera-B would not be the paper's method)."""
-    if spec is not None:
-        return spec
-    if cfg.preset == "paper":
-        raise InputError(
-            None, "the paper preset fine-tunes the Kinetics-400 Hiera-B weights, and none were given",
-            "pass --weights hub (downloads 200 MB once, CC BY-NC 4.0), --weights FILE.pth, or --weights none to start from random weights",
-        )  # fmt: skip
-    return default_weights(cfg)
+    check_weights(spec, cfg.preset)
+    return spec if spec is not None else default_weights(cfg)

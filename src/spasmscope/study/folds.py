@@ -3,10 +3,12 @@ train-only cohorts in every training fold and in no test fold. Pure functions of
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from spasmscope.errors import SettingError
+from spasmscope.errors import InputError, SettingError
 
 TRAIN_ONLY = -1  # fold of a train-only row: it is in every training fold and never tested
 FOLDS = 5  # the paper's child-level folds: `cv`'s default, and the demo's
@@ -46,6 +48,14 @@ def assign_folds(rows: pd.DataFrame, k: int, train_only: tuple[str, ...], seed: 
     folds = rows["child"].map(fold_of)
     folds[only] = TRAIN_ONLY
     return folds.astype(int)
+
+
+def manifest_folds(rows: pd.DataFrame, path: Path, k: int, train_only: tuple[str, ...], seed: int) -> pd.Series:
+    """``assign_folds`` of the rows of the manifest at ``path``; its refusal is that manifest's one-line error."""
+    try:
+        return assign_folds(rows, k, train_only, seed)
+    except ValueError as e:
+        raise InputError(path, str(e), "add children with spasms or use fewer --folds") from None
 
 
 def fold_rows(folds: pd.Series, fold: int) -> tuple[np.ndarray, np.ndarray]:

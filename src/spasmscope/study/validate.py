@@ -28,7 +28,7 @@ from spasmscope.model.inference import LoadClips, predict
 from spasmscope.model.scores import fit_temperature
 from spasmscope.model.weights import load_backbone, load_model, save_model
 from spasmscope.progress import Progress, counter
-from spasmscope.study.folds import FOLDS, TRAIN_ONLY, assign_folds, check_fold_count, fold_rows
+from spasmscope.study.folds import FOLDS, TRAIN_ONLY, check_fold_count, fold_rows, manifest_folds
 from spasmscope.study.metrics import summarise
 from spasmscope.study.report import write_report
 from spasmscope.study.runs import METRICS, PREDICTIONS, RUN_FILE, check_cv_run
@@ -133,11 +133,11 @@ def cross_validate(
     folds without predictions. With ``ray`` (an address, ``cluster.connect``) each of those folds is a Ray task;
     the run folder is the same."""
     check_fold_count(k)
-    _folds(manifest.rows, manifest.path, k, train_only, cfg.train.seed)  # before decoding: unreadable rows only lower the count
+    manifest_folds(manifest.rows, manifest.path, k, train_only, cfg.train.seed)  # before decoding: unreadable rows only lower the count
     _load_weights_once(cfg, weights)
     with distributed.main_first():
         segs = load_segments(manifest, cache_root or out / "cache", cfg, workers, strict, progress)
-    folds = _folds(segs.rows, manifest.path, k, train_only, cfg.train.seed)
+    folds = manifest_folds(segs.rows, manifest.path, k, train_only, cfg.train.seed)
     meta = {"spasmscope": __version__, "command": "cv", "config": cfg.as_dict(), "folds": k, "train_only": list(train_only),
             "weights": weights, "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path)}  # fmt: skip
     if distributed.is_main():
@@ -165,14 +165,6 @@ def cross_validate(
     atomic.write_csv(out / PREDICTIONS, predictions)
     atomic.write_json(out / METRICS, metrics)
     return _finish(manifest, out, predictions, metrics, segs, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
-
-
-def _folds(rows: pd.DataFrame, path: Path, k: int, train_only: tuple[str, ...], seed: int) -> pd.Series:
-    """``assign_folds``, its refusal as the one-line error of the manifest at ``path``."""
-    try:
-        return assign_folds(rows, k, train_only, seed)
-    except ValueError as e:
-        raise InputError(path, str(e), "add children with spasms or use fewer --folds") from None
 
 
 def run_fold(segs: Segments, folds: pd.Series, fold: int, k: int, cfg: RunConfig, weights: str, out: Path, progress: Progress | None = None) -> pd.DataFrame:
