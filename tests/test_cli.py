@@ -121,6 +121,12 @@ def test_bad_option_values_are_one_line(folder, tmp_path):
     ]
     one_line_errors(cli_runs([args for args, _ in cases]), [words for _, words in cases])
     assert not (tmp_path / "b").exists()
+    # A negative count of processes is the command line's own usage error (0 is "all cores", or "in this process").
+    negative = [["prepare", str(manifest), "--cache", str(tmp_path / "c"), "--workers", "-1"], ["cv", str(manifest), "--out", str(tmp_path / "r"), "--workers", "-2"],
+                ["pretrain", "supervised", "--out", str(tmp_path / "b"), "--workers", "-1"]]  # fmt: skip
+    for run in cli_runs(negative):
+        assert run.code == 2 and "Invalid value for '--workers'" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 # Commands given one bad input each, and words their one-line error must hold ({out} is each command's own folder).

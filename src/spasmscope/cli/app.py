@@ -46,7 +46,7 @@ WeightsOpt = Annotated[
                  "`spasmscope pretrain`). Not given: default for a cpu-sized model, random for other sizes; the paper preset needs one."),
 ]  # fmt: skip
 CacheOpt = Annotated[Path | None, typer.Option(help="Segment cache folder (default: OUT/cache); share it between runs to decode once.")]
-WorkersOpt = Annotated[int, typer.Option(help="Processes for decoding (0: all cores).")]
+WorkersOpt = Annotated[int, typer.Option(help="Processes for decoding (0: all cores).", min=0)]
 StrictOpt = Annotated[bool, typer.Option(help="Stop at the first bad video instead of skipping it.")]
 EpochsOpt = Annotated[int | None, typer.Option(help="Change the preset's number of epochs.")]
 LrOpt = Annotated[float | None, typer.Option(help="Change the preset's learning rate.")]

@@ -29,7 +29,7 @@ def synth(
     startle_rate: Annotated[float, typer.Option(help="Share of segments without a spasm that hold a startle reflex (manifest column startle).")] = 0.0,
     mimic_rate: Annotated[float, typer.Option(help="Share of the other segments without a spasm that hold another mimic: sleep myoclonus, hiccups, crying, a stretch, feeding, being rocked, patted or lifted (manifest column mimic).")] = 0.0,
     spasm_variety: Annotated[float, typer.Option(help="Share of children whose spasms take another form: asymmetric, a head nod or a shrug.")] = 0.0,
-    workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes (0: all cores).", min=0)] = 0,
 ) -> None:
     """Write a synthetic cohort of infant videos with spasms, for demos and tests."""
     from spasmscope.synth import SynthConfig, generate, plan_cohort
@@ -55,7 +55,7 @@ def prepare(
     crop_infant: Annotated[bool, typer.Option(help="Cut each segment around the infant first (built-in motion localiser; for wide views).")] = False,
     steady: Annotated[bool, typer.Option(help="Hold a moving camera's frames onto each segment's middle frame first (as the cpu preset does).")] = False,
     phases: Annotated[int, typer.Option(help="resize mode: read each segment this many times, each a fraction of a frame interval later ([clip] phases).")] = 1,
-    workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes (0: all cores).", min=0)] = 0,
     strict: StrictOpt = False,
 ) -> None:
     """Decode and resize every segment once into the cache (resumable)."""
@@ -76,7 +76,7 @@ def probe(
     inputs: Annotated[list[Path], typer.Argument(help="Video files, or one manifest CSV.")],
     out: Annotated[Path, typer.Option(help="CSV to write: a row per video and per segment.")],
     table1: Annotated[Path | None, typer.Option(help="Also write Table 1 (median [IQR] per cohort) to this CSV.")] = None,
-    workers: Annotated[int, typer.Option(help="Processes (0: all cores).")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes (0: all cores).", min=0)] = 0,
     strict: StrictOpt = False,
 ) -> None:
     """Measure video characteristics (resolution, rate, bitrate, brightness, night, motion, sharpness)."""

@@ -40,7 +40,7 @@ def pretrain_supervised(
     pipeline_view: Annotated[float, typer.Option(help="Share of close-view clips cut around the infant and held still as the pipeline does to every segment (crop_infant, steady); 0: shown whole.")] = 0.0,
     bold_prints: Annotated[float, typer.Option(help="Share of clips whose sheet under the infant is printed in a colour of its own, not a shade of the sheet's (silhouette, splat and shaded renderers); 0: tone on tone.")] = 0.0,
     renderers: Annotated[str, typer.Option(help="Comma-separated renderers that draw the stream's clips, one at random per clip (articulated, silhouette, photo, shaded, splat; implicit, which no shipped backbone has seen).")] = "articulated",
-    workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains.")] = 1,
+    workers: Annotated[int, typer.Option(help="Processes drawing clips while the model trains (0: drawn in the training process).", min=0)] = 1,
     threads: Annotated[int | None, typer.Option(help="Torch threads of the training process (default: on a CPU, the cores the workers leave; on a GPU, torch's own).", min=1)] = None,
     val_clips: Annotated[int, typer.Option(help="Clips of the fixed validation stream scored every 100 steps (drawn once, before the first step).")] = 256,
 ) -> None:
@@ -62,7 +62,7 @@ def pretrain_supervised(
     from spasmscope.pretrain.supervised import pretrain_supervised as run_pretrain
 
     with bars() as progress:
-        record = run_pretrain(out, run, recipe, stream, weights, max(0, workers), progress, threads)
+        record = run_pretrain(out, run, recipe, stream, weights, workers, progress, threads)
     typer.echo(f"pretrained {steps} steps: validation AUC {record.get('val_auc', float('nan')):.3f}; backbone in {out} (use --weights {out})")
 
 
