@@ -58,15 +58,16 @@ def cv(
     rows = read_manifest(manifest, require_labels=True)
     cfg = load_config(preset, config, epochs=epochs, lr=lr, seed=seed, freeze=freeze)
     check_weights(weights, cfg.preset)
+    if ray is not None:
+        from spasmscope.cluster import ray_module
+
+        ray_module()  # says how to install Ray before any work is done
     check_fold_count(folds)
     manifest_folds(rows.rows, rows.path, folds, tuple(train_only), cfg.train.seed)  # enough children with spasms to test
-    from spasmscope.cluster import ray_module
     from spasmscope.model import distributed
     from spasmscope.model.weights import resolve_weights
     from spasmscope.study.validate import cross_validate
 
-    if ray is not None:
-        ray_module()  # says how to install Ray before any work is done
     distributed.start_from_env()  # under torchrun: each fold's training over the processes
     with bars(distributed.is_main()) as progress:
         result = cross_validate(rows, out, cfg, folds, tuple(train_only), resolve_weights(weights, cfg), cache,
