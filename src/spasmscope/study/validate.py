@@ -36,7 +36,6 @@ from spasmscope.study.table1 import write_table1
 from spasmscope.study.train import fit
 
 
-
 @dataclass(frozen=True)
 class RunResult:
     """What ``cross_validate`` and ``evaluate`` wrote."""
