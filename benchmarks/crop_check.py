@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spasmscope.screening.screen import read_windows
+from spasmscope.screening.runs import WINDOWS_FILE, read_windows
 
 
 def containment(windows: pd.DataFrame, positions: pd.DataFrame) -> dict[str, float | int]:
@@ -38,7 +38,7 @@ def containment(windows: pd.DataFrame, positions: pd.DataFrame) -> dict[str, flo
 
 def main(synth: Path, out: Path) -> None:
     positions = pd.read_csv(synth / "positions.csv")
-    windows = read_windows(out / "windows.csv")
+    windows = read_windows(out / WINDOWS_FILE)
     result = {}
     for video, rows in windows.groupby("video"):
         rel = Path(video).resolve().relative_to(synth.resolve()).as_posix()

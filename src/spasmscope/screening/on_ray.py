@@ -27,7 +27,8 @@ from spasmscope.data.video import VideoInfo
 from spasmscope.data.windows import Window, WindowConfig, windows_of
 from spasmscope.progress import Advance
 from spasmscope.screening.recording import map_frame_buffers, score_windows
-from spasmscope.screening.screen import WINDOW_COLUMNS, ScreenConfig
+from spasmscope.screening.runs import WINDOW_COLUMNS
+from spasmscope.screening.screen import ScreenConfig
 
 ATTEMPTS = 2  # a chunk is computed at most twice
 

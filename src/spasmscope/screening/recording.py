@@ -22,7 +22,8 @@ from spasmscope.model.hiera import Hiera
 from spasmscope.model.inference import device, score_clips
 from spasmscope.model.scores import temper
 from spasmscope.progress import Advance
-from spasmscope.screening.screen import WINDOW_COLUMNS, ScreenConfig
+from spasmscope.screening.runs import WINDOW_COLUMNS
+from spasmscope.screening.screen import ScreenConfig
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 

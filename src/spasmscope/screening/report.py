@@ -16,6 +16,7 @@ from spasmscope import atomic
 from spasmscope.data.video import read_frames
 from spasmscope.figures import SPASM, img, page, png
 from spasmscope.screening.events import deficiency, merge_close, recording_durations
+from spasmscope.screening.runs import EVENTS_FILE, REPORT_FILE, WINDOWS_FILE, read_windows
 
 STRIP_FRAMES = 6
 STRIP_HEIGHT = 96  # pixels of each frame in a strip
@@ -76,10 +77,8 @@ def event_strip(video: str, onset: float, offset: float, crop: tuple[float, floa
 
 def write_screen_report(run: Path, threshold: float, reference: pd.DataFrame | None = None) -> Path:
     """``run/report.html`` and ``run/timelines/*.png`` from ``run/windows.csv`` and ``run/events.csv``."""
-    from spasmscope.screening.screen import read_windows
-
-    windows = read_windows(run / "windows.csv")
-    events = pd.read_csv(run / "events.csv", keep_default_na=False, na_values=[""])
+    windows = read_windows(run / WINDOWS_FILE)
+    events = pd.read_csv(run / EVENTS_FILE, keep_default_na=False, na_values=[""])
     parts = ["<h1>spasmscope screening</h1>",
              f"<p>{len(windows['video'].unique())} recording(s), {len(events)} detection(s) to review at threshold {threshold:g}. "
              "Each detection spans the 5-s windows that scored at or above the threshold; times are from the start of the file.</p>"]  # fmt: skip
@@ -108,8 +107,8 @@ def write_screen_report(run: Path, threshold: float, reference: pd.DataFrame | N
             rows.append(f"<tr><td>{i}</td><td>{clock(e.onset)} – {clock(e.offset)}</td><td>{e.peak_score:.2f} at {clock(e.peak_time)}</td><td>{strip}</td></tr>")
         parts.append("<table><tr><th>#</th><th>time</th><th>peak score</th><th>frames (as the model saw them)</th></tr>" + "".join(rows) + "</table>")
     parts.append("<p class='note'>A screening aid, not a diagnosis: every detection needs review by a clinician, and stretches not scored were not screened.</p>")
-    atomic.write_text(run / "report.html", page("spasmscope screening", parts))
-    return run / "report.html"
+    atomic.write_text(run / REPORT_FILE, page("spasmscope screening", parts))
+    return run / REPORT_FILE
 
 
 def sweep_figure(table: pd.DataFrame, chosen: float | None = None) -> bytes:

@@ -10,7 +10,7 @@ import numpy as np
 from spasmscope import atomic
 from spasmscope.data.manifest import read_events, read_movements
 from spasmscope.screening.events import EventParams, align_videos, choose_threshold, detections, recording_durations, score_events, sweep, szcore_tsv, window_truth
-from spasmscope.screening.screen import read_windows
+from spasmscope.screening.runs import read_windows
 
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)  # the thresholds of sweep.csv and sweep.png
 

@@ -33,12 +33,11 @@ from spasmscope.digests import content_digest
 from spasmscope.errors import InputError, SettingError
 from spasmscope.progress import Progress, counter
 from spasmscope.screening.events import detections
+from spasmscope.screening.runs import EVENTS_FILE, RECORDINGS, SCREEN_FILE, WINDOWS_FILE, read_windows
 
 if TYPE_CHECKING:
     from spasmscope.model.config import RunConfig
 
-WINDOW_COLUMNS = ["video", "start", "end", "score", "valid", "reason", "visibility", "crop_x", "crop_y", "crop_w", "crop_h",
-                  "width", "height", "fps", "bitrate", "brightness", "night_stat", "night", "motion", "sharpness"]  # fmt: skip
 VIEWS = ("model", "one", "flips")
 
 
@@ -64,19 +63,6 @@ class ScreenConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def read_windows(path: Path) -> pd.DataFrame:
-    """A ``windows.csv`` of a screening run, as it was written (empty ``reason`` for valid windows)."""
-    if not Path(path).is_file():
-        raise InputError(path, "windows file not found", "give the windows.csv that `spasmscope screen` wrote")
-    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    missing = [c for c in ("video", "start", "end", "score", "valid") if c not in table.columns]
-    if missing:
-        raise InputError(path, f"has no column {', '.join(missing)}", "give the windows.csv that `spasmscope screen` wrote")
-    if "reason" in table.columns:
-        table["reason"] = table["reason"].astype(object).fillna("")  # all empty reads as numbers
-    return table
 
 
 def recording_key(path: str, cfg: ScreenConfig, model_sha: str) -> str:
@@ -124,11 +110,11 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     model, run, meta = load_model(model_dir)
     model_sha = sha256(Path(model_dir) / MODEL_FILE)
     out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(out / "screen.json", {"spasmscope": __version__, "model": str(model_dir), "model_sha256": model_sha, "config": cfg.as_dict(), "videos": videos})
-    finished = {p: out / "recordings" / recording_key(p, cfg, model_sha) / "windows.csv" for p in infos}
+    atomic.write_json(out / SCREEN_FILE, {"spasmscope": __version__, "model": str(model_dir), "model_sha256": model_sha, "config": cfg.as_dict(), "videos": videos})
+    finished = {p: out / RECORDINGS / recording_key(p, cfg, model_sha) / WINDOWS_FILE for p in infos}
     counts = {p: len(window_spans(i.duration, SEGMENT_S, cfg.windows.hop)) for p, i in infos.items()}
     advance = counter(progress, "screen windows", sum(counts.values()), sum(counts[p] for p in infos if finished[p].exists()))
-    for folder in [out, *out.glob("recordings/*")]:
+    for folder in [out, *out.glob(f"{RECORDINGS}/*")]:
         atomic.clear_leftovers(folder)  # what writers of a killed run left half-written
     tables = {p: read_windows(f) for p, f in finished.items() if f.exists()}
     todo = [p for p in infos if p not in tables]
@@ -150,7 +136,7 @@ def screen(model_dir: Path, videos: list[str], out: Path, cfg: ScreenConfig, str
     windows = pd.concat([tables[p] for p in infos if p in tables], ignore_index=True)
     found = [detections(g, cfg.threshold, cfg.merge_gap).assign(video=v) for v, g in windows.groupby("video", sort=False)]
     detected = pd.concat(found, ignore_index=True)[["video", "onset", "offset", "peak_score", "peak_time", "first_alarm"]]
-    atomic.write_csv(out / "windows.csv", windows)
-    atomic.write_csv(out / "events.csv", detected)
+    atomic.write_csv(out / WINDOWS_FILE, windows)
+    atomic.write_csv(out / EVENTS_FILE, detected)
     notes = [(p, note) for p, i in infos.items() if p in tables and (note := picture_note(i))]
     return ScreenResult(windows, detected, skipped.items, write_screen_report(out, cfg.threshold, reference), notes)

@@ -21,6 +21,7 @@ from spasmscope import atomic
 from spasmscope.data.characteristics import format_table1
 from spasmscope.figures import GREY, NONE, SPASM, img, page, png
 from spasmscope.study.metrics import METRICS
+from spasmscope.study.runs import METRICS_FILE, PREDICTIONS_FILE, REPORT_FILE, RUN_FILE
 
 LABELS = {"auc": "AUC", "sensitivity": "Sensitivity", "specificity": "Specificity", "accuracy": "Accuracy", "far": "False-alarm rate"}
 
@@ -210,8 +211,8 @@ def _children_table(children: pd.DataFrame) -> str:
 def write_report(run: Path, title: str) -> Path:
     """Build ``run/report.html`` (and ``run/figures/*.png``) from ``predictions.csv``, ``metrics.json`` and, when
     present, ``table1.csv`` and ``run.json``. Returns the report's path."""
-    predictions = pd.read_csv(run / "predictions.csv", keep_default_na=False, na_values=[""])
-    metrics = json.loads((run / "metrics.json").read_text())
+    predictions = pd.read_csv(run / PREDICTIONS_FILE, keep_default_na=False, na_values=[""])
+    metrics = json.loads((run / METRICS_FILE).read_text())
     children = pd.DataFrame(metrics["children"]).astype({m: float for m in METRICS})
     threshold = metrics["threshold"]
     figures = {
@@ -235,8 +236,8 @@ def write_report(run: Path, title: str) -> Path:
         parts.append("<h2>Table 1: cohorts and video characteristics (median [IQR])</h2>" + table1.to_html(escape=True, border=0))
     if (run / "factors.json").exists():
         parts.append(_factors_section(json.loads((run / "factors.json").read_text())))
-    if (run / "run.json").exists():
+    if (run / RUN_FILE).exists():
         parts.append(f"<details><summary>Run configuration</summary><pre>{html.escape((run / 'run.json').read_text())}</pre></details>")
     parts.append("<p class='note'>Segment-level metrics as in Miron et al. 2024. Not a clinical device: every flagged segment needs review by a clinician.</p>")
-    atomic.write_text(run / "report.html", page(title, parts))
-    return run / "report.html"
+    atomic.write_text(run / REPORT_FILE, page(title, parts))
+    return run / REPORT_FILE

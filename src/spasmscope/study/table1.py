@@ -14,6 +14,7 @@ from spasmscope.data.characteristics import characterise, cohort_table
 from spasmscope.data.manifest import Manifest
 from spasmscope.progress import Progress
 from spasmscope.study.factors import factor_analysis
+from spasmscope.study.runs import PREDICTIONS_FILE
 
 
 def write_table1(manifest: Manifest, out: Path, threshold: float, workers: int | None = None, progress: Progress | None = None,
@@ -25,5 +26,5 @@ def write_table1(manifest: Manifest, out: Path, threshold: float, workers: int |
     table, _ = characterise(manifest.videos, manifest=manifest, workers=workers, progress=progress, localised=localised)
     atomic.write_csv(out / "characteristics.csv", table)
     atomic.write_csv(out / "table1.csv", cohort_table(table))
-    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False, na_values=[""])
+    predictions = pd.read_csv(out / PREDICTIONS_FILE, keep_default_na=False, na_values=[""])
     atomic.write_json(out / "factors.json", json.loads(json.dumps(factor_analysis(predictions, table, threshold), default=float)))

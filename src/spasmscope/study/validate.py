@@ -31,7 +31,7 @@ from spasmscope.progress import Progress, counter
 from spasmscope.study.folds import FOLDS, TRAIN_ONLY, check_fold_count, fold_rows, manifest_folds
 from spasmscope.study.metrics import summarise
 from spasmscope.study.report import write_report
-from spasmscope.study.runs import METRICS, PREDICTIONS, RUN_FILE, check_cv_run
+from spasmscope.study.runs import METRICS_FILE, PREDICTIONS_FILE, REPORT_FILE, RUN_FILE, check_cv_run
 from spasmscope.study.table1 import write_table1
 from spasmscope.study.train import fit
 
@@ -145,7 +145,7 @@ def cross_validate(
     distributed.barrier()
     parts: dict[int, pd.DataFrame] = {}
     for fold in range(k):
-        done = out / f"fold-{fold + 1}" / PREDICTIONS
+        done = out / f"fold-{fold + 1}" / PREDICTIONS_FILE
         if done.exists():
             counter(progress, f"fold {fold + 1}/{k}: done earlier, kept", 1, 1)
             parts[fold] = pd.read_csv(done, keep_default_na=False, na_values=[""])
@@ -160,9 +160,9 @@ def cross_validate(
     predictions = pd.concat([parts[fold] for fold in range(k)], ignore_index=True)
     metrics = summarise(predictions, cfg.train.threshold, seed=cfg.train.seed)
     if not distributed.is_main():
-        return RunResult(predictions, metrics, segs.skipped, out / "report.html")
-    atomic.write_csv(out / PREDICTIONS, predictions)
-    atomic.write_json(out / METRICS, metrics)
+        return RunResult(predictions, metrics, segs.skipped, out / REPORT_FILE)
+    atomic.write_csv(out / PREDICTIONS_FILE, predictions)
+    atomic.write_json(out / METRICS_FILE, metrics)
     return _finish(manifest, out, predictions, metrics, segs, f"Child-level {k}-fold cross-validation: {manifest.path.name}", table1, workers, progress)
 
 
@@ -186,7 +186,7 @@ def run_fold(segs: Segments, folds: pd.Series, fold: int, k: int, cfg: RunConfig
     part = output_columns(segs.rows.iloc[test_idx]).assign(fold=fold + 1, score=scores)
     if distributed.is_main():
         atomic.write_json(fold_dir / "weights.json", source)
-        atomic.write_csv(fold_dir / PREDICTIONS, part)  # written last: its existence marks the fold as finished
+        atomic.write_csv(fold_dir / PREDICTIONS_FILE, part)  # written last: its existence marks the fold as finished
     distributed.barrier()
     return part
 
@@ -221,7 +221,7 @@ def _temperature(run: Path, cfg: RunConfig) -> float:
     """The temperature fitted on the cross-validated predictions of the ``cv`` run folder ``run``, which must have
     been made with the config ``cfg``: a temperature fits the recipe whose scores it was fitted on."""
     check_cv_run(run, cfg)
-    table = pd.read_csv(run / PREDICTIONS)
+    table = pd.read_csv(run / PREDICTIONS_FILE)
     return fit_temperature(table["score"].to_numpy(), table["label"].to_numpy())
 
 
@@ -242,10 +242,10 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / RUN_FILE, {"spasmscope": __version__, "command": "evaluate", "model": str(model_dir), "model_config": meta,
                                        "data_fingerprint": segs.fingerprint(), "manifest": str(manifest.path)})  # fmt: skip
-    atomic.write_csv(out / PREDICTIONS, predictions)
+    atomic.write_csv(out / PREDICTIONS_FILE, predictions)
     threshold = cfg.train.threshold if threshold is None else threshold
     metrics = summarise(predictions, threshold, seed=cfg.train.seed)
-    atomic.write_json(out / METRICS, metrics)
+    atomic.write_json(out / METRICS_FILE, metrics)
     return _finish(manifest, out, predictions, metrics, segs, f"External evaluation: {manifest.path.name}", table1, workers, progress)
 
 
