@@ -563,8 +563,8 @@ def files(tmp_path_factory):
 def test_screen_of_one_bad_file_is_one_line(files, model_dir, tmp_path, name, words):
     r = run_cli("screen", str(model_dir), str(files / name), "--out", str(tmp_path / "run"))
     assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert all(w in lines[0] for w in words), lines[0]
 
 

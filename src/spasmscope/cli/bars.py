@@ -22,12 +22,20 @@ def bars(draw: bool = True) -> Iterator[Progress | None]:
         yield None
         return
     tasks: dict[str, TaskID] = {}
-    with rich.progress.Progress(*COLUMNS, console=Console(stderr=True)) as drawn:
+    # Started at the first stage: a command refused before any work leaves its one-line error alone on stderr,
+    # where a display stopped with no bar would print an empty line before it.
+    drawn = rich.progress.Progress(*COLUMNS, console=Console(stderr=True))
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = drawn.add_task(stage, total=total, completed=done)
-            else:
-                drawn.update(tasks[stage], completed=done, total=total)
+    def progress(stage: str, done: int, total: int) -> None:
+        if not tasks:
+            drawn.start()
+        if stage not in tasks:
+            tasks[stage] = drawn.add_task(stage, total=total, completed=done)
+        else:
+            drawn.update(tasks[stage], completed=done, total=total)
 
+    try:
         yield progress
+    finally:
+        if tasks:
+            drawn.stop()
