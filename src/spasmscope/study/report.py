@@ -21,7 +21,7 @@ from spasmscope import atomic
 from spasmscope.data.characteristics import format_table1
 from spasmscope.figures import GREY, NONE, SPASM, img, page, png
 from spasmscope.study.metrics import METRICS
-from spasmscope.study.runs import METRICS_FILE, PREDICTIONS_FILE, REPORT_FILE, RUN_FILE
+from spasmscope.study.runs import FACTORS_FILE, METRICS_FILE, PREDICTIONS_FILE, REPORT_FILE, RUN_FILE, TABLE1_FILE
 
 LABELS = {"auc": "AUC", "sensitivity": "Sensitivity", "specificity": "Specificity", "accuracy": "Accuracy", "far": "False-alarm rate"}
 
@@ -231,13 +231,13 @@ def write_report(run: Path, title: str) -> Path:
         atomic.write_bytes(run / "figures" / f"{name}.png", data)
         parts.append(f"<h2>{caption}</h2>{img(data, name)}")
     parts.append("<h2>Per child</h2>" + _children_table(children))
-    if (run / "table1.csv").exists():
-        table1 = format_table1(pd.read_csv(run / "table1.csv"))
+    if (run / TABLE1_FILE).exists():
+        table1 = format_table1(pd.read_csv(run / TABLE1_FILE))
         parts.append("<h2>Table 1: cohorts and video characteristics (median [IQR])</h2>" + table1.to_html(escape=True, border=0))
-    if (run / "factors.json").exists():
-        parts.append(_factors_section(json.loads((run / "factors.json").read_text())))
+    if (run / FACTORS_FILE).exists():
+        parts.append(_factors_section(json.loads((run / FACTORS_FILE).read_text())))
     if (run / RUN_FILE).exists():
-        parts.append(f"<details><summary>Run configuration</summary><pre>{html.escape((run / 'run.json').read_text())}</pre></details>")
+        parts.append(f"<details><summary>Run configuration</summary><pre>{html.escape((run / RUN_FILE).read_text())}</pre></details>")
     parts.append("<p class='note'>Segment-level metrics as in Miron et al. 2024. Not a clinical device: every flagged segment needs review by a clinician.</p>")
     atomic.write_text(run / REPORT_FILE, page(title, parts))
     return run / REPORT_FILE

@@ -12,6 +12,10 @@ RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.csv"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
+# Table 1 of the run's cohorts (``study.table1``): each video measured, the cohorts summarised, and the factors of errors
+CHARACTERISTICS_FILE = "characteristics.csv"
+TABLE1_FILE = "table1.csv"
+FACTORS_FILE = "factors.json"
 
 
 def check_cv_run(run: Path, cfg: RunConfig) -> None:

@@ -14,7 +14,7 @@ from spasmscope.data.characteristics import characterise, cohort_table
 from spasmscope.data.manifest import Manifest
 from spasmscope.progress import Progress
 from spasmscope.study.factors import factor_analysis
-from spasmscope.study.runs import PREDICTIONS_FILE
+from spasmscope.study.runs import CHARACTERISTICS_FILE, FACTORS_FILE, PREDICTIONS_FILE, TABLE1_FILE
 
 
 def write_table1(manifest: Manifest, out: Path, threshold: float, workers: int | None = None, progress: Progress | None = None,
@@ -24,7 +24,7 @@ def write_table1(manifest: Manifest, out: Path, threshold: float, workers: int |
     segments: the localiser's visibility is read from it where it was kept, not found again."""
     localised = cache.localised(manifest) if cache is not None else None
     table, _ = characterise(manifest.videos, manifest=manifest, workers=workers, progress=progress, localised=localised)
-    atomic.write_csv(out / "characteristics.csv", table)
-    atomic.write_csv(out / "table1.csv", cohort_table(table))
+    atomic.write_csv(out / CHARACTERISTICS_FILE, table)
+    atomic.write_csv(out / TABLE1_FILE, cohort_table(table))
     predictions = pd.read_csv(out / PREDICTIONS_FILE, keep_default_na=False, na_values=[""])
-    atomic.write_json(out / "factors.json", json.loads(json.dumps(factor_analysis(predictions, table, threshold), default=float)))
+    atomic.write_json(out / FACTORS_FILE, json.loads(json.dumps(factor_analysis(predictions, table, threshold), default=float)))
