@@ -188,6 +188,23 @@ class CliRun(NamedTuple):
     loaded: set[str]  # the modules asked about that were loaded when it ended
     stderr: str
 
+
+def one_line_errors(runs: list[CliRun], words: list[list[str]]) -> None:
+    """Each command exited 2 with one line on stderr, no traceback, holding its ``words``; every command is checked
+    before any failure is reported."""
+    wrong = []
+    for k, (run, expected) in enumerate(zip(runs, words, strict=True)):
+        lines = run.stderr.splitlines()  # no blank line either: a refusal before the work draws no empty progress display
+        if run.code != 2 or len(lines) != 1 or "Traceback" in run.stderr or not all(w in lines[0] for w in expected):
+            wrong.append(f"command {k} (expected exit 2 and one line with {expected}): exit {run.code}, stderr {run.stderr[-800:]!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
+    """``one_line_errors`` for one command run by ``run_cli``."""
+    one_line_errors([CliRun(r.returncode, set(), r.stderr)], [list(words)])
+
+
 _CLI_RUNS = """
 import json, sys, traceback
 from spasmscope.cli import main

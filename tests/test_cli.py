@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import numpy as np
 import pytest
-from conftest import BAD_VIDEOS, CliRun, cli_runs, make_video, run_cli, write_bad_videos
+from conftest import BAD_VIDEOS, cli_runs, make_video, one_line_error, one_line_errors, run_cli, write_bad_videos
 
 from spasmscope.model.weights import embedded_backbone
 
@@ -35,22 +34,6 @@ def test_help_shows_the_config_tables_by_name():
     assert r.returncode == 0
     text = " ".join(r.stdout.replace("│", " ").split())
     assert "[model], [clip] and [train] tables" in text, text
-
-
-def one_line_errors(runs: list[CliRun], words: list[list[str]]) -> None:
-    """Each command exited 2 with one line on stderr, no traceback, holding its ``words``; every command is checked
-    before any failure is reported."""
-    wrong = []
-    for k, (run, expected) in enumerate(zip(runs, words, strict=True)):
-        lines = run.stderr.splitlines()  # no blank line either: a refusal before the work draws no empty progress display
-        if run.code != 2 or len(lines) != 1 or "Traceback" in run.stderr or not all(w in lines[0] for w in expected):
-            wrong.append(f"command {k} (expected exit 2 and one line with {expected}): exit {run.code}, stderr {run.stderr[-800:]!r}")
-    assert not wrong, "\n".join(wrong)
-
-
-def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
-    """``one_line_errors`` for one command run by ``run_cli``."""
-    one_line_errors([CliRun(r.returncode, set(), r.stderr)], [list(words)])
 
 
 def test_probe_of_a_bad_video_is_one_line(folder, tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import BAD_VIDEOS, cli_runs, make_video, run_cli, write_bad_videos
+from conftest import BAD_VIDEOS, cli_runs, make_video, one_line_error, run_cli, write_bad_videos
 
 from spasmscope.data.cache import SegmentCache, load_clips, prepare
 from spasmscope.data.detector import OnnxDetector, decode_yolo, letterbox
@@ -561,11 +561,7 @@ def files(tmp_path_factory):
 
 @pytest.mark.parametrize(("name", "words"), BAD_VIDEOS)
 def test_screen_of_one_bad_file_is_one_line(files, model_dir, tmp_path, name, words):
-    r = run_cli("screen", str(model_dir), str(files / name), "--out", str(tmp_path / "run"))
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert all(w in lines[0] for w in words), lines[0]
+    one_line_error(run_cli("screen", str(model_dir), str(files / name), "--out", str(tmp_path / "run")), *words)
 
 
 def test_screen_reports_an_unreadable_file_before_torch_loads(files, model_dir, tmp_path):
