@@ -6,6 +6,7 @@ the probabilities averaged (test-time augmentation, ``TrainConfig.test_flips``).
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable
 
 import numpy as np
@@ -28,8 +29,25 @@ def device() -> torch.device:
 
 
 def device_name() -> str:
-    """Where ``device()`` computes, as a figure's record says it: ``"cpu"`` or ``"cuda: <GPU name>"``."""
-    return f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cpu"
+    """Where ``device()`` computes, as a figure's record says it: ``"cuda: <GPU name>"``, or on a CPU
+    ``"cpu: <processor>, <vector instructions torch uses>"``. The processor is named because a pretraining run repeats
+    to the last digit only on the same kind of processor with the same threads (BENCHMARKS.md, 2026-12-07)."""
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name()}"
+    return f"cpu: {processor_name()}, {torch.backends.cpu.get_cpu_capability()}"
+
+
+def processor_name() -> str:
+    """The CPU's model as Linux names it (``/proc/cpuinfo``), else as ``platform`` does (often just the
+    architecture)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown processor"
 
 
 @torch.no_grad()
