@@ -21,10 +21,11 @@
 # The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
 # arms are pretrained here (about 20,000 steps: 17-20 clips/s on 2 CPU cores, some 10 hours; where torch sees a GPU,
 # pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the clips drawn do not
-# depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the recorded bytes (threads and GPUs do not
-# add up in the same order), so its figure is measured anew by this run. How far anew: arm C's C1-C5, rebuilt on one
-# training thread, score the articulated cohort 0.15-0.19 above the same recipe's first build on two threads
-# (BENCHMARKS.md, 2026-12-07); on one machine with the same threads a stage is repeated to the last digit. Stages
+# depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the recorded bytes (threads, processors and
+# GPUs do not add up in the same order), so its figure is measured anew by this run. How far anew: arm C's C1-C5,
+# rebuilt on one training thread, score the articulated cohort 0.15-0.19 above the same recipe's first build on two
+# threads (BENCHMARKS.md, 2026-12-07); on one kind of processor with the same threads a stage is repeated to the last
+# digit, and each log line names the processor. Stages
 # recorded by record_arm.sh in ARMS (default: this checkout's benchmarks/arms; take_recorded below) are taken from
 # there rather than pretrained again.
 # Resumable: run it again after an interruption. DRY_RUN=1 prints the pretraining commands, pretrains and measures
