@@ -25,9 +25,8 @@
 # GPUs do not add up in the same order), so its figure is measured anew by this run. How far anew: arm C's C1-C5,
 # rebuilt on one training thread, score the articulated cohort 0.15-0.19 above the same recipe's first build on two
 # threads (BENCHMARKS.md, 2026-12-07); on one kind of processor with the same threads a stage is repeated to the last
-# digit, and each log line names the processor. Stages
-# recorded by record_arm.sh in ARMS (default: this checkout's benchmarks/arms; take_recorded below) are taken from
-# there rather than pretrained again.
+# digit, and each log line names the processor. Stages recorded by record_arm.sh in ARMS (default: this checkout's
+# benchmarks/arms; take_recorded below) are taken from there rather than pretrained again.
 # Resumable: run it again after an interruption. DRY_RUN=1 prints the pretraining commands, pretrains and measures
 # nothing; BUILD_ONLY=1 builds the arms and measures nothing (pretraining queued ahead of the run that measures, which
 # then finds the arms built). HELD_OUT="photo ..." builds and measures only those rows; RERECORD and SPASMSCOPE pass
