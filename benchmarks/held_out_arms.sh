@@ -14,10 +14,12 @@
 #   shaded       arm G (RULE 10): stages 1-7 continued 5,300 steps on articulated, silhouette, photo, splat
 #   photo        arm P3 (RULES 10b-12): stages 1-7 continued 2,400 + 2,600 + 2,600 steps on articulated, silhouette,
 #                shaded, splat
-#   articulated  ARTICULATED_ARM=A5 (default): the four-renderer arm of 2026-12-03, 5,000 steps from random weights on
-#                silhouette, photo, shaded, splat, then 1,500 + 1,200 + 2,000 + 2,400. ARTICULATED_ARM=C7 or C8: RULE 14's
-#                arm C, the shipped stages 1-7's recipe on those four renderers (C1-C7, 20,100 steps from random
-#                weights), and C8 5,300 steps more with the later stages' options; it replaces A5 if it scores more
+#   articulated  ARTICULATED_ARM=C8 (default; RULE 14 chose it over C7 on the articulated cohort, BENCHMARKS.md
+#                2026-12-07, session 66): RULE 14's arm C, the shipped stages 1-7's recipe on silhouette, photo, shaded,
+#                splat (C1-C7, 20,100 steps from random weights), then 5,300 steps more with the later stages' options
+#                (recorded in benchmarks/arms/C8). ARTICULATED_ARM=C7 stops after C7; ARTICULATED_ARM=A5: the
+#                four-renderer arm of 2026-12-03, 5,000 steps from random weights on those four, then 1,500 + 1,200 +
+#                2,000 + 2,400 (the row's figure until RULE 14 was decided)
 # The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
 # arms are pretrained here (about 20,000 steps: 17-20 clips/s on 2 CPU cores, some 10 hours; where torch sees a GPU,
 # pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the clips drawn do not
@@ -132,7 +134,7 @@ arm() {
         [ "$ARTICULATED_ARM" = C7 ] || stage C8 5300 --weights "$OUT/C7" --lr 2e-4 --seed 31 --startle-rate 0.3 --night-fraction 0.25 "${later[@]}" "${four[@]}" ;;
     esac
 }
-ARTICULATED_ARM=${ARTICULATED_ARM:-A5}
+ARTICULATED_ARM=${ARTICULATED_ARM:-C8}
 case $ARTICULATED_ARM in
 A5 | C7 | C8) ;;
 *) echo "held_out_arms.sh: ARTICULATED_ARM=$ARTICULATED_ARM is not a recorded arm; give A5, C7 or C8" >&2; exit 2 ;;

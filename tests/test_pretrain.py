@@ -510,21 +510,29 @@ def test_the_shipped_backbone_loads_into_the_cpu_preset_only():
 
 
 def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_when_asked(tmp_path):
-    """benchmarks/held_out_arms.sh: BUILD_ONLY=1 takes the silhouette row's arm S as this checkout records it, and
-    with SILHOUETTE_ARM=stages-1-7 that older arm out of the git history, each checked against its SHA-256, and
-    starts no cross-validation; with no arm recorded, DRY_RUN=1 prints the shaded row's pretraining, which continues
-    stages 1-7, and the articulated and silhouette rows' arms that ARTICULATED_ARM and SILHOUETTE_ARM name; a name it
-    does not know is refused in one line."""
+    """benchmarks/held_out_arms.sh: BUILD_ONLY=1 takes the silhouette row's arm S and the articulated row's arm C8
+    as this checkout records them, and with SILHOUETTE_ARM=stages-1-7 that older arm out of the git history, each
+    checked against its SHA-256, and starts no cross-validation; with no arm recorded, DRY_RUN=1 prints the shaded
+    row's pretraining, which continues stages 1-7, and the articulated and silhouette rows' arms that ARTICULATED_ARM
+    and SILHOUETTE_ARM name; a name it does not know is refused in one line."""
     root = Path(__file__).resolve().parents[1]
     if subprocess.run(["git", "-C", str(root), "cat-file", "-e", "9ad484b"], capture_output=True).returncode:
         pytest.skip("the commit of stages 1-7 is not in this checkout's history (a shallow clone)")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HELD_OUT": "silhouette"}
+    # The arms are the script's defaults, whatever the caller's shell names.
+    caller = {k: v for k, v in os.environ.items() if k not in ("ARTICULATED_ARM", "SILHOUETTE_ARM")}
+    env = {**caller, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HELD_OUT": "silhouette"}
     script = root / "benchmarks" / "held_out_arms.sh"
-    recorded = subprocess.run(["bash", str(script), str(tmp_path / "recorded")], env={**env, "BUILD_ONLY": "1"}, capture_output=True, text=True)
+    both = {**env, "HELD_OUT": "silhouette articulated"}
+    # Both default arms are recorded here, so there is nothing to pretrain: checked first, since BUILD_ONLY=1 would
+    # pretrain an arm that is not recorded for hours.
+    dry = subprocess.run(["bash", str(script), str(tmp_path / "recorded")], env={**both, "DRY_RUN": "1"}, capture_output=True, text=True)
+    assert dry.returncode == 0 and dry.stdout == "", dry.stdout + dry.stderr
+    recorded = subprocess.run(["bash", str(script), str(tmp_path / "recorded")], env={**both, "BUILD_ONLY": "1"}, capture_output=True, text=True)
     assert recorded.returncode == 0, recorded.stderr
-    digest = hashlib.sha256((tmp_path / "recorded" / "S" / "model.safetensors").read_bytes()).hexdigest()
-    assert digest == "f2a2ad76fdab88032653b4d53fff00064459ed187d97a3deb59ec871838cf893"
-    assert not (tmp_path / "recorded" / "stages-1-7").exists()  # a finished arm needs no stage before it
+    for arm, expected in (("S", "f2a2ad76fdab88032653b4d53fff00064459ed187d97a3deb59ec871838cf893"), ("C8", "12b2705699e971c1f9b1d499708e7fa3c10b2ece6b1f4e562dc68bf7ab874376")):
+        assert hashlib.sha256((tmp_path / "recorded" / arm / "model.safetensors").read_bytes()).hexdigest() == expected, arm
+    # A finished arm needs no stage before it.
+    assert sorted(p.name for p in (tmp_path / "recorded").iterdir()) == ["C8", "S", "motion.toml"]
     env["ARMS"] = str(tmp_path / "no-arms")  # from here on, the recipes as they pretrain with nothing recorded
     built = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "BUILD_ONLY": "1", "SILHOUETTE_ARM": "stages-1-7"}, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
@@ -537,12 +545,14 @@ def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_wh
     assert f"--out {tmp_path}/G --steps 5300" in command and f"--weights {tmp_path}/stages-1-7" in command
     assert "--renderers articulated,silhouette,photo,splat" in command
     assert not (tmp_path / "G").exists() and not (tmp_path / "benchmark").exists()
-    # The articulated row's arm C (RULE 14): seven stages from random weights, an eighth for C8; no other arm.
-    for arm, stages in (("C7", 7), ("C8", 8)):
-        dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "HELD_OUT": "articulated", "ARTICULATED_ARM": arm}, capture_output=True, text=True)
+    # The articulated row's arm C (RULE 14; C8 by default): seven stages from random weights, an eighth for C8; the
+    # older five-stage arm A5; no other arm.
+    for arm, stages in (("C7", 7), ("C8", 8), (None, 8), ("A5", 5)):
+        chosen = {"ARTICULATED_ARM": arm} if arm else {}
+        dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "HELD_OUT": "articulated", **chosen}, capture_output=True, text=True)
         commands = dry.stdout.splitlines()
         assert dry.returncode == 0 and len(commands) == stages, dry.stderr
-        assert "--weights none" in commands[0] and f"--weights {tmp_path}/C{stages - 1}" in commands[-1]
+        assert "--weights none" in commands[0] and f"--weights {tmp_path}/{(arm or 'C')[0]}{stages - 1}" in commands[-1]
         assert all("--renderers silhouette,photo,shaded,splat" in c for c in commands)
     # The silhouette row's arm S (RULE 16, the default): stages 1-7 continued on the four other renderers; stages 1-7
     # itself builds none.
