@@ -518,8 +518,8 @@ def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_wh
     root = Path(__file__).resolve().parents[1]
     if subprocess.run(["git", "-C", str(root), "cat-file", "-e", "9ad484b"], capture_output=True).returncode:
         pytest.skip("the commit of stages 1-7 is not in this checkout's history (a shallow clone)")
-    # The arms are the script's defaults, whatever the caller's shell names.
-    caller = {k: v for k, v in os.environ.items() if k not in ("ARTICULATED_ARM", "SILHOUETTE_ARM")}
+    # The arms are the script's defaults and its own record, whatever the caller's shell names.
+    caller = {k: v for k, v in os.environ.items() if k not in ("ARTICULATED_ARM", "SILHOUETTE_ARM", "ARMS")}
     env = {**caller, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HELD_OUT": "silhouette"}
     script = root / "benchmarks" / "held_out_arms.sh"
     both = {**env, "HELD_OUT": "silhouette articulated"}
@@ -547,12 +547,12 @@ def test_held_out_arms_builds_a_shipped_arm_from_history_and_measures_nothing_wh
     assert not (tmp_path / "G").exists() and not (tmp_path / "benchmark").exists()
     # The articulated row's arm C (RULE 14; C8 by default): seven stages from random weights, an eighth for C8; the
     # older five-stage arm A5; no other arm.
-    for arm, stages in (("C7", 7), ("C8", 8), (None, 8), ("A5", 5)):
+    for arm, stages, last_start in (("C7", 7, "C6"), ("C8", 8, "C7"), (None, 8, "C7"), ("A5", 5, "A4")):
         chosen = {"ARTICULATED_ARM": arm} if arm else {}
         dry = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "DRY_RUN": "1", "HELD_OUT": "articulated", **chosen}, capture_output=True, text=True)
         commands = dry.stdout.splitlines()
         assert dry.returncode == 0 and len(commands) == stages, dry.stderr
-        assert "--weights none" in commands[0] and f"--weights {tmp_path}/{(arm or 'C')[0]}{stages - 1}" in commands[-1]
+        assert "--weights none" in commands[0] and f"--weights {tmp_path}/{last_start}" in commands[-1]
         assert all("--renderers silhouette,photo,shaded,splat" in c for c in commands)
     # The silhouette row's arm S (RULE 16, the default): stages 1-7 continued on the four other renderers; stages 1-7
     # itself builds none.
