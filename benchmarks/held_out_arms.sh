@@ -21,14 +21,14 @@
 #                four-renderer arm of 2026-12-03, 5,000 steps from random weights on those four, then 1,500 + 1,200 +
 #                2,000 + 2,400 (the row's figure until RULE 14 was decided)
 # The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
-# arms are taken from benchmarks/arms where recorded (S, C8, G, and P3's first stages P and P2) or pretrained here (P3,
-# 2,600 steps; every arm with nothing recorded, about 44,000: 17-25 clips/s on 2 CPU cores, some 1 and 20 hours; where
-# torch sees a GPU, pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the
-# clips drawn do not depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the recorded bytes
-# (threads, processors and GPUs do not add up in the same order), so its figure is measured anew by this run. How far
-# anew: arm C's C1-C5, rebuilt on one training thread, score the articulated cohort 0.15-0.19 above the same recipe's
-# first build on two threads (BENCHMARKS.md, 2026-12-07); on one kind of processor with the same threads a stage is
-# repeated to the last digit, and each log line names the processor.
+# arms are taken from benchmarks/arms where recorded (S, C8, G, and P3 with its first stages P and P2) or pretrained
+# here (every arm with nothing recorded, about 44,000 steps: 17-29 clips/s on 2 CPU cores, some 20 hours; where torch
+# sees a GPU, pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the clips
+# drawn do not depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the recorded bytes (threads,
+# processors and GPUs do not add up in the same order), so its figure is measured anew by this run. How far anew: arm
+# C's C1-C5, rebuilt on one training thread, score the articulated cohort 0.15-0.19 above the same recipe's first build
+# on two threads (BENCHMARKS.md, 2026-12-07); on one kind of processor with the same threads a stage is repeated to the
+# last digit, and each log line names the processor.
 # Stages recorded by record_arm.sh in ARMS (default: this checkout's benchmarks/arms; take_recorded below) are taken
 # from there rather than pretrained again.
 # Resumable: run it again after an interruption. DRY_RUN=1 prints the pretraining commands, pretrains and measures
