@@ -12,8 +12,9 @@
 #                of stages 1-7, articulated renderer alone (shipped at commit 9ad484b; MODEL_CARD.md)
 #   splat        stage 10: articulated, silhouette, photo, shaded (shipped at commit e77cf6a)
 #   shaded       arm G (RULE 10): stages 1-7 continued 5,300 steps on articulated, silhouette, photo, splat
-#   photo        arm P3 (RULES 10b-12): stages 1-7 continued 2,400 + 2,600 + 2,600 steps on articulated, silhouette,
-#                shaded, splat
+#   photo        arm P4 (RULE 18 chose it over P3 on a second photo cohort, BENCHMARKS.md 2026-12-07, session 71):
+#                arm P3 (RULES 10b-12: stages 1-7 continued 2,400 + 2,600 + 2,600 steps on articulated, silhouette,
+#                shaded, splat) continued 2,600 steps more by the same recipe (recorded in benchmarks/arms/P4)
 #   articulated  ARTICULATED_ARM=C8 (default; RULE 14 chose it over C7 on the articulated cohort, BENCHMARKS.md
 #                2026-12-07, session 66): RULE 14's arm C, the shipped stages 1-7's recipe on silhouette, photo, shaded,
 #                splat (C1-C7, 20,100 steps from random weights), then 5,300 steps more with the later stages' options
@@ -21,8 +22,8 @@
 #                four-renderer arm of 2026-12-03, 5,000 steps from random weights on those four, then 1,500 + 1,200 +
 #                2,000 + 2,400 (the row's figure until RULE 14 was decided)
 # The two shipped backbones come out of this checkout's git history and are checked against their SHA-256; the other
-# arms are taken from benchmarks/arms where recorded (S, C8, G, and P3 with its first stages P and P2) or pretrained
-# here (every arm with nothing recorded, about 44,000 steps: 17-29 clips/s on 2 CPU cores, some 20 hours; where torch
+# arms are taken from benchmarks/arms where recorded (S, C8, G, and P4 with its first stages P, P2 and P3) or pretrained
+# here (every arm with nothing recorded, about 46,000 steps: 17-29 clips/s on 2 CPU cores, some 21 hours; where torch
 # sees a GPU, pretraining runs there, about 20 times faster with WORKERS=15 processes drawing on 16 cores; the clips
 # drawn do not depend on WORKERS, default 1). A rebuilt arm is the recorded recipe, not the recorded bytes (threads,
 # processors and GPUs do not add up in the same order), so its figure is measured anew by this run. How far anew: arm
@@ -115,7 +116,8 @@ arm() {
         local others=(--night-fraction 0.25 --renderers articulated,silhouette,shaded,splat "${LATER[@]}")
         stage P 2400 --weights "$OUT/stages-1-7" --seed 32 "${others[@]}"
         stage P2 2600 --weights "$OUT/P" --seed 33 "${others[@]}"
-        stage P3 2600 --weights "$OUT/P2" --seed 34 "${others[@]}" ;;
+        stage P3 2600 --weights "$OUT/P2" --seed 34 "${others[@]}"
+        stage P4 2600 --weights "$OUT/P3" --seed 36 "${others[@]}" ;;
     articulated)
         local four=(--renderers silhouette,photo,shaded,splat --augment 0.25 --colour 0.5 --startle-rate 0.3 --config "$OUT/motion.toml")
         stage A1 5000 --weights none --seed 21 "${four[@]}"
@@ -146,7 +148,7 @@ case $SILHOUETTE_ARM in
 S | stages-1-7) ;;
 *) echo "held_out_arms.sh: SILHOUETTE_ARM=$SILHOUETTE_ARM is not a recorded arm; give S or stages-1-7" >&2; exit 2 ;;
 esac
-declare -A FOLDER=([silhouette]=$SILHOUETTE_ARM [splat]=stage-10 [shaded]=G [photo]=P3 [articulated]=$ARTICULATED_ARM)
+declare -A FOLDER=([silhouette]=$SILHOUETTE_ARM [splat]=stage-10 [shaded]=G [photo]=P4 [articulated]=$ARTICULATED_ARM)
 HELD=${HELD_OUT:-articulated silhouette photo shaded splat}
 for held in $HELD; do
     [ -n "${FOLDER[$held]:-}" ] || { echo "held_out_arms.sh: no recorded arm for the renderer '$held'; HELD_OUT takes articulated, silhouette, photo, shaded, splat" >&2; exit 2; }

@@ -576,13 +576,13 @@ def test_held_out_arms_takes_recorded_arms_and_refuses_changed_ones(tmp_path):
     script, recorder = root / "benchmarks" / "held_out_arms.sh", root / "benchmarks" / "record_arm.sh"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "ARMS": str(tmp_path / "arms"), "DRY_RUN": "1"}
     built = tmp_path / "built"
-    (built / "P3").mkdir(parents=True)
+    (built / "P4").mkdir(parents=True)
     for file in ("model.safetensors", "config.json", "pretrain.jsonl"):
-        (built / "P3" / file).write_bytes((Path(embedded_backbone()) / file).read_bytes())
+        (built / "P4" / file).write_bytes((Path(embedded_backbone()) / file).read_bytes())
     (built / "C1").mkdir()
     (built / "C1" / "resume.pt").write_bytes(b"state")
     (built / "C1" / "pretrain.jsonl").write_text('{"step": 300}\n')
-    for name in ("P3", "C1"):
+    for name in ("P4", "C1"):
         subprocess.run(["bash", str(recorder), str(built), name], env=env, check=True, capture_output=True)
     assert sorted(p.name for p in (tmp_path / "arms" / "C1").iterdir()) == ["SHA256SUMS", "pretrain.jsonl", "resume.pt"]
     nothing = subprocess.run(["bash", str(recorder), str(built), "G"], env=env, capture_output=True, text=True)
@@ -591,7 +591,7 @@ def test_held_out_arms_takes_recorded_arms_and_refuses_changed_ones(tmp_path):
     out = tmp_path / "out"
     taken = subprocess.run(["bash", str(script), str(out)], env={**env, "HELD_OUT": "photo"}, capture_output=True, text=True)
     assert taken.returncode == 0 and taken.stdout == "", taken.stderr
-    assert (out / "P3" / "model.safetensors").read_bytes() == (built / "P3" / "model.safetensors").read_bytes()
+    assert (out / "P4" / "model.safetensors").read_bytes() == (built / "P4" / "model.safetensors").read_bytes()
     assert not (out / "P").exists() and not (out / "stages-1-7").exists()
     # Part-way: arm C's first stage at step 300 of 5,000; the seven stages are still printed, C1 resumes.
     resumed = subprocess.run(["bash", str(script), str(out)], env={**env, "HELD_OUT": "articulated", "ARTICULATED_ARM": "C7"}, capture_output=True, text=True)
@@ -601,10 +601,10 @@ def test_held_out_arms_takes_recorded_arms_and_refuses_changed_ones(tmp_path):
     (out / "C1" / "resume.pt").write_bytes(b"later")
     subprocess.run(["bash", str(script), str(out)], env={**env, "HELD_OUT": "articulated", "ARTICULATED_ARM": "C7"}, check=True, capture_output=True)
     assert (out / "C1" / "resume.pt").read_bytes() == b"later"
-    (tmp_path / "arms" / "P3" / "config.json").write_text("{}")
+    (tmp_path / "arms" / "P4" / "config.json").write_text("{}")
     changed = subprocess.run(["bash", str(script), str(tmp_path / "fresh")], env={**env, "HELD_OUT": "photo"}, capture_output=True, text=True)
-    assert changed.returncode == 2 and changed.stderr.count("\n") == 1 and str(tmp_path / "arms" / "P3") in changed.stderr
-    assert not (tmp_path / "fresh" / "P3").exists()
+    assert changed.returncode == 2 and changed.stderr.count("\n") == 1 and str(tmp_path / "arms" / "P4") in changed.stderr
+    assert not (tmp_path / "fresh" / "P4").exists()
 
 
 @pytest.mark.parametrize("script", ["record_arm.sh", "held_out_arms.sh", "leave_one_renderer_out.sh", "shifted_look.sh", "mae_effect.sh"])
