@@ -25,8 +25,8 @@
 # PRETRAIN_OPTIONS adds options to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one JSON line per
 # renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night, and against
 # each movement the generator drew in the spasm-free segments, auc_by_movement, from its movements.csv) and a
-# summary; resumable (each pretraining and each CV resumes where it stopped). Run it with the project's environment
-# active (`spasmscope` and `python` on the PATH).
+# summary; resumable (each pretraining and each CV resumes where it stopped, and on another machine each CV recorded
+# by benchmarks/record_cv.sh). Run it with the project's environment active (`spasmscope` and `python` on the PATH).
 set -euo pipefail
 . "$(dirname "$0")/needs_env.sh"
 OUT=${1:?usage: leave_one_renderer_out.sh OUT [STEPS] [SEED]}
@@ -37,10 +37,11 @@ S=${SPASMSCOPE:-spasmscope}
 # fine-tune (lr 1e-5, 4 epochs), so the gain is measured against a control that had its chance to learn (model card).
 RANDOM_RECIPE=(--lr 1e-4 --epochs 15)
 # One CV arm (backbone or random) on one copy of the held-out cohort ("" as drawn, "-rerecorded", "-hand"), unless it
-# finished.
+# finished; folds recorded by benchmarks/record_cv.sh (in CVS, default benchmarks/cvs) are taken, not run again.
 cv_arm() {
     local copy=$1 arm=$2 start
     if [ "$arm" = backbone ]; then start=(--weights "$backbone"); else start=(--weights none "${RANDOM_RECIPE[@]}"); fi
+    bash "$(dirname "$0")/take_cv.sh" "$OUT" "cv-$held$copy-$arm"
     [ -f "$OUT/cv-$held$copy-$arm/metrics.json" ] || $S cv "$cohort$copy/manifest.csv" --out "$OUT/cv-$held$copy-$arm" --cache "$OUT/cache-$held$copy" --no-table1 "${start[@]}" ${CONFIG:+--config "$CONFIG"}
 }
 RENDERERS=$(python -c "from spasmscope.synth.renderers import NAMES; print(' '.join(NAMES))")

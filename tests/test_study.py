@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,6 +93,53 @@ def test_cv_killed_in_its_third_fold_resumes_without_redoing_earlier_folds(small
     # A different recipe in the same folder would mix two runs: refused.
     r = run_cli(*_cv_args(small_cohort, out, tiny, cache)[:-1], "6")
     assert r.returncode == 2 and "holds a run made with another config" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_recorded_cv_is_taken_on_another_machine_with_its_finished_folds_only(small_cohort, tiny, cv_run, tmp_path):
+    """benchmarks/record_cv.sh records a CV's finished folds, not the one still training; take_cv.sh copies them into
+    a fresh OUT (as leave_one_renderer_out.sh does before each CV), where `spasmscope cv` keeps them, runs the fold not
+    recorded and gives the whole run's predictions; the same folds under another cohort are refused by cv, a recorded
+    file changed since by take_cv.sh, each in one line; a folder holding a run of its own is left alone."""
+    _, whole, cache = cv_run
+    scripts = Path(__file__).resolve().parents[1] / "benchmarks"
+    env = {**os.environ, "CVS": str(tmp_path / "cvs")}
+
+    def script(name: str, *args: Path | str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(scripts / name), *map(str, args)], env=env, capture_output=True, text=True)
+
+    # The run as a killed machine left it: two folds finished, the third part-way.
+    shutil.copytree(whole, tmp_path / "old" / "cv-x", ignore=shutil.ignore_patterns("predictions.csv", "metrics.json"))
+    for k in (1, 2):
+        shutil.copy(whole / f"fold-{k}" / "predictions.csv", tmp_path / "old" / "cv-x" / f"fold-{k}")
+    r = script("record_cv.sh", tmp_path / "old", "cv-x")
+    assert r.returncode == 0 and "2 finished folds" in r.stdout, r.stderr
+    recorded = tmp_path / "cvs" / "cv-x"
+    assert sorted(str(f.relative_to(recorded)) for f in recorded.rglob("*") if f.is_file()) == [
+        "SHA256SUMS", *(f"fold-{k}/{n}" for k in (1, 2) for n in ("predictions.csv", "train.jsonl", "weights.json")), "folds.csv", "run.json"]
+    # Another machine: nothing of the run but what was recorded.
+    new = tmp_path / "new"
+    assert script("take_cv.sh", new, "cv-x").returncode == 0
+    r = run_cli(*_cv_args(small_cohort, new / "cv-x", tiny, cache))
+    assert r.returncode == 0, r.stderr
+    assert "fold 1/3: done earlier, kept" in r.stderr and "fold 2/3: done earlier, kept" in r.stderr and "fold 3/3: done earlier" not in r.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(new / "cv-x" / "predictions.csv"), pd.read_csv(whole / "predictions.csv"))
+    # The recorded folds belong to one cohort: with a segment fewer, cv refuses them.
+    rows = pd.read_csv(small_cohort / "manifest.csv")
+    rows.assign(video=[str((small_cohort / v).resolve()) for v in rows["video"]]).iloc[1:].to_csv(tmp_path / "fewer.csv", index=False)
+    assert script("take_cv.sh", tmp_path / "other", "cv-x").returncode == 0
+    r = run_cli("cv", str(tmp_path / "fewer.csv"), *_cv_args(small_cohort, tmp_path / "other" / "cv-x", tiny, cache)[2:])
+    assert r.returncode == 2 and "holds a run made with another data fingerprint" in r.stderr and "Traceback" not in r.stderr
+    # A folder with a run of its own keeps it; a recorded file changed since is refused, naming the folder.
+    (tmp_path / "own" / "cv-x").mkdir(parents=True)
+    (tmp_path / "own" / "cv-x" / "run.json").write_text("{}")
+    assert script("take_cv.sh", tmp_path / "own", "cv-x").returncode == 0
+    assert [f.name for f in (tmp_path / "own" / "cv-x").iterdir()] == ["run.json"]
+    (recorded / "fold-1" / "predictions.csv").write_text("child,score\n")
+    r = script("take_cv.sh", tmp_path / "third", "cv-x")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and str(recorded) in r.stderr
+    assert not (tmp_path / "third").exists()
+    nothing = script("record_cv.sh", tmp_path / "old", "cv-none")
+    assert nothing.returncode == 2 and nothing.stderr.count("\n") == 1 and str(tmp_path / "old" / "cv-none") in nothing.stderr
 
 
 def test_train_then_evaluate_an_external_cohort(small_cohort, tiny, tmp_path):
