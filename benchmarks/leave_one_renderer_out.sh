@@ -25,8 +25,9 @@
 # PRETRAIN_OPTIONS adds options to every pretraining (e.g. "--texture 0.5 --degrade 0.3"). Prints one JSON line per
 # renderer (with the AUC by day and at night, auc_day and auc_night, from the cohort's recorded_night, and against
 # each movement the generator drew in the spasm-free segments, auc_by_movement, from its movements.csv) and a
-# summary; resumable (each pretraining and each CV resumes where it stopped, and on another machine each CV recorded
-# by benchmarks/record_cv.sh). Run it with the project's environment active (`spasmscope` and `python` on the PATH).
+# summary (benchmarks/held_out_summary.py); resumable (each pretraining and each CV resumes where it stopped, and on
+# another machine each CV recorded by benchmarks/record_cv.sh). Run it with the project's environment active
+# (`spasmscope` and `python` on the PATH).
 set -euo pipefail
 . "$(dirname "$0")/needs_env.sh"
 OUT=${1:?usage: leave_one_renderer_out.sh OUT [STEPS] [SEED]}
@@ -130,12 +131,4 @@ json.dump(row, open(f"{out}/result-{held}.json", "w"))
 print(json.dumps(row))
 PY
 done
-python - "$OUT" ${HELD_OUT:-$RENDERERS} <<'PY'
-import json, sys
-out, names = sys.argv[1], sys.argv[2:]
-rows = [json.load(open(f"{out}/result-{n}.json")) for n in names]
-print(json.dumps({"renderers": len(rows), "auc_min": min(r["auc"] for r in rows), "all_at_or_above_0.90": all(r["auc"] >= 0.90 for r in rows),
-                  "gain_min": min(r["gain"] for r in rows), "spasm_vs_startle_min": min((r["spasm_vs_startle_auc"] or 0) for r in rows),
-                  "auc_rerecorded_min": min((r["auc_rerecorded"] for r in rows if "auc_rerecorded" in r), default=None),
-                  "auc_hand_min": min((r["auc_hand"] for r in rows if "auc_hand" in r), default=None)}))
-PY
+python "$(dirname "$0")/held_out_summary.py" "$OUT" ${HELD_OUT:-$RENDERERS}

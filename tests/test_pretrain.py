@@ -643,3 +643,32 @@ def test_backbone_step_reads_a_folder_from_its_files_without_loading_torch(tmp_p
     assert step(str(tmp_path / "part"), "--logged") == ["200", "False"]
     assert step(str(tmp_path / "part")) == ["0", "False"]
     assert step(str(tmp_path / "none"), "--logged") == ["0", "False"]
+
+
+def test_the_held_out_summary_takes_the_lowest_figures_of_every_row_and_refuses_a_row_with_no_line(tmp_path):
+    """benchmarks/held_out_summary.py, leave_one_renderer_out.sh's last step: over the named rows' result lines, the
+    lowest pooled AUC, gain and spasm-against-startle AUC, whether every row reaches 0.90, and the lowest AUC of each
+    re-filmed copy among the rows that have one; a named row with no line is refused in one line, naming it."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "held_out_summary.py"
+    rows = {
+        "photo": {"auc": 0.927, "gain": 0.408, "spasm_vs_startle_auc": 0.929, "auc_rerecorded": 0.922, "auc_hand": 0.833},
+        "splat": {"auc": 0.98, "gain": 0.425, "spasm_vs_startle_auc": 0.98},
+        "shaded": {"auc": 0.899, "gain": 0.4, "spasm_vs_startle_auc": None, "auc_rerecorded": 0.914, "auc_hand": 0.865},
+    }
+    for name, row in rows.items():
+        (tmp_path / f"result-{name}.json").write_text(json.dumps({"held_out": name, **row}))
+
+    def summary(*names: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script), str(tmp_path), *names], capture_output=True, text=True)
+
+    both = summary("photo", "splat")
+    assert both.returncode == 0, both.stderr
+    assert json.loads(both.stdout) == {"renderers": 2, "auc_min": 0.927, "all_at_or_above_0.90": True, "gain_min": 0.408, "spasm_vs_startle_min": 0.929,
+                                       "auc_rerecorded_min": 0.922, "auc_hand_min": 0.833}  # fmt: skip
+    # A row under the aim fails the aim; a row whose startles were not measured counts as 0 against startle.
+    three = json.loads(summary("photo", "splat", "shaded").stdout)
+    assert three["auc_min"] == 0.899 and three["all_at_or_above_0.90"] is False and three["spasm_vs_startle_min"] == 0
+    assert three["gain_min"] == 0.4 and three["auc_rerecorded_min"] == 0.914 and three["auc_hand_min"] == 0.833
+    assert json.loads(summary("splat").stdout)["auc_hand_min"] is None
+    missing = summary("photo", "silhouette")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "silhouette" in missing.stderr and missing.stdout == ""
